@@ -1,0 +1,62 @@
+// lock.h — mutexes that know their rank in THREADING.md's lock order.
+//
+// Ranks, outermost first: the server lock, then one client lock, then leaf
+// locks (the event loop's, the completion queue's). With XDRD_LOCK_CHECKS
+// defined (the debug and sanitizer builds), every thread keeps a record of the
+// ranked locks it holds and aborts with a message naming both locks and the
+// thread when it breaks the order:
+//   - a client lock taken without the server lock held;
+//   - the server lock taken while a client lock is held;
+//   - a second client lock (or a second server lock) taken;
+//   - anything taken while a leaf lock is held.
+// Without it a RankedMutex is a std::mutex and nothing more.
+//
+// Threads: any. The record is thread-local, so the checks take no lock.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+
+namespace xdrd {
+
+enum class LockRank : uint8_t { kServer = 1, kClient = 2, kLeaf = 3 };
+
+class RankedMutex {
+ public:
+  // `name` is copied (truncated to fit) and appears in violation messages.
+  RankedMutex(LockRank rank, const char* name);
+  RankedMutex(const RankedMutex&) = delete;
+  RankedMutex& operator=(const RankedMutex&) = delete;
+
+  // BasicLockable, so std::lock_guard and std::unique_lock work.
+  void lock();
+  void unlock();
+
+  // Waits on `cv` with this mutex held by the caller (and held again on
+  // return). The lock record is unchanged: while waiting the thread takes
+  // nothing else.
+  void Wait(std::condition_variable& cv);
+  template <typename Pred>
+  void Wait(std::condition_variable& cv, Pred pred) {
+    while (!pred()) Wait(cv);
+  }
+
+  LockRank rank() const { return rank_; }
+  const char* name() const { return name_; }
+
+  // True if the calling thread holds this mutex (always true without
+  // XDRD_LOCK_CHECKS, where nothing is recorded). For assertions only.
+  bool HeldByThisThread() const;
+
+ private:
+  std::mutex mu_;
+  LockRank rank_;
+  char name_[40];
+};
+
+// Aborts unless the calling thread holds `m` (a no-op without
+// XDRD_LOCK_CHECKS). Functions whose names end in Locked start with it.
+void AssertHeld(const RankedMutex& m);
+
+}  // namespace xdrd

@@ -1,0 +1,313 @@
+// Receive framing: any chunking of the stream gives the same frames; the
+// length word is validated (28 .. max + 4) as soon as it is known and before
+// anything is allocated; memory grows only with bytes that arrived.
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "frame_splitter.h"
+#include "wire.h"
+
+using namespace xdrd;
+
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+Bytes FrameWithBody(int32_t proc, uint32_t serial, size_t body_len) {
+  Header h;
+  h.prog = kRemoteProgram;
+  h.vers = kRemoteProtocolVersion;
+  h.proc = proc;
+  h.type = kTypeCall;
+  h.serial = serial;
+  Bytes body(body_len);
+  for (size_t i = 0; i < body_len; ++i) body[i] = static_cast<uint8_t>(i * 7 + serial);
+  return EncodeFrame(h, body.data(), body.size());
+}
+
+// Three frames of different sizes: 28 (PING), 40 and 300 bytes.
+std::vector<Bytes> ThreeFrames() {
+  return {MakePingFrame(), FrameWithBody(60, 1, 12), FrameWithBody(23, 2, 272)};
+}
+
+Bytes Concat(const std::vector<Bytes>& frames) {
+  Bytes all;
+  for (const Bytes& f : frames) all.insert(all.end(), f.begin(), f.end());
+  return all;
+}
+
+std::vector<Bytes> PopAll(FrameSplitter& s) {
+  std::vector<Bytes> out;
+  Bytes frame;
+  while (s.Pop(&frame)) out.push_back(frame);
+  return out;
+}
+
+Bytes LengthWord(uint32_t length) {
+  return {static_cast<uint8_t>(length >> 24), static_cast<uint8_t>(length >> 16),
+          static_cast<uint8_t>(length >> 8), static_cast<uint8_t>(length)};
+}
+
+// The byte at absolute offset i (>= 4) of the large test frame.
+uint8_t PatternByte(size_t i) { return static_cast<uint8_t>(i ^ (i >> 8) ^ (i >> 16)); }
+
+}  // namespace
+
+// ---- Chunking -------------------------------------------------------------------
+
+XT_TEST(ThreeFramesSurviveEverySplitPoint) {
+  const std::vector<Bytes> frames = ThreeFrames();
+  XT_REQUIRE(frames[0].size() == 28 && frames[1].size() == 40 && frames[2].size() == 300);
+  const Bytes stream = Concat(frames);
+  for (size_t split = 0; split <= stream.size(); ++split) {
+    FrameSplitter s;
+    XT_CHECK(s.Feed(stream.data(), split));
+    XT_CHECK(s.Feed(stream.data() + split, stream.size() - split));
+    const std::vector<Bytes> got = PopAll(s);
+    XT_REQUIRE(got.size() == 3);
+    for (size_t i = 0; i < 3; ++i) XT_CHECK_BYTES(got[i], frames[i]);
+    XT_CHECK(!s.mid_frame());
+    XT_CHECK_EQ(s.buffered_bytes(), size_t{0});
+  }
+}
+
+XT_TEST(ThreeFramesSurviveOneByteAtATime) {
+  const std::vector<Bytes> frames = ThreeFrames();
+  const Bytes stream = Concat(frames);
+  FrameSplitter s;
+  std::vector<Bytes> got;
+  size_t frames_ended = 0;  // frames whose last byte has been fed
+  size_t end_of_next = frames[0].size();
+  for (size_t i = 0; i < stream.size(); ++i) {
+    XT_CHECK(s.Feed(&stream[i], 1));
+    if (i + 1 == end_of_next) {
+      ++frames_ended;
+      if (frames_ended < frames.size()) end_of_next += frames[frames_ended].size();
+    }
+    for (Bytes& f : PopAll(s)) got.push_back(std::move(f));
+    XT_CHECK_EQ(got.size(), frames_ended);  // each frame pops the moment it completes
+  }
+  XT_REQUIRE(got.size() == 3);
+  for (size_t i = 0; i < 3; ++i) XT_CHECK_BYTES(got[i], frames[i]);
+}
+
+XT_TEST(CoalescedFramesComeOutOfOneFeed) {
+  const std::vector<Bytes> frames = ThreeFrames();
+  const Bytes stream = Concat(frames);
+  FrameSplitter s;
+  XT_CHECK(s.Feed(stream.data(), stream.size()));
+  XT_CHECK_EQ(s.queued_frames(), size_t{3});
+  XT_CHECK_EQ(s.buffered_bytes(), size_t{368});
+  XT_CHECK(!s.mid_frame());
+  const std::vector<Bytes> got = PopAll(s);
+  XT_REQUIRE(got.size() == 3);
+  for (size_t i = 0; i < 3; ++i) XT_CHECK_BYTES(got[i], frames[i]);
+}
+
+XT_TEST(EmptyFeedChangesNothing) {
+  FrameSplitter s;
+  XT_CHECK(s.Feed(nullptr, 0));
+  XT_CHECK(!s.mid_frame());
+  XT_CHECK_EQ(s.buffered_bytes(), size_t{0});
+  Bytes frame;
+  XT_CHECK(!s.Pop(&frame));
+}
+
+// ---- Length word limits -----------------------------------------------------------
+
+XT_TEST(LengthZeroIsRejected) {
+  FrameSplitter s;
+  const Bytes word = LengthWord(0);
+  XT_CHECK(!s.Feed(word.data(), word.size()));
+  XT_CHECK(s.failed());
+  XT_CHECK_EQ(s.error(), FrameError::kLengthBelowMinimum);
+  XT_CHECK_EQ(s.error_message(), std::string("frame length 0 below the minimum 28"));
+}
+
+XT_TEST(Length27IsRejected) {
+  FrameSplitter s;
+  const Bytes word = LengthWord(27);
+  XT_CHECK(!s.Feed(word.data(), word.size()));
+  XT_CHECK_EQ(s.error(), FrameError::kLengthBelowMinimum);
+  XT_CHECK_EQ(s.error_message(), std::string("frame length 27 below the minimum 28"));
+}
+
+XT_TEST(BadLengthIsCaughtOnItsFourthByte) {
+  FrameSplitter s;
+  const Bytes word = LengthWord(8);
+  for (size_t i = 0; i < 3; ++i) XT_CHECK(s.Feed(&word[i], 1));
+  XT_CHECK(!s.failed());
+  XT_CHECK(!s.Feed(&word[3], 1));
+  XT_CHECK(s.failed());
+}
+
+XT_TEST(Length28IsAnEmptyPayloadFrame) {
+  FrameSplitter s;
+  const Bytes pong = MakePongFrame();
+  XT_CHECK(s.Feed(pong.data(), pong.size()));
+  Bytes frame;
+  XT_REQUIRE(s.Pop(&frame));
+  XT_CHECK_BYTES(frame, pong);
+  Header h;
+  const HeaderDecodeResult r = DecodeHeader(frame.data(), frame.size(), &h);
+  XT_REQUIRE(r.ok());
+  XT_CHECK_EQ(r.payload_offset, frame.size());  // nothing after the header
+}
+
+XT_TEST(LargestLengthWordIsAcceptedWithoutABigAllocation) {
+  FrameSplitter s;
+  const Bytes word = LengthWord(33554436);  // kDefaultMaxMessageBytes + 4
+  XT_CHECK(s.Feed(word.data(), word.size()));
+  XT_CHECK(!s.failed());
+  XT_CHECK(s.mid_frame());
+  XT_CHECK_EQ(s.buffered_bytes(), size_t{4});
+  XT_CHECK(s.allocated_bytes() < 128 * 1024);
+}
+
+XT_TEST(LargestFrameArrivesIn64KiBChunks) {
+  const size_t length = 33554436;
+  FrameSplitter s;
+  const Bytes word = LengthWord(length);
+  XT_REQUIRE(s.Feed(word.data(), word.size()));
+  Bytes chunk(64 * 1024);
+  bool memory_tracks_data = true;
+  for (size_t at = 4; at < length;) {
+    const size_t n = std::min(chunk.size(), length - at);
+    for (size_t i = 0; i < n; ++i) chunk[i] = PatternByte(at + i);
+    XT_REQUIRE(s.Feed(chunk.data(), n));
+    at += n;
+    // Growth follows the bytes that came in: never more than double them.
+    if (s.mid_frame() && s.allocated_bytes() > std::max<size_t>(2 * s.buffered_bytes(), 4096)) {
+      memory_tracks_data = false;
+    }
+  }
+  XT_CHECK(memory_tracks_data);
+  XT_CHECK(!s.mid_frame());
+  XT_CHECK_EQ(s.queued_frames(), size_t{1});
+  Bytes frame;
+  XT_REQUIRE(s.Pop(&frame));
+  XT_REQUIRE(frame.size() == length);
+  XT_CHECK_BYTES(Bytes(frame.begin(), frame.begin() + 4), word);
+  bool pattern_intact = true;
+  for (size_t i = 4; i < length; ++i) pattern_intact &= frame[i] == PatternByte(i);
+  XT_CHECK(pattern_intact);
+  XT_CHECK_EQ(s.buffered_bytes(), size_t{0});
+}
+
+XT_TEST(LengthOneAboveLargestIsRejected) {
+  FrameSplitter s;
+  const Bytes word = LengthWord(33554437);
+  XT_CHECK(!s.Feed(word.data(), word.size()));
+  XT_CHECK_EQ(s.error(), FrameError::kLengthAboveMaximum);
+  XT_CHECK_EQ(s.error_message(),
+              std::string("frame length 33554437 above the maximum 33554436"));
+  XT_CHECK_EQ(s.allocated_bytes(), size_t{0});
+}
+
+XT_TEST(LengthWordAllOnesIsRejected) {
+  FrameSplitter s;
+  const Bytes word = LengthWord(0xffffffff);
+  XT_CHECK(!s.Feed(word.data(), word.size()));
+  XT_CHECK_EQ(s.error(), FrameError::kLengthAboveMaximum);
+}
+
+XT_TEST(CustomMaximumIsRespected) {
+  FrameSplitter s(100);  // header + body up to 100, so length words up to 104
+  XT_CHECK_EQ(s.max_message_bytes(), 100u);
+  const Bytes largest = FrameWithBody(1, 1, 76);
+  XT_REQUIRE(largest.size() == 104);
+  XT_CHECK(s.Feed(largest.data(), largest.size()));
+  Bytes frame;
+  XT_REQUIRE(s.Pop(&frame));
+  XT_CHECK_BYTES(frame, largest);
+
+  const Bytes too_big = FrameWithBody(1, 2, 77);
+  XT_CHECK(!s.Feed(too_big.data(), too_big.size()));
+  XT_CHECK_EQ(s.error_message(), std::string("frame length 105 above the maximum 104"));
+  XT_CHECK(!s.Pop(&frame));
+}
+
+// ---- After an error -------------------------------------------------------------
+
+XT_TEST(PoisonedSplitterKeepsFailingWithTheSameError) {
+  FrameSplitter s;
+  const Bytes bad = LengthWord(27);
+  XT_CHECK(!s.Feed(bad.data(), bad.size()));
+  const std::string first = s.error_message();
+  const Bytes ping = MakePingFrame();
+  XT_CHECK(!s.Feed(ping.data(), ping.size()));
+  XT_CHECK(!s.Feed(ping.data(), ping.size()));
+  XT_CHECK_EQ(s.error_message(), first);
+  XT_CHECK_EQ(s.error(), FrameError::kLengthBelowMinimum);
+  XT_CHECK_EQ(s.queued_frames(), size_t{0});
+  XT_CHECK(!s.mid_frame());
+}
+
+XT_TEST(FramesBeforeABadLengthStayPoppable) {
+  Bytes stream = MakePingFrame();
+  const Bytes bad = LengthWord(5);
+  stream.insert(stream.end(), bad.begin(), bad.end());
+  FrameSplitter s;
+  XT_CHECK(!s.Feed(stream.data(), stream.size()));
+  Bytes frame;
+  XT_REQUIRE(s.Pop(&frame));
+  XT_CHECK_BYTES(frame, MakePingFrame());
+  XT_CHECK(!s.Pop(&frame));
+}
+
+// ---- State for the event loop ---------------------------------------------------
+
+XT_TEST(MidFrameTracksAStartedFrame) {
+  const Bytes ping = MakePingFrame();
+  FrameSplitter s;
+  XT_CHECK(!s.mid_frame());
+  XT_CHECK(s.Feed(ping.data(), 1));  // part of the length word counts
+  XT_CHECK(s.mid_frame());
+  XT_CHECK(s.Feed(ping.data() + 1, 3));
+  XT_CHECK(s.mid_frame());
+  XT_CHECK(s.Feed(ping.data() + 4, 23));
+  XT_CHECK(s.mid_frame());
+  XT_CHECK(s.Feed(ping.data() + 27, 1));
+  XT_CHECK(!s.mid_frame());  // complete, though not popped yet
+  XT_CHECK(s.Feed(ping.data(), 2));
+  XT_CHECK(s.mid_frame());
+}
+
+XT_TEST(BufferedBytesCountsQueuedAndPartialBytes) {
+  const Bytes ping = MakePingFrame();
+  FrameSplitter s;
+  XT_CHECK(s.Feed(ping.data(), 3));
+  XT_CHECK_EQ(s.buffered_bytes(), size_t{3});
+  XT_CHECK(s.Feed(ping.data() + 3, 10));
+  XT_CHECK_EQ(s.buffered_bytes(), size_t{13});
+  XT_CHECK(s.Feed(ping.data() + 13, 15));
+  XT_CHECK(s.Feed(ping.data(), 6));
+  XT_CHECK_EQ(s.buffered_bytes(), size_t{34});
+  XT_CHECK(s.allocated_bytes() >= s.buffered_bytes());
+  Bytes frame;
+  XT_REQUIRE(s.Pop(&frame));
+  XT_CHECK_EQ(s.buffered_bytes(), size_t{6});
+}
+
+XT_TEST(FramesWaitQueuedWhileTheCallerStopsPopping) {
+  const std::vector<Bytes> frames = ThreeFrames();
+  const Bytes stream = Concat(frames);
+  FrameSplitter s;
+  XT_CHECK(s.Feed(stream.data(), stream.size()));
+  XT_CHECK(s.Feed(stream.data(), 10));  // the start of a fourth frame
+  XT_CHECK_EQ(s.queued_frames(), size_t{3});
+  XT_CHECK_EQ(s.buffered_bytes(), size_t{378});
+  Bytes frame;
+  XT_REQUIRE(s.Pop(&frame));
+  XT_CHECK_BYTES(frame, frames[0]);
+  XT_CHECK_EQ(s.buffered_bytes(), size_t{350});
+  XT_CHECK(s.Feed(stream.data() + 10, 18));  // finishes the fourth (a PING)
+  const std::vector<Bytes> rest = PopAll(s);
+  XT_REQUIRE(rest.size() == 3);
+  XT_CHECK_BYTES(rest[0], frames[1]);
+  XT_CHECK_BYTES(rest[1], frames[2]);
+  XT_CHECK_BYTES(rest[2], frames[0]);
+}
