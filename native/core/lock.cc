@@ -102,11 +102,7 @@ void RankedMutex::unlock() {
   mu_.unlock();
 }
 
-void RankedMutex::Wait(std::condition_variable& cv) {
-  std::unique_lock<std::mutex> lock(mu_, std::adopt_lock);
-  cv.wait(lock);
-  lock.release();  // still held: the caller's guard unlocks it
-}
+void RankedMutex::Wait(CondVar& cv) { pthread_cond_wait(&cv.cv_, mu_.native_handle()); }
 
 bool RankedMutex::HeldByThisThread() const {
 #ifdef XDRD_LOCK_CHECKS

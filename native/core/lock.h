@@ -14,11 +14,38 @@
 // Threads: any. The record is thread-local, so the checks take no lock.
 #pragma once
 
-#include <condition_variable>
+#include <pthread.h>
+
 #include <cstdint>
 #include <mutex>
 
 namespace xdrd {
+
+// A condition variable initialised with pthread_cond_init, not the static
+// initializer std::condition_variable uses: DRD only tracks condition
+// variables it has seen initialised, and reports destroying any other one
+// ("not a condition variable"), e.g. a server that never started. Notify it
+// with its mutex held (THREADING.md).
+class CondVar {
+ public:
+  CondVar() { pthread_cond_init(&cv_, nullptr); }
+  ~CondVar() { pthread_cond_destroy(&cv_); }
+  CondVar(const CondVar&) = delete;
+  CondVar& operator=(const CondVar&) = delete;
+
+  void NotifyOne() { pthread_cond_signal(&cv_); }
+  void NotifyAll() { pthread_cond_broadcast(&cv_); }
+  // For plain mutexes (tests): `lock` must be locked.
+  void Wait(std::unique_lock<std::mutex>& lock) { pthread_cond_wait(&cv_, lock.mutex()->native_handle()); }
+  template <typename Pred>
+  void Wait(std::unique_lock<std::mutex>& lock, Pred pred) {
+    while (!pred()) Wait(lock);
+  }
+
+ private:
+  friend class RankedMutex;
+  pthread_cond_t cv_;
+};
 
 enum class LockRank : uint8_t { kServer = 1, kClient = 2, kLeaf = 3 };
 
@@ -36,9 +63,9 @@ class RankedMutex {
   // Waits on `cv` with this mutex held by the caller (and held again on
   // return). The lock record is unchanged: while waiting the thread takes
   // nothing else.
-  void Wait(std::condition_variable& cv);
+  void Wait(CondVar& cv);
   template <typename Pred>
-  void Wait(std::condition_variable& cv, Pred pred) {
+  void Wait(CondVar& cv, Pred pred) {
     while (!pred()) Wait(cv);
   }
 

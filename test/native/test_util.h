@@ -6,11 +6,18 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <stdexcept>
 
+#include "lock.h"
+
 namespace xt {
+
+// scripts/native.js sets XDRD_UNDER_VALGRIND=1 for helgrind, DRD and
+// memcheck, which run 20-200 times slower: tests that only need volume
+// (not a particular count) scale down with this.
+inline bool UnderValgrind() { return std::getenv("XDRD_UNDER_VALGRIND") != nullptr; }
 
 // Counts down to zero once; Wait() blocks until then. The notify happens
 // under the mutex, which is what helgrind and DRD need to see the ordering.
@@ -19,11 +26,11 @@ class Latch {
   explicit Latch(int count = 1) : count_(count) {}
   void CountDown() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (count_ > 0 && --count_ == 0) cv_.notify_all();
+    if (count_ > 0 && --count_ == 0) cv_.NotifyAll();
   }
   void Wait() {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return count_ == 0; });
+    cv_.Wait(lock, [&] { return count_ == 0; });
   }
   // For checks that something has NOT happened yet; never used as a delay.
   bool Released() {
@@ -33,7 +40,7 @@ class Latch {
 
  private:
   std::mutex mu_;
-  std::condition_variable cv_;
+  xdrd::CondVar cv_;
   int count_;
 };
 

@@ -1,0 +1,75 @@
+// call.cc — see call.h for the threads that use a Call.
+#include "call.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "completion_queue.h"
+#include "server.h"
+
+namespace xdrd {
+
+Call::Call(Server* server, std::shared_ptr<CompletionQueue> completions, ClientRef client,
+           Message message, uint32_t max_message_bytes)
+    : server_(server),
+      max_message_bytes_(max_message_bytes),
+      completions_(std::move(completions)),
+      client_(std::move(client)),
+      message_(std::move(message)) {}
+
+Call::Call(Call&& other) noexcept
+    : server_(other.server_),
+      max_message_bytes_(other.max_message_bytes_),
+      completions_(std::move(other.completions_)),
+      client_(std::move(other.client_)),
+      message_(std::move(other.message_)),
+      answered_(other.answered_) {
+  other.answered_ = true;  // the moved-from shell must not answer
+}
+
+Call::~Call() {
+  if (!answered_) ReplyError(InternalError("the handler finished without replying"));
+}
+
+void Call::Reply(const uint8_t* body, size_t n) {
+  Header h = message_.header;
+  h.type = kTypeReply;
+  h.status = kStatusOk;
+  h.nfds = 0;
+  std::vector<uint8_t> frame;
+  size_t start = BeginFrame(&frame, h);
+  frame.insert(frame.end(), body, body + n);  // already XDR-encoded
+  if (!FinishFrame(&frame, start, max_message_bytes_)) {
+    ReplyError(InternalError("reply of " + std::to_string(n) + " bytes exceeds the maximum message size"));
+    return;
+  }
+  Deliver(std::move(frame));
+}
+
+void Call::ReplyError(const RpcError& error) {
+  std::vector<uint8_t> frame = EncodeErrorReply(message_.header, error);
+  if (frame.empty()) frame = EncodeErrorReply(message_.header, InternalError("error reply too large"));
+  Deliver(std::move(frame));
+}
+
+void Call::Deliver(std::vector<uint8_t> frame) {
+  if (answered_) {
+    std::fprintf(stderr, "xdrd: call serial %u answered twice\n", message_.header.serial);
+    std::abort();
+  }
+  answered_ = true;
+  if (Server::IsWorkerOf(server_)) {
+    // The server is alive: one of its workers is running this very code.
+    server_->DeliverFromWorker(client_, std::move(frame));
+    client_.reset();
+    return;
+  }
+  Completion c;
+  c.client = std::move(client_);
+  c.frame = std::move(frame);
+  // A refused push means the server is gone; `c` drops the reply and the
+  // client reference when it goes out of scope, with no lock held.
+  completions_->Push(c);
+}
+
+}  // namespace xdrd

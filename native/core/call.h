@@ -1,0 +1,73 @@
+// call.h — one RPC call as a handler sees it, and the only way to answer it.
+//
+// Threads
+//   A worker creates the Call and passes it to the handler with no server or
+//   client lock held. The handler may answer at once, or move the Call to any
+//   other thread and answer from there, later. On a worker of the same
+//   server, Reply/ReplyError take the server lock, then the client lock, and
+//   queue the reply themselves (as qemud did); on any other thread they push
+//   it onto the completion queue (a leaf lock) and the loop thread takes it
+//   from there. Either way the caller must hold no xdrd lock — handlers never
+//   do.
+//
+// Exactly once
+//   A Call is answered once. Answering twice is a bug and aborts. A Call
+//   destroyed unanswered (a handler that forgot, or threw) answers itself
+//   with an internal error, so the client never waits forever.
+//
+// References
+//   A Call holds a reference on its client and a shared reference on the
+//   server's completion queue: both stay valid however long the handler
+//   keeps it. If the client has gone by then, the reply is dropped.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "client.h"
+#include "message.h"
+#include "wire.h"
+
+namespace xdrd {
+
+class Server;
+class CompletionQueue;
+
+class Call {
+ public:
+  Call(Call&& other) noexcept;
+  Call& operator=(Call&&) = delete;
+  Call(const Call&) = delete;
+  Call& operator=(const Call&) = delete;
+  ~Call();
+
+  const Header& header() const { return message_.header; }
+  const uint8_t* body() const { return message_.body(); }
+  size_t body_size() const { return message_.body_size(); }
+  uint64_t client_id() const { return client_->id(); }
+
+  // Answers with status OK and `body` (already XDR-encoded).
+  void Reply(const uint8_t* body, size_t n);
+  void Reply(const std::vector<uint8_t>& body) { Reply(body.data(), body.size()); }
+  // Answers with status ERROR and libvirt's error struct.
+  void ReplyError(const RpcError& error);
+
+  bool answered() const { return answered_; }
+
+ private:
+  friend class Server;
+  Call(Server* server, std::shared_ptr<CompletionQueue> completions, ClientRef client,
+       Message message, uint32_t max_message_bytes);
+
+  void Deliver(std::vector<uint8_t> frame);
+
+  Server* server_;  // valid while one of its workers runs; see Deliver()
+  uint32_t max_message_bytes_;
+  std::shared_ptr<CompletionQueue> completions_;
+  ClientRef client_;
+  Message message_;
+  bool answered_ = false;
+};
+
+}  // namespace xdrd

@@ -1,0 +1,60 @@
+// completion_queue.h — how finished calls get back to the loop thread from
+// threads that are not workers of the server (the JS thread, a handler's
+// own threads, a worker of another server).
+//
+// Threads and locks
+//   Push(): any thread. TakeAll(): the loop thread, in the callback of its
+//   watch on fd(). Close(): the server's owner, once, at destruction.
+//   mu_ is a leaf lock: nothing is taken under it and no reference is
+//   dropped under it (dropping the last client reference runs a destructor).
+//   The eventfd only wakes the loop; the items themselves cross threads
+//   under mu_.
+//
+// Lifetime
+//   Calls hold a shared_ptr to the queue, so a call completed after its
+//   server is gone pushes into a closed queue: the push fails and the
+//   caller drops its reply and its client reference.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "client.h"
+#include "lock.h"
+
+namespace xdrd {
+
+struct Completion {
+  ClientRef client;
+  std::vector<uint8_t> frame;  // the encoded reply
+  LiveToken<live_detail::kMessage> live;
+};
+
+class CompletionQueue {
+ public:
+  // Throws std::system_error if the eventfd cannot be created.
+  CompletionQueue();
+  ~CompletionQueue();
+  CompletionQueue(const CompletionQueue&) = delete;
+  CompletionQueue& operator=(const CompletionQueue&) = delete;
+
+  // The eventfd the loop watches for POLLIN.
+  int fd() const { return fd_; }
+
+  // Queues `c` and wakes the loop. Returns false, leaving `c` with the
+  // caller, once the queue is closed.
+  bool Push(Completion& c);
+  // Moves everything queued into *out and resets the wake-up.
+  void TakeAll(std::vector<Completion>* out);
+  // Refuses later pushes; hands back what was still queued.
+  void Close(std::vector<Completion>* leftovers);
+
+ private:
+  RankedMutex mu_{LockRank::kLeaf, "completion queue"};
+  std::vector<Completion> items_;  // [mu_]
+  bool closed_ = false;            // [mu_]
+  bool signalled_ = false;         // [mu_] the eventfd holds an unread wake-up
+  int fd_ = -1;
+};
+
+}  // namespace xdrd

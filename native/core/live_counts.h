@@ -1,0 +1,38 @@
+// live_counts.h — process-wide counts of live core objects (clients, jobs,
+// messages), so tests and the stress tool can prove that everything taken is
+// given back: after a server stops, all three return to where they started.
+//
+// Threads: any; plain atomics, read only for reporting (nothing is handed
+// across threads through them).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace xdrd {
+
+struct LiveCounts {
+  int64_t clients;
+  int64_t jobs;
+  int64_t messages;  // RPC frames held: calls being dispatched, replies queued
+};
+
+LiveCounts ReadLiveCounts();
+
+namespace live_detail {
+enum Kind { kClient, kJob, kMessage, kKinds };
+extern std::atomic<int64_t> g_counts[kKinds];
+}  // namespace live_detail
+
+// A member that counts its owner: +1 when constructed or copied, -1 when
+// destroyed. A moved-from owner still counts until it is destroyed.
+template <live_detail::Kind K>
+class LiveToken {
+ public:
+  LiveToken() { live_detail::g_counts[K].fetch_add(1, std::memory_order_relaxed); }
+  LiveToken(const LiveToken&) : LiveToken() {}
+  LiveToken& operator=(const LiveToken&) { return *this; }
+  ~LiveToken() { live_detail::g_counts[K].fetch_sub(1, std::memory_order_relaxed); }
+};
+
+}  // namespace xdrd

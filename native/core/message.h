@@ -1,0 +1,35 @@
+// message.h — RPC frames as the core holds them: an incoming call on its way
+// to a handler, and an outgoing frame waiting in a client's send queue.
+// Each counts as a live message (live_counts.h).
+//
+// Threads: plain values, owned by one thread at a time and handed over
+// under the lock that guards the queue they sit in.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "live_counts.h"
+#include "wire.h"
+
+namespace xdrd {
+
+struct Message {
+  Header header;
+  std::vector<uint8_t> frame;  // the whole frame, length word included
+  size_t payload_offset = 0;   // where the body starts in `frame`
+  LiveToken<live_detail::kMessage> live;
+
+  const uint8_t* body() const { return frame.data() + payload_offset; }
+  size_t body_size() const { return frame.size() - payload_offset; }
+};
+
+struct OutFrame {
+  std::vector<uint8_t> bytes;
+  // A reply to a call: writing it completes the call (and, with the request
+  // budget, frees its slot). PONGs and events are not replies.
+  bool is_reply = false;
+  LiveToken<live_detail::kMessage> live;
+};
+
+}  // namespace xdrd

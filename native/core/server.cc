@@ -1,0 +1,549 @@
+// server.cc — see server.h for which thread runs what and which lock it
+// needs. Functions ending in Locked expect the lock their comment names
+// (checked in debug builds by lock.h).
+#include "server.h"
+
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+namespace xdrd {
+
+namespace {
+
+// The server whose worker the current thread is, if any.
+thread_local const Server* t_worker_of = nullptr;
+
+// How many connections one readable listener accepts per turn, so a flood
+// of connects cannot starve the clients already connected.
+constexpr int kAcceptsPerTurn = 64;
+// How long accept pauses when the process is out of descriptors or memory.
+constexpr int64_t kAcceptPauseMs = 100;
+
+int64_t MonotonicMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+const char* TypeName(uint32_t type) {
+  switch (type) {
+    case kTypeCall: return "CALL";
+    case kTypeReply: return "REPLY";
+    case kTypeMessage: return "MESSAGE";
+    case kTypeStream: return "STREAM";
+    case kTypeCallWithFds: return "CALL_WITH_FDS";
+    case kTypeReplyWithFds: return "REPLY_WITH_FDS";
+    case kTypeStreamHole: return "STREAM_HOLE";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+bool Server::IsWorkerOf(const Server* server) { return server != nullptr && t_worker_of == server; }
+
+Server::Server(ServerOptions options)
+    : options_(std::move(options)), completions_(std::make_shared<CompletionQueue>()) {
+  read_scratch_.resize(64 * 1024);
+  completion_watch_ = loop_.AddWatch(completions_->fd(), POLLIN,
+                                     [this](EventLoop::Id, int, short) { OnCompletions(); });
+}
+
+Server::~Server() {
+  Stop();
+  {
+    std::lock_guard<RankedMutex> lock(mu_);
+    CloseListenersLocked();  // opened but never started
+  }
+  loop_.RemoveWatch(completion_watch_);
+  // Late answers of calls that outlive us are refused from now on.
+  std::vector<Completion> leftovers;
+  completions_->Close(&leftovers);
+}
+
+// ---- Registration and lifecycle (owner thread) --------------------------------
+
+bool Server::Handle(uint32_t prog, uint32_t vers, int32_t proc, Handler handler) {
+  std::lock_guard<RankedMutex> lock(mu_);
+  if (running_) return false;
+  programs_[{prog, vers}].procedures[proc] = std::move(handler);
+  return true;
+}
+
+bool Server::HandleProgram(uint32_t prog, uint32_t vers, Handler catch_all) {
+  std::lock_guard<RankedMutex> lock(mu_);
+  if (running_) return false;
+  programs_[{prog, vers}].catch_all = std::move(catch_all);
+  return true;
+}
+
+ListenSocket Server::ListenUnix(const std::string& path, mode_t mode) {
+  ListenSocket s = xdrd::ListenUnix(path, mode, options_.listen_backlog);
+  if (s.ok()) AddListener(s);
+  return s;
+}
+
+ListenSocket Server::ListenTcp(const std::string& host, uint16_t port) {
+  ListenSocket s = xdrd::ListenTcp(host, port, options_.listen_backlog);
+  if (s.ok()) AddListener(s);
+  return s;
+}
+
+void Server::AddListener(const ListenSocket& s) {
+  std::lock_guard<RankedMutex> lock(mu_);
+  Listener l;
+  l.socket = s;
+  l.watch = loop_.AddWatch(s.fd, POLLIN, [this](EventLoop::Id id, int fd, short) {
+    OnListenerReady(id, fd);
+  });
+  listeners_.push_back(std::move(l));
+}
+
+bool Server::Start(std::string* error) {
+  {
+    std::lock_guard<RankedMutex> lock(mu_);
+    if (running_) {
+      if (error) *error = "the server is already running";
+      return false;
+    }
+    running_ = true;
+    stop_ = false;
+  }
+  loop_thread_ = std::thread([this] { LoopThreadMain(); });
+  return true;
+}
+
+void Server::Stop() {
+  {
+    std::lock_guard<RankedMutex> lock(mu_);
+    if (!running_ || stop_) return;
+    stop_ = true;
+    job_cv_.NotifyAll();
+  }
+  loop_.Wake();
+  loop_thread_.join();
+  std::lock_guard<RankedMutex> lock(mu_);
+  running_ = false;
+}
+
+ServerCounters Server::Counters() const {
+  ServerCounters s;
+  s.clients_accepted = counters_.clients_accepted.load();
+  s.clients_closed = counters_.clients_closed.load();
+  s.closed_mid_frame = counters_.closed_mid_frame.load();
+  s.closed_mid_call = counters_.closed_mid_call.load();
+  s.calls_received = counters_.calls_received.load();
+  s.calls_dispatched = counters_.calls_dispatched.load();
+  s.replies_written = counters_.replies_written.load();
+  s.replies_dropped = counters_.replies_dropped.load();
+  s.error_replies = counters_.error_replies.load();
+  s.frames_dropped = counters_.frames_dropped.load();
+  s.pings_answered = counters_.pings_answered.load();
+  s.fds_closed = counters_.fds_closed.load();
+  s.handler_exceptions = counters_.handler_exceptions.load();
+  s.log_suppressed = counters_.log_suppressed.load();
+  s.bytes_read = counters_.bytes_read.load();
+  s.bytes_written = counters_.bytes_written.load();
+  std::lock_guard<RankedMutex> lock(mu_);
+  s.clients_live = clients_.size();
+  s.jobs_queued = jobs_.size();
+  s.workers_idle = static_cast<uint64_t>(idle_workers_);
+  return s;
+}
+
+// ---- Loop thread ----------------------------------------------------------------
+
+void Server::LoopThreadMain() {
+  pthread_setname_np(pthread_self(), "xdrd-loop");
+  std::unique_lock<RankedMutex> lock(mu_);
+  // The workers start while we hold the server lock; they block on it until
+  // the first turn releases it.
+  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this, i] { WorkerMain(i); });
+  while (!stop_) {
+    if (!to_reap_.empty()) ReapClosedClientsLocked();
+    lock.unlock();
+    loop_.RunOnce(-1);
+    FlushLogs();
+    lock.lock();
+  }
+  CloseAllLocked();
+  std::vector<std::thread> workers = std::move(workers_);
+  workers_.clear();
+  lock.unlock();
+  for (auto& t : workers) t.join();
+
+  // Jobs no worker took: their clients are closed; drop them.
+  std::deque<Job> unstarted;
+  lock.lock();
+  unstarted.swap(jobs_);
+  lock.unlock();
+  unstarted.clear();
+  // One more turn runs the free step of every watch removed above (dropping
+  // the clients' watch references) and drops late completions.
+  loop_.RunOnce(0);
+  FlushLogs();
+}
+
+void Server::OnListenerReady(EventLoop::Id watch, int listen_fd) {
+  std::lock_guard<RankedMutex> lock(mu_);
+  for (int i = 0; i < kAcceptsPerTurn; ++i) {
+    int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // The connection stays queued in the kernel and the listener stays
+        // readable: without a pause, poll() would spin on it.
+        Log(std::string("accept: ") + std::strerror(errno) + "; pausing accepts for " +
+            std::to_string(kAcceptPauseMs) + " ms");
+        loop_.UpdateWatch(watch, 0);
+        loop_.AddTimer(kAcceptPauseMs, 0, [this, watch](EventLoop::Id self) {
+          loop_.UpdateWatch(watch, POLLIN);
+          loop_.RemoveTimer(self);
+        });
+        break;
+      }
+      Log(std::string("accept: ") + std::strerror(errno));
+      break;
+    }
+    ClientRef client = MakeRef<Client>(next_client_id_++, fd, options_.max_message_bytes);
+    Client* raw = client.get();
+    {
+      std::lock_guard<RankedMutex> client_lock(raw->mu);
+      raw->Ref();  // the watch's reference, dropped by its free function
+      raw->watch = loop_.AddWatch(
+          fd, POLLIN, [this, raw](EventLoop::Id, int, short revents) { OnClientEvent(raw, revents); },
+          [raw] { raw->Unref(); });
+      raw->watched_events = POLLIN;
+    }
+    clients_.emplace(raw->id(), std::move(client));
+    counters_.clients_accepted.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void Server::OnClientEvent(Client* client, short revents) {
+  Client& c = *client;
+  std::vector<Job> calls;
+  bool reap = false;
+
+  mu_.lock();
+  c.mu.lock();
+  mu_.unlock();
+  if (!c.closing) {
+    uint64_t read_before = c.bytes_read, fds_before = c.fds_received;
+    if (revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) {
+      Client::ReadStatus status = c.ReadLocked(&read_scratch_, options_.read_budget_bytes);
+      std::vector<uint8_t> frame;
+      while (!c.closing && c.splitter.Pop(&frame)) HandleFrameLocked(c, std::move(frame), &calls);
+      switch (status) {
+        case Client::ReadStatus::kOk: break;
+        case Client::ReadStatus::kEof: c.MarkClosingLocked(CloseReason::kEof); break;
+        case Client::ReadStatus::kIoError: c.MarkClosingLocked(CloseReason::kIoError); break;
+        case Client::ReadStatus::kProtocol:
+          Log("client " + std::to_string(c.id()) + ": " + c.splitter.error_message() +
+              "; closing the connection");
+          c.MarkClosingLocked(CloseReason::kProtocol);
+          break;
+      }
+    }
+    counters_.bytes_read.fetch_add(c.bytes_read - read_before, std::memory_order_relaxed);
+    counters_.fds_closed.fetch_add(c.fds_received - fds_before, std::memory_order_relaxed);
+    FinishClientIoLocked(c);
+  }
+  if (c.closing && !c.reap_queued) {
+    c.reap_queued = true;
+    reap = true;
+  }
+  c.mu.unlock();
+
+  if (!calls.empty() || reap) {
+    std::lock_guard<RankedMutex> lock(mu_);
+    if (reap) to_reap_.push_back(&c);
+    if (!calls.empty()) QueueJobsLocked(c, &calls);
+  }
+  // Calls of a client that closed meanwhile are dropped here, with no lock
+  // held (the last client reference may go with them).
+  calls.clear();
+  FlushLogs();
+}
+
+void Server::QueueJobsLocked(Client& c, std::vector<Job>* calls) {
+  AssertHeld(mu_);
+  std::lock_guard<RankedMutex> client_lock(c.mu);
+  c.calls.read -= static_cast<uint32_t>(calls->size());
+  if (c.closing) return;
+  for (Job& job : *calls) jobs_.push_back(std::move(job));
+  c.calls.wait_dispatch += static_cast<uint32_t>(calls->size());
+  // Wake only idle workers, one per job; busy ones come back for more.
+  size_t wake = std::min(calls->size(), static_cast<size_t>(idle_workers_));
+  for (size_t i = 0; i < wake; ++i) job_cv_.NotifyOne();
+  calls->clear();
+}
+
+void Server::HandleFrameLocked(Client& c, std::vector<uint8_t>&& frame, std::vector<Job>* calls) {
+  AssertHeld(c.mu);
+  Header h;
+  HeaderDecodeResult decoded = DecodeHeader(frame.data(), frame.size(), &h);
+  if (!decoded.ok()) {
+    Log("client " + std::to_string(c.id()) + ": " + HeaderErrorText(decoded.error) +
+        "; closing the connection");
+    c.MarkClosingLocked(CloseReason::kProtocol);
+    return;
+  }
+  switch (h.type) {
+    case kTypeCall:
+    case kTypeCallWithFds: {
+      counters_.calls_received.fetch_add(1, std::memory_order_relaxed);
+      if (h.type == kTypeCallWithFds) {
+        // Any descriptors that came with it were closed on receipt.
+        ReplyErrorLocked(c, h, MakeRpcError("fd passing is not supported by this server"));
+        return;
+      }
+      if (h.status != kStatusOk) {
+        ReplyErrorLocked(c, h, UnexpectedStatusError(h.status));
+        return;
+      }
+      RpcError error;
+      const Handler* handler = FindHandler(h, &error);
+      if (handler == nullptr) {
+        ReplyErrorLocked(c, h, error);
+        return;
+      }
+      Job job;
+      job.client = ClientRef::Share(&c);
+      job.message.header = h;
+      job.message.frame = std::move(frame);
+      job.message.payload_offset = decoded.payload_offset;
+      job.handler = handler;
+      ++c.calls.read;
+      calls->push_back(std::move(job));
+      return;
+    }
+    case kTypeMessage:
+      if (IsKeepalivePing(h)) {
+        c.QueueLocked(MakePongFrame(), /*is_reply=*/false);
+        counters_.pings_answered.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      if (IsKeepalivePong(h)) return;  // an answer to a PING of ours
+      [[fallthrough]];
+    case kTypeReply:
+    case kTypeReplyWithFds:
+    case kTypeStream:
+    case kTypeStreamHole:
+      // libvirtd drops these silently and keeps the connection; so do we.
+      counters_.frames_dropped.fetch_add(1, std::memory_order_relaxed);
+      Log("client " + std::to_string(c.id()) + ": dropped unexpected " + TypeName(h.type) +
+          " frame (prog " + std::to_string(h.prog) + " proc " + std::to_string(h.proc) + ")");
+      return;
+    default:
+      Log("client " + std::to_string(c.id()) + ": frame of unknown type " + std::to_string(h.type) +
+          "; closing the connection");
+      c.MarkClosingLocked(CloseReason::kProtocol);
+      return;
+  }
+}
+
+const Handler* Server::FindHandler(const Header& h, RpcError* error) const {
+  // programs_ is frozen while the server runs: no lock needed.
+  auto program = programs_.find({h.prog, h.vers});
+  if (program == programs_.end()) {
+    *error = UnknownProgramError(h.prog, h.vers);
+    return nullptr;
+  }
+  auto proc = program->second.procedures.find(h.proc);
+  if (proc != program->second.procedures.end()) return &proc->second;
+  if (program->second.catch_all) return &program->second.catch_all;
+  *error = UnknownProcedureError(h.proc);
+  return nullptr;
+}
+
+void Server::ReplyErrorLocked(Client& c, const Header& call, const RpcError& error) {
+  AssertHeld(c.mu);
+  counters_.error_replies.fetch_add(1, std::memory_order_relaxed);
+  c.QueueLocked(EncodeErrorReply(call, error), /*is_reply=*/true);
+}
+
+void Server::FinishClientIoLocked(Client& c) {
+  AssertHeld(c.mu);
+  if (!c.closing) {
+    uint64_t written_before = c.bytes_written;
+    int replies = c.FlushLocked();
+    if (replies < 0) {
+      c.MarkClosingLocked(CloseReason::kIoError);
+    } else {
+      counters_.replies_written.fetch_add(static_cast<uint64_t>(replies), std::memory_order_relaxed);
+    }
+    counters_.bytes_written.fetch_add(c.bytes_written - written_before, std::memory_order_relaxed);
+  }
+  short want = c.WantedEventsLocked();
+  if (want != c.watched_events) {
+    loop_.UpdateWatch(c.watch, want);
+    c.watched_events = want;
+  }
+}
+
+void Server::OnCompletions() {
+  std::vector<Completion> done;
+  completions_->TakeAll(&done);
+  for (Completion& item : done) {
+    Client& c = *item.client;
+    bool reap = false;
+    mu_.lock();
+    c.mu.lock();
+    mu_.unlock();
+    DeliverClientLocked(c, std::move(item.frame));
+    FinishClientIoLocked(c);  // write it now: we are the loop thread
+    if (c.closing && !c.reap_queued) {
+      c.reap_queued = true;
+      reap = true;
+    }
+    c.mu.unlock();
+    if (reap) {
+      std::lock_guard<RankedMutex> lock(mu_);
+      to_reap_.push_back(&c);
+    }
+  }
+  done.clear();  // drops the client references with no lock held
+}
+
+void Server::ReapClosedClientsLocked() {
+  AssertHeld(mu_);
+  for (Client* c : to_reap_) {
+    {
+      std::lock_guard<RankedMutex> client_lock(c->mu);
+      loop_.RemoveWatch(c->watch);  // its free function drops the watch's reference
+      if (c->closed_mid_frame) counters_.closed_mid_frame.fetch_add(1, std::memory_order_relaxed);
+      if (c->closed_mid_call) counters_.closed_mid_call.fetch_add(1, std::memory_order_relaxed);
+      c->CloseSocketLocked();
+    }
+    counters_.clients_closed.fetch_add(1, std::memory_order_relaxed);
+    clients_.erase(c->id());  // the list's reference: may be the last
+  }
+  to_reap_.clear();
+}
+
+void Server::CloseAllLocked() {
+  AssertHeld(mu_);
+  for (auto& [id, client] : clients_) {
+    std::lock_guard<RankedMutex> client_lock(client->mu);
+    client->MarkClosingLocked(CloseReason::kServerClose);
+    if (!client->reap_queued) {
+      client->reap_queued = true;
+      to_reap_.push_back(client.get());
+    }
+  }
+  ReapClosedClientsLocked();
+  CloseListenersLocked();
+}
+
+void Server::CloseListenersLocked() {
+  AssertHeld(mu_);
+  for (Listener& l : listeners_) {
+    loop_.RemoveWatch(l.watch);
+    close(l.socket.fd);
+    if (!l.socket.path.empty()) unlink(l.socket.path.c_str());
+  }
+  listeners_.clear();
+}
+
+void Server::Log(const std::string& line) {
+  if (!options_.log) return;
+  int64_t now = MonotonicMs();
+  if (now - log_window_start_ms_ >= 1000) {
+    log_window_start_ms_ = now;
+    log_in_window_ = 0;
+  }
+  if (log_in_window_ >= options_.log_burst) {
+    counters_.log_suppressed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  ++log_in_window_;
+  pending_logs_.push_back(line);
+}
+
+void Server::FlushLogs() {
+  if (pending_logs_.empty()) return;
+  std::vector<std::string> lines;
+  lines.swap(pending_logs_);
+  for (const std::string& line : lines) options_.log(line);
+}
+
+// ---- Workers ----------------------------------------------------------------------
+
+void Server::WorkerMain(int index) {
+  char name[32];
+  std::snprintf(name, sizeof name, "xdrd-worker-%d", index + 1);
+  name[15] = '\0';  // the kernel's limit for a thread name
+  pthread_setname_np(pthread_self(), name);
+  t_worker_of = this;
+  std::unique_lock<RankedMutex> lock(mu_);
+  for (;;) {
+    while (jobs_.empty() && !stop_) {
+      ++idle_workers_;
+      mu_.Wait(job_cv_);
+      --idle_workers_;
+    }
+    if (stop_) break;
+    {
+      Job job = std::move(jobs_.front());
+      jobs_.pop_front();
+      bool run;
+      {
+        std::lock_guard<RankedMutex> client_lock(job.client->mu);
+        --job.client->calls.wait_dispatch;
+        run = !job.client->closing;
+        if (run) ++job.client->calls.dispatching;
+      }
+      lock.unlock();
+      if (run) RunJob(job);
+    }  // the job, and its client reference, go here with no lock held
+    lock.lock();
+  }
+  t_worker_of = nullptr;
+}
+
+void Server::RunJob(Job& job) {
+  counters_.calls_dispatched.fetch_add(1, std::memory_order_relaxed);
+  Call call(this, completions_, std::move(job.client), std::move(job.message),
+            options_.max_message_bytes);
+  try {
+    (*job.handler)(std::move(call));
+  } catch (...) {
+    // The handler's Call was destroyed unanswered while unwinding and has
+    // answered itself with an internal error.
+    counters_.handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void Server::DeliverFromWorker(ClientRef& client, std::vector<uint8_t> frame) {
+  Client& c = *client;
+  mu_.lock();
+  c.mu.lock();
+  mu_.unlock();
+  DeliverClientLocked(c, std::move(frame));
+  short want = c.WantedEventsLocked();
+  if (want != c.watched_events) {
+    loop_.UpdateWatch(c.watch, want);  // wakes the loop, which writes it
+    c.watched_events = want;
+  }
+  c.mu.unlock();
+}
+
+void Server::DeliverClientLocked(Client& c, std::vector<uint8_t> frame) {
+  AssertHeld(c.mu);
+  --c.calls.dispatching;
+  if (c.closing) {
+    counters_.replies_dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  c.QueueLocked(std::move(frame), /*is_reply=*/true);
+}
+
+}  // namespace xdrd

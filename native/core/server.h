@@ -1,0 +1,204 @@
+// server.h — the daemon core: listeners, clients, the job FIFO, the worker
+// pthreads and the loop thread, under qemud's threading rules.
+//
+// Threads
+//   owner thread   constructs, registers handlers, Listen*, Start, Stop,
+//                  destroys. Handle*/HandleProgram only before Start.
+//   loop thread    "xdrd-loop": poll(); accept; read and frame; answers
+//                  PING and protocol errors itself; writes replies; reaps
+//                  closed clients.
+//   workers        "xdrd-worker-N": pop a job, run its handler.
+//   any thread     completes a Call (see call.h); Counters(); Listen*.
+//
+// Locks (THREADING.md)
+//   mu_ is the server lock, the top of the order. It guards the fields marked
+//   [mu_]. The loop thread holds it between turns of the event loop and
+//   drops it for the whole turn (poll() and dispatch); every fd callback
+//   takes it first, then a client's lock, then drops it before any I/O.
+//   Jobs are pushed and job_cv_ signalled with mu_ held, only when a worker
+//   is idle. Handlers run with no lock held.
+//   The event loop's and the completion queue's locks are leaf locks.
+//
+// References
+//   The client list, each poll watch, each queued job, each Call and each
+//   queued completion hold a reference on their client (client.h).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "call.h"
+#include "client.h"
+#include "completion_queue.h"
+#include "event_loop.h"
+#include "listen_socket.h"
+#include "lock.h"
+#include "message.h"
+
+namespace xdrd {
+
+// Runs on a worker thread with no lock held. It must answer the Call, now or
+// later, from any thread (call.h).
+using Handler = std::function<void(Call call)>;
+
+struct ServerOptions {
+  int workers = 5;  // libvirtd's min_workers
+  uint32_t max_message_bytes = kDefaultMaxMessageBytes;
+  int listen_backlog = 512;
+  // Bytes read from one client per turn before the loop moves on, so one
+  // busy client cannot starve the others.
+  size_t read_budget_bytes = 256 * 1024;
+  // Log sink for what the loop drops or refuses. Called on the loop thread
+  // with no lock held, at most `log_burst` times per second; the rest are
+  // counted in Counters::log_suppressed. Null: no logging.
+  std::function<void(const std::string&)> log;
+  int log_burst = 10;
+};
+
+// A snapshot; every field is read from an atomic or under the server lock.
+struct ServerCounters {
+  uint64_t clients_accepted = 0;
+  uint64_t clients_closed = 0;
+  uint64_t clients_live = 0;
+  uint64_t closed_mid_frame = 0;  // closed while a frame was half read
+  uint64_t closed_mid_call = 0;   // closed with calls read and not answered
+  uint64_t calls_received = 0;
+  uint64_t calls_dispatched = 0;  // handed to a handler
+  uint64_t replies_written = 0;   // fully written to the socket
+  uint64_t replies_dropped = 0;   // answered after their client had gone
+  uint64_t error_replies = 0;     // protocol errors answered by the loop
+  uint64_t frames_dropped = 0;    // MESSAGE/REPLY/STREAM frames nobody expects
+  uint64_t pings_answered = 0;
+  uint64_t fds_closed = 0;        // descriptors received and closed
+  uint64_t handler_exceptions = 0;
+  uint64_t log_suppressed = 0;
+  uint64_t bytes_read = 0;
+  uint64_t bytes_written = 0;
+  uint64_t jobs_queued = 0;
+  uint64_t workers_idle = 0;
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options = {});
+  ~Server();  // Stop()s first
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Registration, before Start(). A procedure handler wins over the
+  // program's catch-all. A program with no handler for a procedure answers
+  // "unknown procedure: N"; an unregistered (program, version) answers
+  // "Cannot find program P version V".
+  // Returns false (and registers nothing) while the server runs.
+  bool Handle(uint32_t prog, uint32_t vers, int32_t proc, Handler handler);
+  bool HandleProgram(uint32_t prog, uint32_t vers, Handler catch_all);
+
+  // Listeners, any time (before or after Start). Failures come back in the
+  // result's error and message; the server is unchanged.
+  ListenSocket ListenUnix(const std::string& path, mode_t mode = 0600);
+  ListenSocket ListenTcp(const std::string& host = "127.0.0.1", uint16_t port = 0);
+
+  // Starts the loop thread, which starts the workers. False (with *error
+  // set) if already running. Start and Stop belong to the owner thread and
+  // must not be called from a handler.
+  bool Start(std::string* error = nullptr);
+  // Closes listeners and clients, joins every thread. Calls still running
+  // answer into the void (their replies are dropped). Idempotent; the server
+  // may Start() again afterwards (listeners must be opened again).
+  void Stop();
+
+  ServerCounters Counters() const;
+
+ private:
+  friend class Call;
+
+  struct Program {
+    std::unordered_map<int32_t, Handler> procedures;
+    Handler catch_all;
+  };
+  struct Job {
+    ClientRef client;
+    Message message;
+    const Handler* handler = nullptr;
+    LiveToken<live_detail::kJob> live;
+  };
+  struct Listener {
+    ListenSocket socket;
+    EventLoop::Id watch = 0;
+  };
+
+  static bool IsWorkerOf(const Server* server);  // is this thread one of its workers?
+  void AddListener(const ListenSocket& s);
+
+  // Loop thread.
+  void LoopThreadMain();
+  void OnListenerReady(EventLoop::Id watch, int listen_fd);
+  void QueueJobsLocked(Client& c, std::vector<Job>* calls);
+  void OnClientEvent(Client* client, short revents);
+  void OnCompletions();
+  void HandleFrameLocked(Client& c, std::vector<uint8_t>&& frame, std::vector<Job>* calls);
+  void ReplyErrorLocked(Client& c, const Header& call, const RpcError& error);
+  void FinishClientIoLocked(Client& c);
+  void ReapClosedClientsLocked();
+  void CloseAllLocked();
+  void CloseListenersLocked();
+  void Log(const std::string& line);
+  void FlushLogs();
+
+  // Workers.
+  void WorkerMain(int index);
+  void RunJob(Job& job);
+
+  // A Call's answer, from a worker of this server (server lock, then the
+  // client lock) or, via the completion queue, on the loop thread.
+  void DeliverFromWorker(ClientRef& client, std::vector<uint8_t> frame);
+  void DeliverClientLocked(Client& c, std::vector<uint8_t> frame);
+
+  const Handler* FindHandler(const Header& h, RpcError* error) const;
+
+  const ServerOptions options_;
+  std::map<std::pair<uint32_t, uint32_t>, Program> programs_;  // frozen at Start
+
+  mutable RankedMutex mu_{LockRank::kServer, "server"};
+  CondVar job_cv_;       // signalled with mu_ held
+  std::deque<Job> jobs_;                 // [mu_] the FIFO
+  int idle_workers_ = 0;                 // [mu_]
+  bool running_ = false;                 // [mu_]
+  bool stop_ = false;                    // [mu_]
+  bool reap_needed_ = false;             // [mu_]
+  uint64_t next_client_id_ = 1;          // [mu_] never reused
+  std::unordered_map<uint64_t, ClientRef> clients_;  // [mu_] by id
+  std::vector<Client*> to_reap_;         // [mu_] closing; clients_ keeps them alive
+  std::vector<Listener> listeners_;      // [mu_]
+  std::vector<std::thread> workers_;     // [mu_] started by the loop thread
+
+  EventLoop loop_;
+  std::thread loop_thread_;              // owner thread only
+  std::shared_ptr<CompletionQueue> completions_;
+  EventLoop::Id completion_watch_ = 0;
+
+  // Loop-thread scratch.
+  std::vector<uint8_t> read_scratch_;
+  std::vector<std::string> pending_logs_;  // emitted once no lock is held
+  int64_t log_window_start_ms_ = 0;
+  int log_in_window_ = 0;
+
+  struct AtomicCounters {
+    std::atomic<uint64_t> clients_accepted{0}, clients_closed{0}, closed_mid_frame{0},
+        closed_mid_call{0}, calls_received{0}, calls_dispatched{0}, replies_written{0},
+        replies_dropped{0}, error_replies{0}, frames_dropped{0}, pings_answered{0},
+        fds_closed{0}, handler_exceptions{0}, log_suppressed{0}, bytes_read{0},
+        bytes_written{0};
+  };
+  mutable AtomicCounters counters_;
+};
+
+}  // namespace xdrd

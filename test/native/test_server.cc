@@ -1,0 +1,582 @@
+// The server over real sockets: calls answered by workers and from other
+// threads, in and out of order; protocol errors answered byte for byte as
+// libvirtd answers them; frames that are dropped; keepalive PING; stop and
+// restart; many idle connections. Slow handlers wait on latches.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <thread>
+
+#include "check.h"
+#include "rpc_client.h"
+#include "server_fixture.h"
+#include "test_util.h"
+
+using namespace xdrd;
+using xt::CallFrame;
+using xt::HeaderOf;
+using xt::kTestProgram;
+using xt::kTestVersion;
+using xt::RpcClient;
+using xt::TestServer;
+using Bytes = std::vector<uint8_t>;
+
+namespace {
+
+// Expected bytes, written without the code under test: a test-local XDR
+// writer for the error replies the server must send.
+void Put32(Bytes* b, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) b->push_back(static_cast<uint8_t>(v >> shift));
+}
+void PutString(Bytes* b, const std::string& s) {
+  Put32(b, static_cast<uint32_t>(s.size()));
+  b->insert(b->end(), s.begin(), s.end());
+  while (b->size() % 4) b->push_back(0);
+}
+
+// A REPLY with status ERROR, as libvirtd 9.0 fills an RPC error.
+Bytes RpcErrorReply(uint32_t prog, uint32_t vers, int32_t proc, uint32_t serial, int32_t code,
+                    const std::string& message, const std::string& format = "%s") {
+  Bytes b;
+  Put32(&b, 0);                              // length, patched below
+  Put32(&b, prog);                           // prog: the call's
+  Put32(&b, vers);                           // vers: the call's
+  Put32(&b, static_cast<uint32_t>(proc));    // proc: the call's
+  Put32(&b, 1);                              // type REPLY
+  Put32(&b, serial);                         // serial: the call's
+  Put32(&b, 1);                              // status ERROR
+  Put32(&b, static_cast<uint32_t>(code));    // code
+  Put32(&b, 7);                              // domain RPC
+  Put32(&b, 1);                              // message present
+  PutString(&b, message);                    //   the text the user sees
+  Put32(&b, 2);                              // level ERROR
+  Put32(&b, 0);                              // dom NULL
+  Put32(&b, 1);                              // str1 present
+  PutString(&b, format);                     //   the message's format
+  Put32(&b, 1);                              // str2 present
+  PutString(&b, format == "%s" ? message : message.substr(std::strlen("internal error: ")));
+  Put32(&b, 0);                              // str3 NULL
+  Put32(&b, 0xffffffff);                     // int1 -1
+  Put32(&b, 0xffffffff);                     // int2 -1
+  Put32(&b, 0);                              // net NULL
+  uint32_t len = static_cast<uint32_t>(b.size());
+  for (int i = 0; i < 4; ++i) b[static_cast<size_t>(i)] = static_cast<uint8_t>(len >> (24 - 8 * i));
+  return b;
+}
+
+Bytes OkReply(uint32_t prog, uint32_t vers, int32_t proc, uint32_t serial, const Bytes& body) {
+  Bytes b;
+  Put32(&b, static_cast<uint32_t>(28 + body.size()));  // length
+  Put32(&b, prog);                                     // prog
+  Put32(&b, vers);                                     // vers
+  Put32(&b, static_cast<uint32_t>(proc));              // proc
+  Put32(&b, 1);                                        // type REPLY
+  Put32(&b, serial);                                   // serial
+  Put32(&b, 0);                                        // status OK
+  b.insert(b.end(), body.begin(), body.end());         // body
+  return b;
+}
+
+const Bytes kBody = {0, 0, 0, 2, 'h', 'i', 0, 0};  // string "hi"
+
+}  // namespace
+
+XT_TEST(echo_over_unix_socket) {
+  TestServer t;
+  ListenSocket l = t.server->ListenUnix(t.UnixPath(), 0600);
+  XT_REQUIRE(l.ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  XT_REQUIRE(c.connected());
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 41, kBody)));
+  auto reply = c.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  XT_CHECK_BYTES(*reply, OkReply(kTestProgram, kTestVersion, xt::kProcEcho, 41, kBody));
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+XT_TEST(echo_over_tcp) {
+  TestServer t;
+  ListenSocket l = t.server->ListenTcp("127.0.0.1", 0);
+  XT_REQUIRE(l.ok());
+  XT_CHECK(l.port != 0);
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Tcp(l.port);
+  XT_REQUIRE(c.connected());
+  for (uint32_t serial = 0; serial < 3; ++serial) {
+    XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, serial, kBody)));
+    auto reply = c.ReadFrame();
+    XT_REQUIRE(reply.has_value());
+    XT_CHECK_BYTES(*reply, OkReply(kTestProgram, kTestVersion, xt::kProcEcho, serial, kBody));
+  }
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+XT_TEST(unix_socket_gets_its_mode_and_existing_path_is_refused) {
+  TestServer t;
+  ListenSocket l = t.server->ListenUnix(t.UnixPath(), 0640);
+  XT_REQUIRE(l.ok());
+  struct stat st;
+  XT_REQUIRE(stat(t.UnixPath().c_str(), &st) == 0);
+  XT_CHECK(S_ISSOCK(st.st_mode));
+  XT_CHECK_EQ(st.st_mode & 0777, 0640u);
+  ListenSocket again = t.server->ListenUnix(t.UnixPath(), 0600);
+  XT_CHECK(!again.ok());
+  XT_CHECK_EQ(again.error, EADDRINUSE);
+  XT_CHECK(again.message.find("path exists") != std::string::npos);
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+  XT_CHECK(access(t.UnixPath().c_str(), F_OK) != 0);  // unlinked at stop
+}
+
+// Answers completed from the test thread go through the completion queue;
+// the client matches them by serial, in whatever order they come.
+XT_TEST(out_of_order_completion_from_another_thread) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  for (uint32_t serial : {10u, 11u, 12u})
+    XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcDeferred, serial, kBody)));
+  t.store.WaitFor(3);
+  for (uint32_t serial : {12u, 10u, 11u}) {
+    auto call = t.store.Take(serial);
+    XT_REQUIRE(call != nullptr);
+    Bytes body = {0, 0, 0, static_cast<uint8_t>(serial)};
+    call->Reply(body);
+    auto reply = c.ReadFrame();
+    XT_REQUIRE(reply.has_value());
+    XT_CHECK_BYTES(*reply, OkReply(kTestProgram, kTestVersion, xt::kProcDeferred, serial, body));
+  }
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// A handler blocked on a latch holds one worker; other calls still run.
+XT_TEST(latched_handler_does_not_block_other_calls) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient slow = RpcClient::Unix(t.UnixPath());
+  RpcClient fast = RpcClient::Unix(t.UnixPath());
+  XT_REQUIRE(slow.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcLatched, 1)));
+  t.latched_entered.Wait();
+  for (uint32_t serial = 0; serial < 20; ++serial) {
+    XT_REQUIRE(fast.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, serial, kBody)));
+    auto reply = fast.ReadFrame();
+    XT_REQUIRE(reply.has_value());
+    XT_CHECK_EQ(HeaderOf(*reply).serial, serial);
+  }
+  t.latch.CountDown();
+  auto reply = slow.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  XT_CHECK_BYTES(*reply, OkReply(kTestProgram, kTestVersion, xt::kProcLatched, 1, {0, 0, 0, 1}));
+  slow.Close();
+  fast.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+XT_TEST(handler_that_never_answers_gets_an_internal_error) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcForget, 5)));
+  auto reply = c.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  XT_CHECK_BYTES(*reply, RpcErrorReply(kTestProgram, kTestVersion, xt::kProcForget, 5, 1,
+                                       "internal error: the handler finished without replying",
+                                       "internal error: %s"));
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+XT_TEST(throwing_handler_gets_an_internal_error_and_server_lives_on) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcThrow, 6)));
+  auto reply = c.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  XT_CHECK_BYTES(*reply, RpcErrorReply(kTestProgram, kTestVersion, xt::kProcThrow, 6, 1,
+                                       "internal error: the handler finished without replying",
+                                       "internal error: %s"));
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 7, kBody)));
+  reply = c.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  XT_CHECK_EQ(HeaderOf(*reply).serial, 7u);
+  XT_CHECK_EQ(t.server->Counters().handler_exceptions, 1u);
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+XT_TEST(unknown_procedure_is_answered_like_libvirtd) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, 9999, 3)));
+  auto reply = c.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  // The whole frame, field by field: libvirt-wire.md §4 and §9.
+  const Bytes expected = {
+      0x00, 0x00, 0x00, 0x88,  // length 136
+      0x20, 0x00, 0x00, 0x01,  // prog: the call's
+      0x00, 0x00, 0x00, 0x01,  // vers 1
+      0x00, 0x00, 0x27, 0x0f,  // proc 9999
+      0x00, 0x00, 0x00, 0x01,  // type REPLY
+      0x00, 0x00, 0x00, 0x03,  // serial 3
+      0x00, 0x00, 0x00, 0x01,  // status ERROR
+      0x00, 0x00, 0x00, 0x27,  // code 39 RPC
+      0x00, 0x00, 0x00, 0x07,  // domain 7 RPC
+      0x00, 0x00, 0x00, 0x01,  // message present
+      0x00, 0x00, 0x00, 0x17,  //   23 bytes
+      'u', 'n', 'k', 'n', 'o', 'w', 'n', ' ', 'p', 'r', 'o', 'c', 'e', 'd', 'u', 'r', 'e', ':', ' ',
+      '9', '9', '9', '9', 0x00,  // "unknown procedure: 9999" + 1 pad
+      0x00, 0x00, 0x00, 0x02,  // level 2 ERROR
+      0x00, 0x00, 0x00, 0x00,  // dom NULL
+      0x00, 0x00, 0x00, 0x01,  // str1 present
+      0x00, 0x00, 0x00, 0x02,  //   2 bytes
+      '%', 's', 0x00, 0x00,    //   "%s" + 2 pad
+      0x00, 0x00, 0x00, 0x01,  // str2 present
+      0x00, 0x00, 0x00, 0x17,  //   23 bytes
+      'u', 'n', 'k', 'n', 'o', 'w', 'n', ' ', 'p', 'r', 'o', 'c', 'e', 'd', 'u', 'r', 'e', ':', ' ',
+      '9', '9', '9', '9', 0x00,  // the message again + 1 pad
+      0x00, 0x00, 0x00, 0x00,  // str3 NULL
+      0xff, 0xff, 0xff, 0xff,  // int1 -1
+      0xff, 0xff, 0xff, 0xff,  // int2 -1
+      0x00, 0x00, 0x00, 0x00,  // net NULL
+  };
+  XT_CHECK_BYTES(*reply, expected);
+  // The connection stays open.
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 4, kBody)));
+  reply = c.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  XT_CHECK_EQ(HeaderOf(*reply).serial, 4u);
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+XT_TEST(unknown_program_and_version_are_answered_like_libvirtd) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  XT_REQUIRE(c.Send(CallFrame(0x12345678, 1, 7, 8)));
+  auto reply = c.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  XT_CHECK_BYTES(*reply, RpcErrorReply(0x12345678, 1, 7, 8, 39,
+                                       "Cannot find program 305419896 version 1"));
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, 2, xt::kProcEcho, 9)));
+  reply = c.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  XT_CHECK_BYTES(*reply, RpcErrorReply(kTestProgram, 2, xt::kProcEcho, 9, 39,
+                                       "Cannot find program 536870913 version 2"));
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+XT_TEST(call_with_nonzero_status_is_refused) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 10, kBody, kTypeCall, 1)));
+  auto reply = c.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  XT_CHECK_BYTES(*reply, RpcErrorReply(kTestProgram, kTestVersion, xt::kProcEcho, 10, 39,
+                                       "Unexpected message status 1"));
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// A CALL_WITH_FDS gets an error reply with its serial, and the descriptor
+// that came with it is closed: with every read end of a pipe closed, a
+// write to the pipe fails with EPIPE.
+XT_TEST(call_with_fds_is_refused_and_descriptors_closed) {
+  signal(SIGPIPE, SIG_IGN);
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  int pipe_fds[2];
+  XT_REQUIRE(pipe2(pipe_fds, O_CLOEXEC) == 0);
+
+  Header h;
+  h.prog = kTestProgram;
+  h.vers = kTestVersion;
+  h.proc = xt::kProcEcho;
+  h.type = kTypeCallWithFds;
+  h.serial = 11;
+  h.nfds = 1;
+  Bytes frame = EncodeFrame(h, nullptr, 0);
+  iovec iov{frame.data(), frame.size()};
+  alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cm), &pipe_fds[0], sizeof(int));
+  XT_REQUIRE(sendmsg(c.fd(), &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(frame.size()));
+  close(pipe_fds[0]);  // the server now holds the only read end
+
+  auto reply = c.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  XT_CHECK_BYTES(*reply, RpcErrorReply(kTestProgram, kTestVersion, xt::kProcEcho, 11, 39,
+                                       "fd passing is not supported by this server"));
+  char byte = 'x';
+  XT_CHECK(write(pipe_fds[1], &byte, 1) == -1 && errno == EPIPE);
+  XT_CHECK_EQ(t.server->Counters().fds_closed, 1u);
+  close(pipe_fds[1]);
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// MESSAGE, REPLY, STREAM and STREAM_HOLE from a client: no bytes back, the
+// connection stays usable, each is counted.
+XT_TEST(unexpected_frames_are_dropped_and_counted) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  for (uint32_t type : {kTypeMessage, kTypeReply, kTypeStream, kTypeStreamHole, kTypeReplyWithFds})
+    XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 0, {}, type)));
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 12, kBody)));
+  auto reply = c.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  XT_CHECK_BYTES(*reply, OkReply(kTestProgram, kTestVersion, xt::kProcEcho, 12, kBody));
+  XT_CHECK_EQ(t.server->Counters().frames_dropped, 5u);
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+XT_TEST(ping_is_answered_with_pong_by_the_loop) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  XT_REQUIRE(c.Send(MakePingFrame()));
+  auto reply = c.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  const Bytes pong = {
+      0x00, 0x00, 0x00, 0x1c,  // length 28
+      0x6b, 0x65, 0x65, 0x70,  // prog KEEPALIVE "keep"
+      0x00, 0x00, 0x00, 0x01,  // vers 1
+      0x00, 0x00, 0x00, 0x02,  // proc 2 PONG
+      0x00, 0x00, 0x00, 0x02,  // type MESSAGE
+      0x00, 0x00, 0x00, 0x00,  // serial 0
+      0x00, 0x00, 0x00, 0x00,  // status OK
+  };
+  XT_CHECK_BYTES(*reply, pong);
+  XT_CHECK_EQ(t.server->Counters().calls_dispatched, 0u);  // no worker involved
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+XT_TEST(bad_length_word_closes_without_reply) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  for (uint32_t len : {8u, 27u, 33554437u}) {
+    RpcClient c = RpcClient::Unix(t.UnixPath());
+    Bytes word;
+    Put32(&word, len);
+    XT_REQUIRE(c.Send(word));
+    XT_CHECK(c.ExpectEof());
+  }
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// Pipelined calls from several clients at once, each answered once.
+XT_TEST(pipelined_calls_from_many_clients) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  const int kClients = xt::UnderValgrind() ? 4 : 8;
+  const uint32_t kCalls = xt::UnderValgrind() ? 20 : 50;
+  std::vector<RpcClient> clients;
+  for (int i = 0; i < kClients; ++i) clients.push_back(RpcClient::Unix(t.UnixPath()));
+  Bytes batch;
+  for (uint32_t serial = 0; serial < kCalls; ++serial) {
+    Bytes f = CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, serial, kBody);
+    batch.insert(batch.end(), f.begin(), f.end());
+  }
+  for (auto& c : clients) XT_REQUIRE(c.Send(batch));
+  for (auto& c : clients) {
+    std::vector<int> seen(kCalls, 0);
+    for (uint32_t i = 0; i < kCalls; ++i) {
+      auto reply = c.ReadFrame();
+      XT_REQUIRE(reply.has_value());
+      uint32_t serial = HeaderOf(*reply).serial;
+      XT_REQUIRE(serial < kCalls);
+      ++seen[serial];
+      XT_CHECK_BYTES(*reply, OkReply(kTestProgram, kTestVersion, xt::kProcEcho, serial, kBody));
+    }
+    for (int n : seen) XT_CHECK_EQ(n, 1);
+  }
+  clients.clear();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// Stop with a call parked in a handler: the client is closed; the late
+// answer is dropped; nothing stays alive.
+XT_TEST(stop_with_call_outstanding_then_restart) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcDeferred, 1, kBody)));
+  t.store.WaitFor(1);
+  t.server->Stop();
+  XT_CHECK(c.ExpectEof());
+  auto late = t.store.Take(1);
+  XT_REQUIRE(late != nullptr);
+  late->Reply(kBody);  // into the void: its client is gone
+  late.reset();
+
+  // A stopped server listens and serves again.
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient again = RpcClient::Unix(t.UnixPath());
+  XT_REQUIRE(again.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 2, kBody)));
+  auto reply = again.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  XT_CHECK_EQ(HeaderOf(*reply).serial, 2u);
+  again.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+XT_TEST(registration_is_refused_while_running) {
+  TestServer t;
+  XT_REQUIRE(t.server->Start());
+  XT_CHECK(!t.server->Handle(1, 1, 1, [](Call call) { call.Reply(nullptr, 0); }));
+  XT_CHECK(!t.server->Start());
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// 1,000 idle connections do not slow or starve an active client (100 under
+// valgrind, where the point is the locking, not the count).
+XT_TEST(thousand_idle_connections_and_one_active) {
+  const int kIdle = xt::UnderValgrind() ? 100 : 1000;
+  const uint32_t kCalls = xt::UnderValgrind() ? 20 : 200;
+  rlimit lim;
+  XT_REQUIRE(getrlimit(RLIMIT_NOFILE, &lim) == 0);
+  rlim_t need = 2 * static_cast<rlim_t>(kIdle) + 200;  // both ends live in this process
+  if (lim.rlim_cur < need) {
+    lim.rlim_cur = need;
+    if (lim.rlim_max < need) lim.rlim_max = need;
+    XT_REQUIRE(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+  }
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  std::vector<RpcClient> idle;
+  for (int i = 0; i < kIdle; ++i) {
+    idle.push_back(RpcClient::Unix(t.UnixPath()));
+    XT_REQUIRE(idle.back().connected());
+  }
+  RpcClient active = RpcClient::Unix(t.UnixPath());
+  for (uint32_t serial = 0; serial < kCalls; ++serial) {
+    XT_REQUIRE(active.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, serial, kBody)));
+    auto reply = active.ReadFrame();
+    XT_REQUIRE(reply.has_value());
+    XT_CHECK_EQ(HeaderOf(*reply).serial, serial);
+  }
+  XT_CHECK_EQ(t.server->Counters().clients_live, static_cast<uint64_t>(kIdle + 1));
+  idle.clear();
+  active.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+XT_TEST(catch_all_handler_takes_unregistered_procedures) {
+  TestServer t;
+  // Registered before Start: program 0x20000002 has one procedure and a
+  // catch-all that answers with the procedure number.
+  constexpr uint32_t kOther = 0x20000002;
+  t.server->Handle(kOther, 1, 1, [](Call call) { call.Reply({0, 0, 0, 0}); });
+  t.server->HandleProgram(kOther, 1, [](Call call) {
+    Bytes body = {0, 0, 0, static_cast<uint8_t>(call.header().proc)};
+    call.Reply(body);
+  });
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  XT_REQUIRE(c.Send(CallFrame(kOther, 1, 1, 1)));   // the procedure's own handler
+  XT_REQUIRE(c.Send(CallFrame(kOther, 1, 42, 2)));  // the catch-all
+  for (int i = 0; i < 2; ++i) {
+    auto reply = c.ReadFrame();
+    XT_REQUIRE(reply.has_value());
+    uint32_t serial = HeaderOf(*reply).serial;
+    if (serial == 1) XT_CHECK_BYTES(*reply, OkReply(kOther, 1, 1, 1, {0, 0, 0, 0}));
+    else XT_CHECK_BYTES(*reply, OkReply(kOther, 1, 42, 2, {0, 0, 0, 42}));
+  }
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+XT_TEST(latched_handler_over_tcp) {
+  TestServer t;
+  ListenSocket l = t.server->ListenTcp();
+  XT_REQUIRE(l.ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Tcp(l.port);
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcLatched, 1)));
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 2, kBody)));
+  t.latched_entered.Wait();
+  // The echo overtakes the latched call on the same connection.
+  auto first = c.ReadFrame();
+  XT_REQUIRE(first.has_value());
+  XT_CHECK_BYTES(*first, OkReply(kTestProgram, kTestVersion, xt::kProcEcho, 2, kBody));
+  t.latch.CountDown();
+  auto second = c.ReadFrame();
+  XT_REQUIRE(second.has_value());
+  XT_CHECK_BYTES(*second, OkReply(kTestProgram, kTestVersion, xt::kProcLatched, 1, {0, 0, 0, 1}));
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// Log lines come from the loop thread with no lock held, at most log_burst
+// a second; the rest are counted.
+XT_TEST(log_of_dropped_frames_is_rate_limited) {
+  std::mutex mu;
+  std::vector<std::string> lines;
+  ServerOptions options = TestServer::DefaultOptions();
+  options.log_burst = 5;
+  options.log = [&](const std::string& line) {
+    std::lock_guard<std::mutex> lock(mu);
+    lines.push_back(line);
+  };
+  TestServer t(options);
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  Bytes burst;
+  for (int i = 0; i < 100; ++i) {
+    Bytes f = CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 0, {}, kTypeReply);
+    burst.insert(burst.end(), f.begin(), f.end());
+  }
+  XT_REQUIRE(c.Send(burst));
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 1, kBody)));
+  XT_REQUIRE(c.ReadFrame().has_value());  // everything before it was read
+  ServerCounters counters = t.server->Counters();
+  XT_CHECK_EQ(counters.frames_dropped, 100u);
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+  // Within one second at most 5 lines; the 100 frames were read well within
+  // a few windows, so most were suppressed.
+  XT_CHECK(lines.size() >= 5 && lines.size() < 100);
+  XT_CHECK_EQ(lines.size() + counters.log_suppressed, 100u);
+  XT_CHECK(lines[0].find("dropped unexpected REPLY frame") != std::string::npos);
+}
