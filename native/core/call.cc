@@ -52,24 +52,41 @@ void Call::ReplyError(const RpcError& error) {
   Deliver(std::move(frame));
 }
 
+void Call::EnableKeepalive(uint32_t interval_ms, uint32_t count) {
+  if (answered_) {
+    std::fprintf(stderr, "xdrd: EnableKeepalive after the call (serial %u) was answered\n",
+                 message_.header.serial);
+    std::abort();
+  }
+  Completion item;
+  item.kind = Completion::Kind::kKeepalive;
+  item.client = client_;
+  item.keepalive_interval_ms = interval_ms;
+  item.keepalive_count = count;
+  Send(item);
+}
+
 void Call::Deliver(std::vector<uint8_t> frame) {
   if (answered_) {
     std::fprintf(stderr, "xdrd: call serial %u answered twice\n", message_.header.serial);
     std::abort();
   }
   answered_ = true;
+  Completion item;
+  item.client = std::move(client_);
+  item.frame = std::move(frame);
+  Send(item);
+}
+
+void Call::Send(Completion& item) {
   if (Server::IsWorkerOf(server_)) {
     // The server is alive: one of its workers is running this very code.
-    server_->DeliverFromWorker(client_, std::move(frame));
-    client_.reset();
+    server_->ApplyFromWorker(item);
     return;
   }
-  Completion c;
-  c.client = std::move(client_);
-  c.frame = std::move(frame);
-  // A refused push means the server is gone; `c` drops the reply and the
+  // A refused push means the server is gone; `item` drops the reply and the
   // client reference when it goes out of scope, with no lock held.
-  completions_->Push(c);
+  completions_->Push(item);
 }
 
 }  // namespace xdrd

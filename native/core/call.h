@@ -33,6 +33,7 @@ namespace xdrd {
 
 class Server;
 class CompletionQueue;
+struct Completion;
 
 class Call {
  public:
@@ -53,6 +54,13 @@ class Call {
   // Answers with status ERROR and libvirt's error struct.
   void ReplyError(const RpcError& error);
 
+  // Switches server-side keepalive on for this call's client: a PING after
+  // `interval_ms` without traffic, and the client is closed when nothing has
+  // arrived for interval_ms x (count + 1). What libvirt's daemon does once a
+  // client asks for the keepalive feature. Call it before answering; it
+  // takes effect before the answer is written.
+  void EnableKeepalive(uint32_t interval_ms, uint32_t count);
+
   bool answered() const { return answered_; }
 
  private:
@@ -61,6 +69,7 @@ class Call {
        Message message, uint32_t max_message_bytes);
 
   void Deliver(std::vector<uint8_t> frame);
+  void Send(Completion& item);
 
   Server* server_;  // valid while one of its workers runs; see Deliver()
   uint32_t max_message_bytes_;

@@ -36,6 +36,8 @@ const char* CloseReasonName(CloseReason r) {
     case CloseReason::kIoError: return "io-error";
     case CloseReason::kProtocol: return "protocol";
     case CloseReason::kServerClose: return "server-close";
+    case CloseReason::kKeepalive: return "keepalive";
+    case CloseReason::kFrameTimeout: return "frameTimeout";
   }
   return "?";
 }
@@ -151,7 +153,7 @@ void Client::MarkClosingLocked(CloseReason reason) {
 
 short Client::WantedEventsLocked() const {
   if (closing || fd_ < 0) return 0;
-  return static_cast<short>(POLLIN | (send_queue_.empty() ? 0 : POLLOUT));
+  return static_cast<short>((throttled ? 0 : POLLIN) | (send_queue_.empty() ? 0 : POLLOUT));
 }
 
 void Client::CloseSocketLocked() {

@@ -40,6 +40,8 @@ enum class CloseReason : uint8_t {
   kIoError,      // read or write failed
   kProtocol,     // an unframeable stream or an undecodable header
   kServerClose,  // the server is stopping
+  kKeepalive,    // no traffic for keepalive interval x (count + 1)
+  kFrameTimeout, // a frame started and not finished in time
 };
 
 const char* CloseReasonName(CloseReason r);
@@ -75,7 +77,8 @@ class Client : public RefCounted<Client> {
   // Marks the client for the loop thread to reap; the first reason wins.
   // Notes whether a frame was half read or calls were unanswered then.
   void MarkClosingLocked(CloseReason reason);
-  // The poll events this client should be watched for now.
+  // The poll events this client should be watched for now: POLLIN unless
+  // closing or throttled, POLLOUT while frames wait to be sent.
   short WantedEventsLocked() const;
   // Closes the socket and drops unsent frames. Loop thread, while reaping.
   void CloseSocketLocked();
@@ -87,6 +90,7 @@ class Client : public RefCounted<Client> {
   short watched_events = 0;  // what the watch was last set to
   bool closing = false;
   bool reap_queued = false;     // the server has it on its reap list
+  bool throttled = false;       // a CALL waits for a free request slot: not read
   bool closed_mid_frame = false;
   bool closed_mid_call = false;
   CloseReason close_reason = CloseReason::kNone;
@@ -95,6 +99,17 @@ class Client : public RefCounted<Client> {
   uint64_t bytes_read = 0;
   uint64_t bytes_written = 0;
   uint32_t fds_received = 0;  // descriptors that arrived (and were closed)
+
+  // The client's one timer: keepalive and the partial-frame timeout. Times
+  // are milliseconds on the monotonic clock.
+  EventLoop::Id timer = 0;
+  int64_t timer_due_ms = -1;      // what the timer is armed for; -1: disarmed
+  int64_t last_rx_ms = 0;         // when bytes last arrived
+  int64_t frame_started_ms = -1;  // when the frame in progress began; -1: none
+  uint64_t frames_seen = 0;       // splitter.frames_completed() when last looked
+  uint32_t keepalive_interval_ms = 0;  // 0: the server does not PING
+  uint32_t keepalive_count = 0;
+  int64_t last_ping_ms = -1;
 
  private:
   friend class RefCounted<Client>;

@@ -24,9 +24,16 @@
 
 namespace xdrd {
 
+// What a thread other than the loop asks of one client: queue a reply, or
+// switch server-side keepalive on. Items for one client are applied in the
+// order they were pushed.
 struct Completion {
+  enum class Kind : uint8_t { kReply, kKeepalive };
+  Kind kind = Kind::kReply;
   ClientRef client;
-  std::vector<uint8_t> frame;  // the encoded reply
+  std::vector<uint8_t> frame;  // kReply: the encoded reply
+  uint32_t keepalive_interval_ms = 0;  // kKeepalive
+  uint32_t keepalive_count = 0;
   LiveToken<live_detail::kMessage> live;
 };
 

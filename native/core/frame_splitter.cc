@@ -75,6 +75,7 @@ size_t FrameSplitter::FillFrame(const uint8_t* data, size_t n) {
     queued_bytes_ += partial_.size();
     queued_capacity_ += partial_.capacity();
     frames_.push_back(std::move(partial_));
+    ++frames_completed_;
     partial_ = std::vector<uint8_t>();
     length_known_ = false;
     length_have_ = 0;

@@ -52,6 +52,9 @@ class FrameSplitter {
   // Moves the oldest complete frame into *frame (replacing its contents).
   // Returns false when no complete frame is queued.
   bool Pop(std::vector<uint8_t>* frame);
+  // The oldest complete frame, left queued; null when there is none. For a
+  // caller that decides from its header whether it may take it yet.
+  const std::vector<uint8_t>* Front() const { return frames_.empty() ? nullptr : &frames_.front(); }
 
   // A frame has started (at least one byte of its length word arrived) but
   // is not complete. For the partial-frame timeout.
@@ -62,6 +65,9 @@ class FrameSplitter {
   // accounting; >= buffered_bytes().
   size_t allocated_bytes() const;
   size_t queued_frames() const { return frames_.size(); }
+  // Frames completed since construction: a change means the frame now in
+  // progress (if any) is a new one. For the partial-frame timeout.
+  uint64_t frames_completed() const { return frames_completed_; }
 
   bool failed() const { return error_ != FrameError::kNone; }
   FrameError error() const { return error_; }
@@ -91,6 +97,7 @@ class FrameSplitter {
 
   std::deque<std::vector<uint8_t>> frames_;  // complete, oldest first
   size_t queued_bytes_ = 0;                  // sum of their sizes
+  uint64_t frames_completed_ = 0;
   size_t queued_capacity_ = 0;               // sum of their capacities
 
   FrameError error_ = FrameError::kNone;

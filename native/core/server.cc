@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 
 namespace xdrd {
 
@@ -138,6 +139,7 @@ ServerCounters Server::Counters() const {
   s.clients_closed = counters_.clients_closed.load();
   s.closed_mid_frame = counters_.closed_mid_frame.load();
   s.closed_mid_call = counters_.closed_mid_call.load();
+  s.clients_throttled = counters_.clients_throttled.load();
   s.calls_received = counters_.calls_received.load();
   s.calls_dispatched = counters_.calls_dispatched.load();
   s.replies_written = counters_.replies_written.load();
@@ -145,6 +147,9 @@ ServerCounters Server::Counters() const {
   s.error_replies = counters_.error_replies.load();
   s.frames_dropped = counters_.frames_dropped.load();
   s.pings_answered = counters_.pings_answered.load();
+  s.pings_sent = counters_.pings_sent.load();
+  s.keepalive_drops = counters_.keepalive_drops.load();
+  s.frame_timeouts = counters_.frame_timeouts.load();
   s.fds_closed = counters_.fds_closed.load();
   s.handler_exceptions = counters_.handler_exceptions.load();
   s.log_suppressed = counters_.log_suppressed.load();
@@ -221,6 +226,10 @@ void Server::OnListenerReady(EventLoop::Id watch, int listen_fd) {
           fd, POLLIN, [this, raw](EventLoop::Id, int, short revents) { OnClientEvent(raw, revents); },
           [raw] { raw->Unref(); });
       raw->watched_events = POLLIN;
+      raw->Ref();  // the timer's reference, dropped by its free function
+      raw->timer = loop_.AddTimer(
+          -1, 0, [this, raw](EventLoop::Id) { OnClientTimer(raw); }, [raw] { raw->Unref(); });
+      raw->last_rx_ms = MonotonicMs();
     }
     clients_.emplace(raw->id(), std::move(client));
     counters_.clients_accepted.fetch_add(1, std::memory_order_relaxed);
@@ -228,34 +237,27 @@ void Server::OnListenerReady(EventLoop::Id watch, int listen_fd) {
 }
 
 void Server::OnClientEvent(Client* client, short revents) {
-  Client& c = *client;
+  ServiceClient(*client, (revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) != 0, false);
+}
+
+void Server::OnClientTimer(Client* client) { ServiceClient(*client, false, true); }
+
+// Loop thread, in a callback of the client's watch or timer (which hold the
+// references that keep it alive here). Server lock, then the client lock,
+// then only the client lock for the I/O; the server lock again at the end to
+// queue jobs and reaping.
+void Server::ServiceClient(Client& c, bool readable, bool timer_fired) {
   std::vector<Job> calls;
   bool reap = false;
 
   mu_.lock();
   c.mu.lock();
   mu_.unlock();
-  if (!c.closing) {
-    uint64_t read_before = c.bytes_read, fds_before = c.fds_received;
-    if (revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) {
-      Client::ReadStatus status = c.ReadLocked(&read_scratch_, options_.read_budget_bytes);
-      std::vector<uint8_t> frame;
-      while (!c.closing && c.splitter.Pop(&frame)) HandleFrameLocked(c, std::move(frame), &calls);
-      switch (status) {
-        case Client::ReadStatus::kOk: break;
-        case Client::ReadStatus::kEof: c.MarkClosingLocked(CloseReason::kEof); break;
-        case Client::ReadStatus::kIoError: c.MarkClosingLocked(CloseReason::kIoError); break;
-        case Client::ReadStatus::kProtocol:
-          Log("client " + std::to_string(c.id()) + ": " + c.splitter.error_message() +
-              "; closing the connection");
-          c.MarkClosingLocked(CloseReason::kProtocol);
-          break;
-      }
-    }
-    counters_.bytes_read.fetch_add(c.bytes_read - read_before, std::memory_order_relaxed);
-    counters_.fds_closed.fetch_add(c.fds_received - fds_before, std::memory_order_relaxed);
-    FinishClientIoLocked(c);
+  if (timer_fired) {
+    c.timer_due_ms = -1;  // a one-shot: it is disarmed now
+    if (!c.closing) CheckClocksLocked(c, MonotonicMs());
   }
+  if (!c.closing) PumpClientLocked(c, readable, &calls);
   if (c.closing && !c.reap_queued) {
     c.reap_queued = true;
     reap = true;
@@ -273,6 +275,159 @@ void Server::OnClientEvent(Client* client, short revents) {
   FlushLogs();
 }
 
+// The keepalive and partial-frame rules, when the client's timer fires.
+// While the server withholds POLLIN (throttled) both clocks stand still:
+// silence the server caused is not the client's.
+void Server::CheckClocksLocked(Client& c, int64_t now) {
+  AssertHeld(c.mu);
+  if (c.throttled) return;
+  if (c.frame_started_ms >= 0 && now - c.frame_started_ms >= options_.frame_timeout_ms) {
+    Log("client " + std::to_string(c.id()) + ": frame not finished within " +
+        std::to_string(options_.frame_timeout_ms) + " ms; closing the connection");
+    counters_.frame_timeouts.fetch_add(1, std::memory_order_relaxed);
+    c.MarkClosingLocked(CloseReason::kFrameTimeout);
+    return;
+  }
+  if (c.keepalive_interval_ms == 0) return;
+  const int64_t interval = c.keepalive_interval_ms;
+  if (now - c.last_rx_ms >= interval * (int64_t{c.keepalive_count} + 1)) {
+    Log("client " + std::to_string(c.id()) + ": keepalive timeout; closing the connection");
+    counters_.keepalive_drops.fetch_add(1, std::memory_order_relaxed);
+    c.MarkClosingLocked(CloseReason::kKeepalive);
+    return;
+  }
+  if (now - std::max(c.last_rx_ms, c.last_ping_ms) >= interval) {
+    c.QueueLocked(MakePingFrame(), /*is_reply=*/false);
+    c.last_ping_ms = now;
+    counters_.pings_sent.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+// Arms the client's timer for its next deadline. It is only ever moved
+// earlier here; a timer that fires before anything is due just re-arms.
+void Server::ScheduleTimerLocked(Client& c, int64_t now) {
+  AssertHeld(c.mu);
+  if (c.closing || c.throttled) return;
+  int64_t next = -1;
+  auto consider = [&](int64_t t) {
+    if (next < 0 || t < next) next = t;
+  };
+  if (c.frame_started_ms >= 0) consider(c.frame_started_ms + options_.frame_timeout_ms);
+  if (c.keepalive_interval_ms > 0) {
+    const int64_t interval = c.keepalive_interval_ms;
+    consider(std::max(c.last_rx_ms, c.last_ping_ms) + interval);
+    consider(c.last_rx_ms + interval * (int64_t{c.keepalive_count} + 1));
+  }
+  if (next < 0 || (c.timer_due_ms >= 0 && c.timer_due_ms <= next)) return;
+  loop_.UpdateTimer(c.timer, std::max<int64_t>(0, next - now), 0);
+  c.timer_due_ms = next;
+}
+
+// All the I/O one client needs now, on the loop thread: write what is
+// queued (which may free request slots), take the frames that may be taken,
+// read if the socket is readable and the client is not throttled, take
+// again, write the PONGs and errors that produced, and set the watch.
+void Server::PumpClientLocked(Client& c, bool readable, std::vector<Job>* calls) {
+  AssertHeld(c.mu);
+  uint64_t read_before = c.bytes_read, fds_before = c.fds_received,
+           written_before = c.bytes_written;
+  auto flush = [&] {
+    if (c.closing) return;
+    int replies = c.FlushLocked();
+    if (replies < 0) c.MarkClosingLocked(CloseReason::kIoError);
+    else counters_.replies_written.fetch_add(static_cast<uint64_t>(replies), std::memory_order_relaxed);
+  };
+  flush();
+  TakeFramesLocked(c, calls);
+  if (readable && !c.closing && !c.throttled) {
+    Client::ReadStatus status = c.ReadLocked(&read_scratch_, options_.read_budget_bytes);
+    TakeFramesLocked(c, calls);
+    switch (status) {
+      case Client::ReadStatus::kOk: break;
+      case Client::ReadStatus::kEof: c.MarkClosingLocked(CloseReason::kEof); break;
+      case Client::ReadStatus::kIoError: c.MarkClosingLocked(CloseReason::kIoError); break;
+      case Client::ReadStatus::kProtocol:
+        Log("client " + std::to_string(c.id()) + ": " + c.splitter.error_message() +
+            "; closing the connection");
+        c.MarkClosingLocked(CloseReason::kProtocol);
+        break;
+    }
+  }
+  flush();
+  // Writing the loop's own replies (errors) may have freed the slots a
+  // queued CALL waits for: take and write until nothing more moves.
+  while (!c.closing && c.throttled && c.calls.total() < options_.max_requests_per_client) {
+    TakeFramesLocked(c, calls);
+    flush();
+  }
+  counters_.bytes_read.fetch_add(c.bytes_read - read_before, std::memory_order_relaxed);
+  counters_.fds_closed.fetch_add(c.fds_received - fds_before, std::memory_order_relaxed);
+  counters_.bytes_written.fetch_add(c.bytes_written - written_before, std::memory_order_relaxed);
+  if (c.closing) SetThrottledLocked(c, false);
+
+  // Clocks. Anything received counts as life for keepalive (libvirt resets
+  // on a whole frame; a partial one is bounded by the frame timeout). A
+  // throttled client's clocks restart when it is read again.
+  int64_t now = MonotonicMs();
+  if (c.bytes_read != read_before) c.last_rx_ms = now;
+  if (!c.splitter.mid_frame()) {
+    c.frame_started_ms = -1;
+  } else if (c.frame_started_ms < 0 || c.frames_seen != c.splitter.frames_completed()) {
+    c.frame_started_ms = now;  // a new frame began
+  }
+  c.frames_seen = c.splitter.frames_completed();
+  ScheduleTimerLocked(c, now);
+  short want = c.WantedEventsLocked();
+  if (want != c.watched_events) {
+    loop_.UpdateWatch(c.watch, want);
+    c.watched_events = want;
+  }
+}
+
+// Takes complete frames in order until one is a CALL the client has no
+// request slot for: that one stays queued, and with it everything behind it
+// (a PING behind it is answered when a slot frees), and the client stops
+// being read until then.
+void Server::TakeFramesLocked(Client& c, std::vector<Job>* calls) {
+  AssertHeld(c.mu);
+  std::vector<uint8_t> frame;
+  while (!c.closing) {
+    const std::vector<uint8_t>* next = c.splitter.Front();
+    if (next == nullptr) break;
+    Header h;
+    HeaderDecodeResult decoded = DecodeHeader(next->data(), next->size(), &h);
+    if (decoded.ok() && (h.type == kTypeCall || h.type == kTypeCallWithFds) &&
+        c.calls.total() >= options_.max_requests_per_client) {
+      SetThrottledLocked(c, true);
+      return;
+    }
+    c.splitter.Pop(&frame);
+    if (!decoded.ok()) {
+      Log("client " + std::to_string(c.id()) + ": " + HeaderErrorText(decoded.error) +
+          "; closing the connection");
+      c.MarkClosingLocked(CloseReason::kProtocol);
+      return;
+    }
+    HandleFrameLocked(c, h, decoded.payload_offset, std::move(frame), calls);
+  }
+  SetThrottledLocked(c, false);
+}
+
+void Server::SetThrottledLocked(Client& c, bool throttled) {
+  AssertHeld(c.mu);
+  if (c.throttled == throttled) return;
+  c.throttled = throttled;
+  if (throttled) {
+    counters_.clients_throttled.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    counters_.clients_throttled.fetch_sub(1, std::memory_order_relaxed);
+    // The clocks stood still while we were not reading: restart them.
+    int64_t now = MonotonicMs();
+    c.last_rx_ms = now;
+    if (c.frame_started_ms >= 0) c.frame_started_ms = now;
+  }
+}
+
 void Server::QueueJobsLocked(Client& c, std::vector<Job>* calls) {
   AssertHeld(mu_);
   std::lock_guard<RankedMutex> client_lock(c.mu);
@@ -286,16 +441,9 @@ void Server::QueueJobsLocked(Client& c, std::vector<Job>* calls) {
   calls->clear();
 }
 
-void Server::HandleFrameLocked(Client& c, std::vector<uint8_t>&& frame, std::vector<Job>* calls) {
+void Server::HandleFrameLocked(Client& c, const Header& h, size_t payload_offset,
+                               std::vector<uint8_t>&& frame, std::vector<Job>* calls) {
   AssertHeld(c.mu);
-  Header h;
-  HeaderDecodeResult decoded = DecodeHeader(frame.data(), frame.size(), &h);
-  if (!decoded.ok()) {
-    Log("client " + std::to_string(c.id()) + ": " + HeaderErrorText(decoded.error) +
-        "; closing the connection");
-    c.MarkClosingLocked(CloseReason::kProtocol);
-    return;
-  }
   switch (h.type) {
     case kTypeCall:
     case kTypeCallWithFds: {
@@ -319,7 +467,7 @@ void Server::HandleFrameLocked(Client& c, std::vector<uint8_t>&& frame, std::vec
       job.client = ClientRef::Share(&c);
       job.message.header = h;
       job.message.frame = std::move(frame);
-      job.message.payload_offset = decoded.payload_offset;
+      job.message.payload_offset = payload_offset;
       job.handler = handler;
       ++c.calls.read;
       calls->push_back(std::move(job));
@@ -370,25 +518,6 @@ void Server::ReplyErrorLocked(Client& c, const Header& call, const RpcError& err
   c.QueueLocked(EncodeErrorReply(call, error), /*is_reply=*/true);
 }
 
-void Server::FinishClientIoLocked(Client& c) {
-  AssertHeld(c.mu);
-  if (!c.closing) {
-    uint64_t written_before = c.bytes_written;
-    int replies = c.FlushLocked();
-    if (replies < 0) {
-      c.MarkClosingLocked(CloseReason::kIoError);
-    } else {
-      counters_.replies_written.fetch_add(static_cast<uint64_t>(replies), std::memory_order_relaxed);
-    }
-    counters_.bytes_written.fetch_add(c.bytes_written - written_before, std::memory_order_relaxed);
-  }
-  short want = c.WantedEventsLocked();
-  if (want != c.watched_events) {
-    loop_.UpdateWatch(c.watch, want);
-    c.watched_events = want;
-  }
-}
-
 void Server::OnCompletions() {
   std::vector<Completion> done;
   completions_->TakeAll(&done);
@@ -398,16 +527,20 @@ void Server::OnCompletions() {
     mu_.lock();
     c.mu.lock();
     mu_.unlock();
-    DeliverClientLocked(c, std::move(item.frame));
-    FinishClientIoLocked(c);  // write it now: we are the loop thread
+    ApplyLocked(c, item);
+    // Write it now (we are the loop thread); a freed slot may let queued
+    // calls in.
+    std::vector<Job> calls;
+    if (!c.closing) PumpClientLocked(c, /*readable=*/false, &calls);
     if (c.closing && !c.reap_queued) {
       c.reap_queued = true;
       reap = true;
     }
     c.mu.unlock();
-    if (reap) {
+    if (reap || !calls.empty()) {
       std::lock_guard<RankedMutex> lock(mu_);
-      to_reap_.push_back(&c);
+      if (reap) to_reap_.push_back(&c);
+      if (!calls.empty()) QueueJobsLocked(c, &calls);
     }
   }
   done.clear();  // drops the client references with no lock held
@@ -419,8 +552,10 @@ void Server::ReapClosedClientsLocked() {
     {
       std::lock_guard<RankedMutex> client_lock(c->mu);
       loop_.RemoveWatch(c->watch);  // its free function drops the watch's reference
+      loop_.RemoveTimer(c->timer);  // and the timer's
       if (c->closed_mid_frame) counters_.closed_mid_frame.fetch_add(1, std::memory_order_relaxed);
       if (c->closed_mid_call) counters_.closed_mid_call.fetch_add(1, std::memory_order_relaxed);
+      SetThrottledLocked(*c, false);
       c->CloseSocketLocked();
     }
     counters_.clients_closed.fetch_add(1, std::memory_order_relaxed);
@@ -522,28 +657,43 @@ void Server::RunJob(Job& job) {
   }
 }
 
-void Server::DeliverFromWorker(ClientRef& client, std::vector<uint8_t> frame) {
-  Client& c = *client;
+void Server::ApplyFromWorker(Completion& item) {
+  Client& c = *item.client;
   mu_.lock();
   c.mu.lock();
   mu_.unlock();
-  DeliverClientLocked(c, std::move(frame));
+  ApplyLocked(c, item);
   short want = c.WantedEventsLocked();
   if (want != c.watched_events) {
     loop_.UpdateWatch(c.watch, want);  // wakes the loop, which writes it
     c.watched_events = want;
   }
   c.mu.unlock();
+  item.client.reset();  // with no lock held: it may be the last reference
 }
 
-void Server::DeliverClientLocked(Client& c, std::vector<uint8_t> frame) {
+void Server::ApplyLocked(Client& c, Completion& item) {
   AssertHeld(c.mu);
-  --c.calls.dispatching;
-  if (c.closing) {
-    counters_.replies_dropped.fetch_add(1, std::memory_order_relaxed);
-    return;
+  switch (item.kind) {
+    case Completion::Kind::kReply:
+      --c.calls.dispatching;
+      if (c.closing) {
+        counters_.replies_dropped.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      c.QueueLocked(std::move(item.frame), /*is_reply=*/true);
+      return;
+    case Completion::Kind::kKeepalive: {
+      if (c.closing) return;
+      int64_t now = MonotonicMs();
+      c.keepalive_interval_ms = item.keepalive_interval_ms;
+      c.keepalive_count = item.keepalive_count;
+      c.last_rx_ms = now;
+      c.last_ping_ms = -1;
+      ScheduleTimerLocked(c, now);
+      return;
+    }
   }
-  c.QueueLocked(std::move(frame), /*is_reply=*/true);
 }
 
 }  // namespace xdrd

@@ -51,11 +51,18 @@ using Handler = std::function<void(Call call)>;
 
 struct ServerOptions {
   int workers = 5;  // libvirtd's min_workers
+  // Calls a client may have outstanding (read and not yet answered on the
+  // wire). At the limit its socket is not read until a reply is written, so
+  // the kernel pushes back on the sender. libvirtd's max_client_requests.
+  uint32_t max_requests_per_client = 5;
   uint32_t max_message_bytes = kDefaultMaxMessageBytes;
   int listen_backlog = 512;
   // Bytes read from one client per turn before the loop moves on, so one
   // busy client cannot starve the others.
   size_t read_budget_bytes = 256 * 1024;
+  // A frame started and not finished within this closes its client (the
+  // clock stops while the server itself is not reading the client).
+  uint32_t frame_timeout_ms = 30000;
   // Log sink for what the loop drops or refuses. Called on the loop thread
   // with no lock held, at most `log_burst` times per second; the rest are
   // counted in Counters::log_suppressed. Null: no logging.
@@ -70,6 +77,7 @@ struct ServerCounters {
   uint64_t clients_live = 0;
   uint64_t closed_mid_frame = 0;  // closed while a frame was half read
   uint64_t closed_mid_call = 0;   // closed with calls read and not answered
+  uint64_t clients_throttled = 0; // now: at their request budget, not read
   uint64_t calls_received = 0;
   uint64_t calls_dispatched = 0;  // handed to a handler
   uint64_t replies_written = 0;   // fully written to the socket
@@ -77,6 +85,9 @@ struct ServerCounters {
   uint64_t error_replies = 0;     // protocol errors answered by the loop
   uint64_t frames_dropped = 0;    // MESSAGE/REPLY/STREAM frames nobody expects
   uint64_t pings_answered = 0;
+  uint64_t pings_sent = 0;        // server-side keepalive
+  uint64_t keepalive_drops = 0;   // clients closed for keepalive silence
+  uint64_t frame_timeouts = 0;    // clients closed for a frame left unfinished
   uint64_t fds_closed = 0;        // descriptors received and closed
   uint64_t handler_exceptions = 0;
   uint64_t log_suppressed = 0;
@@ -143,10 +154,13 @@ class Server {
   void OnListenerReady(EventLoop::Id watch, int listen_fd);
   void QueueJobsLocked(Client& c, std::vector<Job>* calls);
   void OnClientEvent(Client* client, short revents);
+  void PumpClientLocked(Client& c, bool readable, std::vector<Job>* calls);
+  void TakeFramesLocked(Client& c, std::vector<Job>* calls);
+  void SetThrottledLocked(Client& c, bool throttled);
   void OnCompletions();
-  void HandleFrameLocked(Client& c, std::vector<uint8_t>&& frame, std::vector<Job>* calls);
+  void HandleFrameLocked(Client& c, const Header& h, size_t payload_offset,
+                         std::vector<uint8_t>&& frame, std::vector<Job>* calls);
   void ReplyErrorLocked(Client& c, const Header& call, const RpcError& error);
-  void FinishClientIoLocked(Client& c);
   void ReapClosedClientsLocked();
   void CloseAllLocked();
   void CloseListenersLocked();
@@ -157,10 +171,17 @@ class Server {
   void WorkerMain(int index);
   void RunJob(Job& job);
 
-  // A Call's answer, from a worker of this server (server lock, then the
-  // client lock) or, via the completion queue, on the loop thread.
-  void DeliverFromWorker(ClientRef& client, std::vector<uint8_t> frame);
-  void DeliverClientLocked(Client& c, std::vector<uint8_t> frame);
+  // What a Call asks (completion_queue.h), from a worker of this server
+  // (server lock, then the client lock) or, via the completion queue, on the
+  // loop thread.
+  void ApplyFromWorker(Completion& item);
+  void ApplyLocked(Client& c, Completion& item);
+
+  // The client's timer (keepalive, partial frame), loop thread.
+  void OnClientTimer(Client* client);
+  void ServiceClient(Client& c, bool readable, bool timer_fired);
+  void CheckClocksLocked(Client& c, int64_t now);
+  void ScheduleTimerLocked(Client& c, int64_t now);
 
   const Handler* FindHandler(const Header& h, RpcError* error) const;
 
@@ -193,8 +214,9 @@ class Server {
 
   struct AtomicCounters {
     std::atomic<uint64_t> clients_accepted{0}, clients_closed{0}, closed_mid_frame{0},
-        closed_mid_call{0}, calls_received{0}, calls_dispatched{0}, replies_written{0},
+        closed_mid_call{0}, clients_throttled{0}, calls_received{0}, calls_dispatched{0}, replies_written{0},
         replies_dropped{0}, error_replies{0}, frames_dropped{0}, pings_answered{0},
+        pings_sent{0}, keepalive_drops{0}, frame_timeouts{0},
         fds_closed{0}, handler_exceptions{0}, log_suppressed{0}, bytes_read{0},
         bytes_written{0};
   };

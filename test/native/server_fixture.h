@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -28,6 +29,7 @@ enum TestProc : int32_t {
   kProcForget = 3,     // returns without answering
   kProcThrow = 4,      // throws
   kProcLatched = 5,    // blocks its worker until the test opens the latch
+  kProcKeepalive = 6,  // body: u32 interval_ms, u32 count; switches keepalive on
 };
 
 // Calls parked by kProcDeferred, handed to the test thread.
@@ -104,6 +106,14 @@ struct TestServer {
     s.Handle(kTestProgram, kTestVersion, kProcForget, [](xdrd::Call) {});
     s.Handle(kTestProgram, kTestVersion, kProcThrow,
              [](xdrd::Call) { throw std::runtime_error("handler failure"); });
+    s.Handle(kTestProgram, kTestVersion, kProcKeepalive, [](xdrd::Call call) {
+      xdrd::XdrReader r(call.body(), call.body_size());
+      uint32_t interval = 0, count = 0;
+      r.ReadU32(&interval);
+      r.ReadU32(&count);
+      call.EnableKeepalive(interval, count);
+      call.Reply(nullptr, 0);
+    });
     s.Handle(kTestProgram, kTestVersion, kProcLatched, [latch, latched_entered](xdrd::Call call) {
       latched_entered->CountDown();
       latch->Wait();
@@ -115,8 +125,14 @@ struct TestServer {
   bool ShutDownAndCheckNothingLeft() {
     server.reset();
     xdrd::LiveCounts now = xdrd::ReadLiveCounts();
-    return now.clients == baseline.clients && now.jobs == baseline.jobs &&
-           now.messages == baseline.messages;
+    bool same = now.clients == baseline.clients && now.jobs == baseline.jobs &&
+                now.messages == baseline.messages;
+    if (!same)
+      std::fprintf(stderr, "  live after shutdown: %lld clients, %lld jobs, %lld messages (before: %lld, %lld, %lld)\n",
+                   static_cast<long long>(now.clients), static_cast<long long>(now.jobs),
+                   static_cast<long long>(now.messages), static_cast<long long>(baseline.clients),
+                   static_cast<long long>(baseline.jobs), static_cast<long long>(baseline.messages));
+    return same;
   }
 
   std::string UnixPath() const { return dir.File("sock"); }

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 
 #include "lock.h"
 
@@ -43,6 +44,18 @@ class Latch {
   xdrd::CondVar cv_;
   int count_;
 };
+
+// Waits for a state the test cannot be told about directly (a server
+// counter), checking every millisecond, for at most `limit_ms`. A bound on
+// waiting, never a delay that makes a test pass.
+template <typename Pred>
+bool WaitUntil(Pred pred, int limit_ms = 10000) {
+  for (int waited = 0; !pred(); ++waited) {
+    if (waited >= limit_ms) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
 
 class Pipe {
  public:

@@ -1,0 +1,315 @@
+// Limits that protect the server from its clients: the per-client request
+// budget and the back-pressure it puts on the socket. Slow calls are parked
+// handlers the test answers (latches, never sleeps).
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+
+#include "check.h"
+#include "rpc_client.h"
+#include "server_fixture.h"
+
+using namespace xdrd;
+using xt::CallFrame;
+using xt::HeaderOf;
+using xt::kTestProgram;
+using xt::kTestVersion;
+using xt::RpcClient;
+using xt::TestServer;
+using Bytes = std::vector<uint8_t>;
+
+namespace {
+
+bool IsPong(const Bytes& frame) {
+  Header h = HeaderOf(frame);
+  return IsKeepalivePong(h);
+}
+
+// Writes without blocking until the kernel refuses more; returns how many
+// whole frames went in (a partial last one is completed later).
+struct Flood {
+  explicit Flood(int fd) : fd_(fd) { fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) | O_NONBLOCK); }
+  // Queues `frame` and writes as much of the backlog as the socket takes.
+  // Returns false once the socket would block.
+  bool Push(const Bytes& frame) {
+    backlog_.insert(backlog_.end(), frame.begin(), frame.end());
+    return Write();
+  }
+  bool Write() {
+    while (!backlog_.empty()) {
+      ssize_t n = send(fd_, backlog_.data(), backlog_.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      backlog_.erase(backlog_.begin(), backlog_.begin() + n);
+    }
+    return true;
+  }
+  void Finish() {
+    fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
+    while (!backlog_.empty()) {
+      ssize_t n = send(fd_, backlog_.data(), backlog_.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;
+      backlog_.erase(backlog_.begin(), backlog_.begin() + n);
+    }
+  }
+  int fd_;
+  Bytes backlog_;
+};
+
+}  // namespace
+
+// With the budget full of parked calls: a PING sent before the blocked CALL
+// is answered; the socket stops being read (the sender's writes end up
+// refused while the server's byte count stands still); answering the
+// parked calls lets everything through, each answered once.
+XT_TEST(request_budget_pushes_back_on_the_sender) {
+  ServerOptions options = TestServer::DefaultOptions();
+  options.max_requests_per_client = 5;
+  TestServer t(options);
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  Bytes body(4096, 0x5a);
+
+  uint32_t serial = 0;
+  for (; serial < 5; ++serial)
+    XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcDeferred, serial, body)));
+  t.store.WaitFor(5);  // the budget is full
+  XT_REQUIRE(c.Send(MakePingFrame()));
+  auto pong = c.ReadFrame();
+  XT_REQUIRE(pong.has_value());
+  XT_CHECK(IsPong(*pong));  // answered although every slot is taken
+
+  // Now flood: the first of these CALLs blocks, and the client is no
+  // longer read. A PING queued behind it waits for a slot.
+  Flood flood(c.fd());
+  bool kernel_pushed_back = false;
+  uint32_t sent_calls = 0;
+  for (int i = 0; i < 100000 && !kernel_pushed_back; ++i) {
+    kernel_pushed_back = !flood.Push(CallFrame(kTestProgram, kTestVersion, xt::kProcDeferred, serial++, body));
+    ++sent_calls;
+    if (i == 0) flood.Push(MakePingFrame());
+  }
+  XT_REQUIRE(kernel_pushed_back);
+  // The kernel may refuse before the server has looked; wait for the
+  // server to reach the blocked CALL and stop reading.
+  XT_REQUIRE(xt::WaitUntil([&] { return t.server->Counters().clients_throttled == 1; }));
+  uint64_t read_when_throttled = t.server->Counters().bytes_read;
+  // Keep writing until the kernel refuses again: the server reads nothing.
+  for (int i = 0; i < 100000 && flood.Push(CallFrame(kTestProgram, kTestVersion, xt::kProcDeferred, serial++, body)); ++i)
+    ++sent_calls;
+  ++sent_calls;  // the one that was refused sits in the backlog
+  XT_CHECK(!flood.Write());
+  XT_CHECK_EQ(t.server->Counters().bytes_read, read_when_throttled);
+  XT_CHECK_EQ(t.server->Counters().clients_throttled, 1u);
+
+  // Release: answer calls as they arrive until every one is answered.
+  const uint32_t total = 5 + sent_calls;
+  std::map<uint32_t, int> answered;
+  int pongs = 0;
+  uint32_t parked_answered = 0;
+  while (parked_answered < total) {
+    for (auto& call : t.store.TakeAll()) {
+      call->Reply(Bytes{0, 0, 0, 1});
+      ++parked_answered;
+    }
+    flood.Write();
+    // Read whatever came back so the server's writes never block.
+    while (auto f = c.ReadFrame(0)) {
+      if (IsPong(*f)) ++pongs;
+      else ++answered[HeaderOf(*f).serial];
+    }
+    if (parked_answered < total) t.store.WaitFor(1);
+  }
+  flood.Finish();
+  while (answered.size() < total) {
+    auto f = c.ReadFrame();
+    XT_REQUIRE(f.has_value());
+    if (IsPong(*f)) ++pongs;
+    else ++answered[HeaderOf(*f).serial];
+  }
+  XT_CHECK_EQ(answered.size(), static_cast<size_t>(total));
+  for (auto& [s, n] : answered) XT_CHECK_EQ(n, 1);
+  if (pongs == 0) {
+    auto f = c.ReadFrame();
+    XT_REQUIRE(f.has_value());
+    XT_CHECK(IsPong(*f));
+    ++pongs;
+  }
+  XT_CHECK_EQ(pongs, 1);  // the PING behind the blocked CALL
+  XT_CHECK_EQ(t.server->Counters().clients_throttled, 0u);
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// Error replies hold their slot until written too: a client sending only
+// unknown procedures, far past its budget, gets every one answered.
+XT_TEST(error_replies_release_their_slots) {
+  ServerOptions options = TestServer::DefaultOptions();
+  options.max_requests_per_client = 2;
+  TestServer t(options);
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  Bytes batch;
+  for (uint32_t serial = 0; serial < 200; ++serial) {
+    Bytes f = CallFrame(kTestProgram, kTestVersion, 9999, serial);
+    batch.insert(batch.end(), f.begin(), f.end());
+  }
+  XT_REQUIRE(c.Send(batch));
+  for (uint32_t serial = 0; serial < 200; ++serial) {
+    auto f = c.ReadFrame();
+    XT_REQUIRE(f.has_value());
+    XT_CHECK_EQ(HeaderOf(*f).serial, serial);  // the loop answers in order
+    XT_CHECK_EQ(HeaderOf(*f).status, static_cast<uint32_t>(kStatusError));
+  }
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+namespace {
+
+Bytes KeepaliveArgs(uint32_t interval_ms, uint32_t count) {
+  Bytes b;
+  XdrWriter w(&b);
+  w.WriteU32(interval_ms);
+  w.WriteU32(count);
+  return b;
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+// A client that never answers the server's PINGs gets exactly `count` of
+// them and is closed, no sooner than interval x (count + 1).
+XT_TEST(keepalive_closes_a_silent_client) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  const uint32_t interval = 40, count = 2;
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcKeepalive, 1, KeepaliveArgs(interval, count))));
+  int64_t start = NowMs();  // the server's clock starts no earlier than this
+  auto reply = c.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  XT_CHECK_EQ(HeaderOf(*reply).serial, 1u);
+  int pings = 0;
+  while (auto f = c.ReadFrame()) {
+    XT_CHECK_BYTES(*f, MakePingFrame());
+    ++pings;
+  }
+  int64_t closed_after = NowMs() - start;
+  XT_CHECK(c.ExpectEof(0));
+  XT_CHECK_EQ(pings, static_cast<int>(count));
+  XT_CHECK(closed_after >= static_cast<int64_t>(interval * (count + 1)));
+  XT_CHECK_EQ(t.server->Counters().keepalive_drops, 1u);
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// A client that answers every PING stays connected.
+XT_TEST(keepalive_keeps_an_answering_client) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcKeepalive, 1, KeepaliveArgs(20, 1))));
+  XT_REQUIRE(c.ReadFrame().has_value());
+  for (int i = 0; i < 6; ++i) {  // 6 PINGs: well past interval x (count + 1)
+    auto f = c.ReadFrame();
+    XT_REQUIRE(f.has_value());
+    XT_CHECK_BYTES(*f, MakePingFrame());
+    XT_REQUIRE(c.Send(MakePongFrame()));
+  }
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 2, {})));
+  // Skip PINGs that crossed; the echo must come.
+  for (;;) {
+    auto f = c.ReadFrame();
+    XT_REQUIRE(f.has_value());
+    if (IsKeepalivePing(HeaderOf(*f))) continue;
+    XT_CHECK_EQ(HeaderOf(*f).serial, 2u);
+    break;
+  }
+  XT_CHECK_EQ(t.server->Counters().keepalive_drops, 0u);
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// While the server withholds POLLIN (request budget full) the keepalive
+// clock stands still: the PONGs it left unread do not count as silence.
+XT_TEST(keepalive_pauses_while_throttled) {
+  ServerOptions options = TestServer::DefaultOptions();
+  options.max_requests_per_client = 1;
+  TestServer t(options);
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  const uint32_t interval = 20, count = 1;
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcKeepalive, 1, KeepaliveArgs(interval, count))));
+  XT_REQUIRE(c.ReadFrame().has_value());
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcDeferred, 2, {})));
+  t.store.WaitFor(1);  // the one slot is taken
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 3, {})));  // blocks
+  XT_REQUIRE(c.Send(MakePongFrame()));  // left unread behind it
+  XT_REQUIRE(xt::WaitUntil([&] { return t.server->Counters().clients_throttled == 1; }));
+  // Ten times the keepalive limit passes: the client must not be closed.
+  XT_CHECK(!xt::WaitUntil([&] { return t.server->Counters().keepalive_drops > 0; },
+                          static_cast<int>(10 * interval * (count + 1))));
+  auto parked = t.store.Take(2);
+  XT_REQUIRE(parked != nullptr);
+  parked->Reply(Bytes{});
+  parked.reset();
+  std::map<uint32_t, int> answered;
+  while (answered.size() < 2) {
+    auto f = c.ReadFrame();
+    XT_REQUIRE(f.has_value());
+    if (IsKeepalivePing(HeaderOf(*f))) continue;
+    ++answered[HeaderOf(*f).serial];
+  }
+  XT_CHECK_EQ(answered[2], 1);
+  XT_CHECK_EQ(answered[3], 1);
+  XT_CHECK_EQ(t.server->Counters().keepalive_drops, 0u);
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// A frame started and left unfinished closes its client after the frame
+// timeout; a frame finished in pieces within it is served.
+XT_TEST(partial_frame_timeout_closes_a_stalled_client) {
+  ServerOptions options = TestServer::DefaultOptions();
+  options.frame_timeout_ms = 50;
+  TestServer t(options);
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+
+  RpcClient slow_but_done = RpcClient::Unix(t.UnixPath());
+  Bytes frame = CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 1, Bytes(8, 1));
+  XT_REQUIRE(slow_but_done.Send(frame.data(), 10));
+  XT_REQUIRE(slow_but_done.Send(frame.data() + 10, frame.size() - 10));
+  auto reply = slow_but_done.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+
+  RpcClient stalled = RpcClient::Unix(t.UnixPath());
+  int64_t start = NowMs();
+  XT_REQUIRE(stalled.Send(frame.data(), 10));
+  XT_CHECK(stalled.ExpectEof());
+  XT_CHECK(NowMs() - start >= 50);
+  XT_CHECK_EQ(t.server->Counters().frame_timeouts, 1u);
+  XT_CHECK_EQ(t.server->Counters().closed_mid_frame, 1u);
+
+  // The first client, idle between frames, is untouched.
+  XT_REQUIRE(slow_but_done.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 2, {})));
+  reply = slow_but_done.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  XT_CHECK_EQ(HeaderOf(*reply).serial, 2u);
+  slow_but_done.Close();
+  stalled.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
