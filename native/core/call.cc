@@ -9,13 +9,14 @@
 
 namespace xdrd {
 
-Call::Call(Server* server, std::shared_ptr<CompletionQueue> completions, ClientRef client,
-           Message message, uint32_t max_message_bytes)
+Call::Call(Server* server, RefPtr<CompletionQueue> completions, ClientRef client,
+           Message message, RefPtr<CallState> state, uint32_t max_message_bytes)
     : server_(server),
       max_message_bytes_(max_message_bytes),
       completions_(std::move(completions)),
       client_(std::move(client)),
-      message_(std::move(message)) {}
+      message_(std::move(message)),
+      state_(std::move(state)) {}
 
 Call::Call(Call&& other) noexcept
     : server_(other.server_),
@@ -23,6 +24,7 @@ Call::Call(Call&& other) noexcept
       completions_(std::move(other.completions_)),
       client_(std::move(other.client_)),
       message_(std::move(other.message_)),
+      state_(other.state_),
       answered_(other.answered_) {
   other.answered_ = true;  // the moved-from shell must not answer
 }
@@ -74,6 +76,7 @@ void Call::Deliver(std::vector<uint8_t> frame) {
   answered_ = true;
   Completion item;
   item.client = std::move(client_);
+  item.call = state_;
   item.frame = std::move(frame);
   Send(item);
 }

@@ -63,19 +63,25 @@ class Call {
 
   bool answered() const { return answered_; }
 
+  // True once the server has given up on this call (a shutdown deadline
+  // passed) and answered it itself: a long handler should stop, and
+  // whatever it answers now is dropped.
+  bool cancelled() const { return state_->cancelled.load(std::memory_order_acquire); }
+
  private:
   friend class Server;
-  Call(Server* server, std::shared_ptr<CompletionQueue> completions, ClientRef client,
-       Message message, uint32_t max_message_bytes);
+  Call(Server* server, RefPtr<CompletionQueue> completions, ClientRef client,
+       Message message, RefPtr<CallState> state, uint32_t max_message_bytes);
 
   void Deliver(std::vector<uint8_t> frame);
   void Send(Completion& item);
 
   Server* server_;  // valid while one of its workers runs; see Deliver()
   uint32_t max_message_bytes_;
-  std::shared_ptr<CompletionQueue> completions_;
+  RefPtr<CompletionQueue> completions_;
   ClientRef client_;
   Message message_;
+  RefPtr<CallState> state_;
   bool answered_ = false;
 };
 

@@ -38,6 +38,7 @@ const char* CloseReasonName(CloseReason r) {
     case CloseReason::kServerClose: return "server-close";
     case CloseReason::kKeepalive: return "keepalive";
     case CloseReason::kFrameTimeout: return "frameTimeout";
+    case CloseReason::kSendQueue: return "sendQueue";
   }
   return "?";
 }
@@ -113,6 +114,7 @@ int Client::FlushLocked() {
       return -1;
     }
     bytes_written += static_cast<uint64_t>(n);
+    send_queue_bytes_ -= static_cast<size_t>(n);
     size_t left = static_cast<size_t>(n);
     while (left > 0) {
       OutFrame& f = send_queue_.front();
@@ -139,6 +141,7 @@ void Client::QueueLocked(std::vector<uint8_t> bytes, bool is_reply) {
   f.bytes = std::move(bytes);
   f.is_reply = is_reply;
   if (is_reply) ++calls.reply_pending;
+  send_queue_bytes_ += f.bytes.size();
   send_queue_.push_back(std::move(f));
 }
 
@@ -167,6 +170,7 @@ void Client::CloseSocketLocked() {
   }
   send_queue_.clear();
   send_offset_ = 0;
+  send_queue_bytes_ = 0;
 }
 
 }  // namespace xdrd

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,7 @@ enum class CloseReason : uint8_t {
   kServerClose,  // the server is stopping
   kKeepalive,    // no traffic for keepalive interval x (count + 1)
   kFrameTimeout, // a frame started and not finished in time
+  kSendQueue,    // its unsent frames passed the per-client bound (it does not read)
 };
 
 const char* CloseReasonName(CloseReason r);
@@ -82,6 +84,8 @@ class Client : public RefCounted<Client> {
   short WantedEventsLocked() const;
   // Closes the socket and drops unsent frames. Loop thread, while reaping.
   void CloseSocketLocked();
+  // Bytes waiting in the send queue.
+  size_t queued_bytes() const { return send_queue_bytes_; }
 
   RankedMutex mu;
 
@@ -99,6 +103,8 @@ class Client : public RefCounted<Client> {
   uint64_t bytes_read = 0;
   uint64_t bytes_written = 0;
   uint32_t fds_received = 0;  // descriptors that arrived (and were closed)
+  // Calls a handler has (DISPATCHING), so a shutdown deadline can answer them.
+  std::vector<RefPtr<CallState>> in_flight;
 
   // The client's one timer: keepalive and the partial-frame timeout. Times
   // are milliseconds on the monotonic clock.
@@ -119,6 +125,7 @@ class Client : public RefCounted<Client> {
   int fd_;                        // [mu]; -1 once closed
   std::deque<OutFrame> send_queue_;  // [mu]
   size_t send_offset_ = 0;        // [mu] bytes of the first frame already sent
+  size_t send_queue_bytes_ = 0;   // [mu] unsent bytes in send_queue_
   LiveToken<live_detail::kClient> live_;
 };
 

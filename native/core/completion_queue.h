@@ -11,7 +11,7 @@
 //   under mu_.
 //
 // Lifetime
-//   Calls hold a shared_ptr to the queue, so a call completed after its
+//   Calls hold a reference on the queue, so a call completed after its
 //   server is gone pushes into a closed queue: the push fails and the
 //   caller drops its reply and its client reference.
 #pragma once
@@ -31,13 +31,14 @@ struct Completion {
   enum class Kind : uint8_t { kReply, kKeepalive };
   Kind kind = Kind::kReply;
   ClientRef client;
+  RefPtr<CallState> call;  // kReply: the call answered
   std::vector<uint8_t> frame;  // kReply: the encoded reply
   uint32_t keepalive_interval_ms = 0;  // kKeepalive
   uint32_t keepalive_count = 0;
   LiveToken<live_detail::kMessage> live;
 };
 
-class CompletionQueue {
+class CompletionQueue : public RefCounted<CompletionQueue> {
  public:
   // Throws std::system_error if the eventfd cannot be created.
   CompletionQueue();

@@ -6,10 +6,12 @@
 // under the lock that guards the queue they sit in.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
 #include "live_counts.h"
+#include "refcount.h"
 #include "wire.h"
 
 namespace xdrd {
@@ -22,6 +24,20 @@ struct Message {
 
   const uint8_t* body() const { return frame.data() + payload_offset; }
   size_t body_size() const { return frame.size() - payload_offset; }
+};
+
+// What the server and a running handler share about one call.
+//   cancelled: set by the server at a shutdown deadline; handlers poll it.
+//   answered_by_server: [client lock] the server answered the call itself
+//     (the shutdown error); the handler's late answer is dropped.
+// Reference-counted with RefCounted (not std::shared_ptr, whose counts
+// helgrind cannot follow): the worker's Call and the client's in-flight list
+// each hold one, and the last may go on any thread.
+struct CallState : RefCounted<CallState> {
+  explicit CallState(const Header& h) : header(h) {}
+  const Header header;
+  std::atomic<bool> cancelled{false};
+  bool answered_by_server = false;
 };
 
 struct OutFrame {

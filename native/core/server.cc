@@ -50,7 +50,7 @@ const char* TypeName(uint32_t type) {
 bool Server::IsWorkerOf(const Server* server) { return server != nullptr && t_worker_of == server; }
 
 Server::Server(ServerOptions options)
-    : options_(std::move(options)), completions_(std::make_shared<CompletionQueue>()) {
+    : options_(std::move(options)), completions_(MakeRef<CompletionQueue>()) {
   read_scratch_.resize(64 * 1024);
   completion_watch_ = loop_.AddWatch(completions_->fd(), POLLIN,
                                      [this](EventLoop::Id, int, short) { OnCompletions(); });
@@ -100,7 +100,7 @@ void Server::AddListener(const ListenSocket& s) {
   std::lock_guard<RankedMutex> lock(mu_);
   Listener l;
   l.socket = s;
-  l.watch = loop_.AddWatch(s.fd, POLLIN, [this](EventLoop::Id id, int fd, short) {
+  l.watch = loop_.AddWatch(s.fd, accepting_ ? POLLIN : 0, [this](EventLoop::Id id, int fd, short) {
     OnListenerReady(id, fd);
   });
   listeners_.push_back(std::move(l));
@@ -115,22 +115,29 @@ bool Server::Start(std::string* error) {
     }
     running_ = true;
     stop_ = false;
+    accepting_ = true;
   }
   loop_thread_ = std::thread([this] { LoopThreadMain(); });
   return true;
 }
 
-void Server::Stop() {
+ShutdownResult Server::Shutdown(uint32_t deadline_ms) {
   {
     std::lock_guard<RankedMutex> lock(mu_);
-    if (!running_ || stop_) return;
-    stop_ = true;
-    job_cv_.NotifyAll();
+    if (!running_) return result_;
+    if (!draining_) {
+      draining_ = true;
+      deadline_ms_ = MonotonicMs() + deadline_ms;
+      result_ = ShutdownResult{};
+      CloseListenersLocked();
+    }
   }
   loop_.Wake();
   loop_thread_.join();
   std::lock_guard<RankedMutex> lock(mu_);
   running_ = false;
+  draining_ = false;
+  return result_;
 }
 
 ServerCounters Server::Counters() const {
@@ -155,10 +162,22 @@ ServerCounters Server::Counters() const {
   s.log_suppressed = counters_.log_suppressed.load();
   s.bytes_read = counters_.bytes_read.load();
   s.bytes_written = counters_.bytes_written.load();
+  s.send_queue_drops = counters_.send_queue_drops.load();
+  s.accepts_paused = counters_.accepts_paused.load();
+  s.accept_failures = counters_.accept_failures.load();
+  s.accept_retries = counters_.accept_retries.load();
   std::lock_guard<RankedMutex> lock(mu_);
   s.clients_live = clients_.size();
   s.jobs_queued = jobs_.size();
   s.workers_idle = static_cast<uint64_t>(idle_workers_);
+  s.workers_busy = workers_.size() - static_cast<uint64_t>(idle_workers_);
+  for (const auto& [id, client] : clients_) {
+    std::lock_guard<RankedMutex> client_lock(client->mu);
+    s.calls_read += client->calls.read;
+    s.calls_waiting += client->calls.wait_dispatch;
+    s.calls_dispatching += client->calls.dispatching;
+    s.calls_reply_pending += client->calls.reply_pending;
+  }
   return s;
 }
 
@@ -170,13 +189,31 @@ void Server::LoopThreadMain() {
   // The workers start while we hold the server lock; they block on it until
   // the first turn releases it.
   for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this, i] { WorkerMain(i); });
-  while (!stop_) {
+  loop_draining_ = false;
+  for (;;) {
     if (!to_reap_.empty()) ReapClosedClientsLocked();
+    int timeout = -1;
+    if (draining_) {
+      loop_draining_ = true;
+      int64_t left = deadline_ms_ - MonotonicMs();
+      if (DrainedLocked()) {
+        result_.drained = true;
+        break;
+      }
+      if (left <= 0) {
+        AnswerOutstandingLocked();
+        break;
+      }
+      timeout = static_cast<int>(std::min<int64_t>(left, 24 * 3600 * 1000));
+    }
     lock.unlock();
-    loop_.RunOnce(-1);
+    loop_.RunOnce(timeout);
     FlushLogs();
     lock.lock();
   }
+  stop_ = true;
+  job_cv_.NotifyAll();
+  result_.clients_closed = clients_.size();
   CloseAllLocked();
   std::vector<std::thread> workers = std::move(workers_);
   workers_.clear();
@@ -197,21 +234,36 @@ void Server::LoopThreadMain() {
 
 void Server::OnListenerReady(EventLoop::Id watch, int listen_fd) {
   std::lock_guard<RankedMutex> lock(mu_);
-  for (int i = 0; i < kAcceptsPerTurn; ++i) {
+  for (int i = 0; i < kAcceptsPerTurn && accepting_; ++i) {
     int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         // The connection stays queued in the kernel and the listener stays
-        // readable: without a pause, poll() would spin on it.
+        // readable: without a pause poll() would spin on it. Try again at
+        // the next tick of the back-off timer, or as soon as a client
+        // leaves and frees a descriptor.
+        counters_.accept_failures.fetch_add(1, std::memory_order_relaxed);
+        counters_.accepts_paused.fetch_add(1, std::memory_order_relaxed);
         Log(std::string("accept: ") + std::strerror(errno) + "; pausing accepts for " +
             std::to_string(kAcceptPauseMs) + " ms");
-        loop_.UpdateWatch(watch, 0);
-        loop_.AddTimer(kAcceptPauseMs, 0, [this, watch](EventLoop::Id self) {
-          loop_.UpdateWatch(watch, POLLIN);
-          loop_.RemoveTimer(self);
-        });
+        for (Listener& l : listeners_) {
+          if (l.watch != watch || l.backing_off) continue;
+          l.backing_off = true;
+          loop_.UpdateWatch(watch, 0);
+          loop_.AddTimer(kAcceptPauseMs, 0, [this, watch](EventLoop::Id self) {
+            loop_.RemoveTimer(self);
+            std::lock_guard<RankedMutex> timer_lock(mu_);
+            for (Listener& backing : listeners_) {
+              if (backing.watch == watch && backing.backing_off) {
+                backing.backing_off = false;
+                counters_.accept_retries.fetch_add(1, std::memory_order_relaxed);
+              }
+            }
+            UpdateAcceptingLocked();
+          });
+        }
         break;
       }
       Log(std::string("accept: ") + std::strerror(errno));
@@ -233,7 +285,18 @@ void Server::OnListenerReady(EventLoop::Id watch, int listen_fd) {
     }
     clients_.emplace(raw->id(), std::move(client));
     counters_.clients_accepted.fetch_add(1, std::memory_order_relaxed);
+    UpdateAcceptingLocked();
   }
+}
+
+// Listeners watch for connections only while the server is below
+// max_clients and they are not backing off after running out of fds.
+void Server::UpdateAcceptingLocked() {
+  AssertHeld(mu_);
+  bool below_limit = clients_.size() < options_.max_clients;
+  if (!below_limit && accepting_) counters_.accepts_paused.fetch_add(1, std::memory_order_relaxed);
+  accepting_ = below_limit;
+  for (Listener& l : listeners_) loop_.UpdateWatch(l.watch, accepting_ && !l.backing_off ? POLLIN : 0);
 }
 
 void Server::OnClientEvent(Client* client, short revents) {
@@ -341,6 +404,10 @@ void Server::PumpClientLocked(Client& c, bool readable, std::vector<Job>* calls)
   TakeFramesLocked(c, calls);
   if (readable && !c.closing && !c.throttled) {
     Client::ReadStatus status = c.ReadLocked(&read_scratch_, options_.read_budget_bytes);
+    // Counted before anything is answered, so a peer that sees the answer
+    // sees the counters that led to it.
+    counters_.bytes_read.fetch_add(c.bytes_read - read_before, std::memory_order_relaxed);
+    counters_.fds_closed.fetch_add(c.fds_received - fds_before, std::memory_order_relaxed);
     TakeFramesLocked(c, calls);
     switch (status) {
       case Client::ReadStatus::kOk: break;
@@ -360,8 +427,15 @@ void Server::PumpClientLocked(Client& c, bool readable, std::vector<Job>* calls)
     TakeFramesLocked(c, calls);
     flush();
   }
-  counters_.bytes_read.fetch_add(c.bytes_read - read_before, std::memory_order_relaxed);
-  counters_.fds_closed.fetch_add(c.fds_received - fds_before, std::memory_order_relaxed);
+  // A client that does not read what it is sent (PONGs to a flood of PINGs,
+  // replies) may not make us hold it without bound.
+  if (!c.closing &&
+      c.queued_bytes() > std::max<size_t>(options_.max_send_queue_bytes, options_.max_message_bytes + 4)) {
+    Log("client " + std::to_string(c.id()) + ": " + std::to_string(c.queued_bytes()) +
+        " bytes unsent, more than the send-queue bound; closing the connection");
+    counters_.send_queue_drops.fetch_add(1, std::memory_order_relaxed);
+    c.MarkClosingLocked(CloseReason::kSendQueue);
+  }
   counters_.bytes_written.fetch_add(c.bytes_written - written_before, std::memory_order_relaxed);
   if (c.closing) SetThrottledLocked(c, false);
 
@@ -455,6 +529,10 @@ void Server::HandleFrameLocked(Client& c, const Header& h, size_t payload_offset
       }
       if (h.status != kStatusOk) {
         ReplyErrorLocked(c, h, UnexpectedStatusError(h.status));
+        return;
+      }
+      if (loop_draining_) {
+        ReplyErrorLocked(c, h, ShuttingDownError());
         return;
       }
       RpcError error;
@@ -561,6 +639,11 @@ void Server::ReapClosedClientsLocked() {
     counters_.clients_closed.fetch_add(1, std::memory_order_relaxed);
     clients_.erase(c->id());  // the list's reference: may be the last
   }
+  if (!to_reap_.empty()) {
+    // Descriptors were freed: a listener backing off may accept again now.
+    for (Listener& l : listeners_) l.backing_off = false;
+    UpdateAcceptingLocked();
+  }
   to_reap_.clear();
 }
 
@@ -576,6 +659,51 @@ void Server::CloseAllLocked() {
   }
   ReapClosedClientsLocked();
   CloseListenersLocked();
+}
+
+// Shutdown is complete when no call waits for a worker, runs, or has a
+// reply unwritten.
+bool Server::DrainedLocked() {
+  AssertHeld(mu_);
+  if (!jobs_.empty()) return false;
+  for (auto& [id, client] : clients_) {
+    std::lock_guard<RankedMutex> client_lock(client->mu);
+    if (client->closing) continue;
+    if (client->calls.total() > 0 || client->queued_bytes() > 0) return false;
+  }
+  return true;
+}
+
+// The deadline: every call not yet answered gets the shutdown error — those
+// still queued for a worker and those a handler has (whose cancel flag is
+// set, and whose late answers will be dropped). One last write each; what a
+// client has not read by then is lost when it is closed.
+void Server::AnswerOutstandingLocked() {
+  AssertHeld(mu_);
+  const RpcError error = ShuttingDownError();
+  for (Job& job : jobs_) {
+    Client& c = *job.client;
+    std::lock_guard<RankedMutex> client_lock(c.mu);
+    --c.calls.wait_dispatch;
+    if (c.closing) continue;
+    c.QueueLocked(EncodeErrorReply(job.message.header, error), /*is_reply=*/true);
+    ++result_.calls_cancelled;
+  }
+  jobs_.clear();
+  for (auto& [id, client] : clients_) {
+    Client& c = *client;
+    std::lock_guard<RankedMutex> client_lock(c.mu);
+    for (auto& state : c.in_flight) {
+      state->answered_by_server = true;
+      state->cancelled.store(true, std::memory_order_release);
+      --c.calls.dispatching;
+      if (c.closing) continue;
+      c.QueueLocked(EncodeErrorReply(state->header, error), /*is_reply=*/true);
+      ++result_.calls_cancelled;
+    }
+    c.in_flight.clear();
+    if (!c.closing && c.FlushLocked() < 0) c.MarkClosingLocked(CloseReason::kIoError);
+  }
 }
 
 void Server::CloseListenersLocked() {
@@ -629,24 +757,27 @@ void Server::WorkerMain(int index) {
     {
       Job job = std::move(jobs_.front());
       jobs_.pop_front();
-      bool run;
+      RefPtr<CallState> state;
       {
         std::lock_guard<RankedMutex> client_lock(job.client->mu);
         --job.client->calls.wait_dispatch;
-        run = !job.client->closing;
-        if (run) ++job.client->calls.dispatching;
+        if (!job.client->closing) {
+          ++job.client->calls.dispatching;
+          state = MakeRef<CallState>(job.message.header);
+          job.client->in_flight.push_back(state);
+        }
       }
       lock.unlock();
-      if (run) RunJob(job);
+      if (state) RunJob(job, std::move(state));
     }  // the job, and its client reference, go here with no lock held
     lock.lock();
   }
   t_worker_of = nullptr;
 }
 
-void Server::RunJob(Job& job) {
+void Server::RunJob(Job& job, RefPtr<CallState> state) {
   counters_.calls_dispatched.fetch_add(1, std::memory_order_relaxed);
-  Call call(this, completions_, std::move(job.client), std::move(job.message),
+  Call call(this, completions_, std::move(job.client), std::move(job.message), std::move(state),
             options_.max_message_bytes);
   try {
     (*job.handler)(std::move(call));
@@ -676,6 +807,16 @@ void Server::ApplyLocked(Client& c, Completion& item) {
   AssertHeld(c.mu);
   switch (item.kind) {
     case Completion::Kind::kReply:
+      if (item.call) {
+        auto& in_flight = c.in_flight;
+        in_flight.erase(std::remove_if(in_flight.begin(), in_flight.end(),
+                                       [&](const RefPtr<CallState>& s) { return s.get() == item.call.get(); }),
+                        in_flight.end());
+        if (item.call->answered_by_server) {  // a shutdown deadline answered it
+          counters_.replies_dropped.fetch_add(1, std::memory_order_relaxed);
+          return;
+        }
+      }
       --c.calls.dispatching;
       if (c.closing) {
         counters_.replies_dropped.fetch_add(1, std::memory_order_relaxed);

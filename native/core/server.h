@@ -57,6 +57,13 @@ struct ServerOptions {
   uint32_t max_requests_per_client = 5;
   uint32_t max_message_bytes = kDefaultMaxMessageBytes;
   int listen_backlog = 512;
+  // Connected clients at most; at the limit accepting pauses (connections
+  // wait in the kernel's backlog) and resumes when one leaves.
+  // libvirtd's max_clients.
+  uint32_t max_clients = 5000;
+  // Unsent bytes one client may have queued; past it the client is closed
+  // (it is not reading). At least one full message always fits.
+  size_t max_send_queue_bytes = 64u << 20;
   // Bytes read from one client per turn before the loop moves on, so one
   // busy client cannot starve the others.
   size_t read_budget_bytes = 256 * 1024;
@@ -88,6 +95,15 @@ struct ServerCounters {
   uint64_t pings_sent = 0;        // server-side keepalive
   uint64_t keepalive_drops = 0;   // clients closed for keepalive silence
   uint64_t frame_timeouts = 0;    // clients closed for a frame left unfinished
+  uint64_t send_queue_drops = 0;  // clients closed for not reading their replies
+  uint64_t accepts_paused = 0;    // times accepting paused (client limit or no fds)
+  uint64_t accept_failures = 0;   // accept() calls that failed for want of fds/memory
+  uint64_t accept_retries = 0;    // back-off timer ticks after such a failure
+  uint64_t calls_read = 0;        // now, summed over clients: READ
+  uint64_t calls_waiting = 0;     //   WAIT_DISPATCH
+  uint64_t calls_dispatching = 0; //   DISPATCHING
+  uint64_t calls_reply_pending = 0; // reply queued, not yet written
+  uint64_t workers_busy = 0;
   uint64_t fds_closed = 0;        // descriptors received and closed
   uint64_t handler_exceptions = 0;
   uint64_t log_suppressed = 0;
@@ -95,6 +111,13 @@ struct ServerCounters {
   uint64_t bytes_written = 0;
   uint64_t jobs_queued = 0;
   uint64_t workers_idle = 0;
+};
+
+// What a shutdown did; a second Shutdown()/Stop() returns the first's.
+struct ShutdownResult {
+  bool drained = false;          // every call answered and written before the deadline
+  uint64_t calls_cancelled = 0;  // answered with the shutdown error at the deadline
+  uint64_t clients_closed = 0;   // connections closed at the end
 };
 
 class Server {
@@ -121,10 +144,20 @@ class Server {
   // set) if already running. Start and Stop belong to the owner thread and
   // must not be called from a handler.
   bool Start(std::string* error = nullptr);
-  // Closes listeners and clients, joins every thread. Calls still running
-  // answer into the void (their replies are dropped). Idempotent; the server
-  // may Start() again afterwards (listeners must be opened again).
-  void Stop();
+  // Graceful stop, from the owner thread; returns when every thread is
+  // joined. At once: listeners close (UNIX paths are removed). Until every
+  // call is answered and written, or `deadline_ms` passes: clients are still
+  // read, PINGs answered, queued jobs still start, and each new CALL gets
+  // the error "server is shutting down" (code 1, domain RPC). At the
+  // deadline every unanswered call gets that error and its cancel flag
+  // (Call::cancelled) is set; a handler's later answer is dropped. Then
+  // what can be written is written, clients are closed, threads joined. A
+  // handler that never returns blocks this (poll Call::cancelled()).
+  // Calling it again returns the first result; the server may Start()
+  // again afterwards (listeners must be opened again).
+  ShutdownResult Shutdown(uint32_t deadline_ms);
+  // Shutdown(0): unanswered calls get the shutdown error at once.
+  void Stop() { Shutdown(0); }
 
   ServerCounters Counters() const;
 
@@ -144,6 +177,7 @@ class Server {
   struct Listener {
     ListenSocket socket;
     EventLoop::Id watch = 0;
+    bool backing_off = false;  // accept() failed for want of fds: wait for a tick
   };
 
   static bool IsWorkerOf(const Server* server);  // is this thread one of its workers?
@@ -163,13 +197,16 @@ class Server {
   void ReplyErrorLocked(Client& c, const Header& call, const RpcError& error);
   void ReapClosedClientsLocked();
   void CloseAllLocked();
+  bool DrainedLocked();
+  void AnswerOutstandingLocked();
+  void UpdateAcceptingLocked();
   void CloseListenersLocked();
   void Log(const std::string& line);
   void FlushLogs();
 
   // Workers.
   void WorkerMain(int index);
-  void RunJob(Job& job);
+  void RunJob(Job& job, RefPtr<CallState> state);
 
   // What a Call asks (completion_queue.h), from a worker of this server
   // (server lock, then the client lock) or, via the completion queue, on the
@@ -194,7 +231,10 @@ class Server {
   int idle_workers_ = 0;                 // [mu_]
   bool running_ = false;                 // [mu_]
   bool stop_ = false;                    // [mu_]
-  bool reap_needed_ = false;             // [mu_]
+  bool draining_ = false;                // [mu_] Shutdown() has begun
+  int64_t deadline_ms_ = 0;              // [mu_] when draining ends
+  ShutdownResult result_;                // [mu_] of the last shutdown
+  bool accepting_ = true;                // [mu_] below max_clients
   uint64_t next_client_id_ = 1;          // [mu_] never reused
   std::unordered_map<uint64_t, ClientRef> clients_;  // [mu_] by id
   std::vector<Client*> to_reap_;         // [mu_] closing; clients_ keeps them alive
@@ -203,10 +243,11 @@ class Server {
 
   EventLoop loop_;
   std::thread loop_thread_;              // owner thread only
-  std::shared_ptr<CompletionQueue> completions_;
+  RefPtr<CompletionQueue> completions_;
   EventLoop::Id completion_watch_ = 0;
 
   // Loop-thread scratch.
+  bool loop_draining_ = false;  // a copy of draining_, taken between turns
   std::vector<uint8_t> read_scratch_;
   std::vector<std::string> pending_logs_;  // emitted once no lock is held
   int64_t log_window_start_ms_ = 0;
@@ -216,7 +257,8 @@ class Server {
     std::atomic<uint64_t> clients_accepted{0}, clients_closed{0}, closed_mid_frame{0},
         closed_mid_call{0}, clients_throttled{0}, calls_received{0}, calls_dispatched{0}, replies_written{0},
         replies_dropped{0}, error_replies{0}, frames_dropped{0}, pings_answered{0},
-        pings_sent{0}, keepalive_drops{0}, frame_timeouts{0},
+        pings_sent{0}, keepalive_drops{0}, frame_timeouts{0}, send_queue_drops{0},
+        accepts_paused{0}, accept_failures{0}, accept_retries{0},
         fds_closed{0}, handler_exceptions{0}, log_suppressed{0}, bytes_read{0},
         bytes_written{0};
   };

@@ -270,6 +270,13 @@ RpcError InternalError(std::string detail) {
                            std::move(detail));
 }
 
+RpcError ShuttingDownError() {
+  // The text is the whole message: no "internal error: " prefix, so the
+  // user reads exactly what happened.
+  return LibvirtStyleError(kErrInternalError, "server is shutting down", "%s",
+                           "server is shutting down");
+}
+
 std::vector<uint8_t> EncodeErrorReply(const Header& call, const RpcError& e) {
   Header h;
   h.prog = call.prog;

@@ -213,6 +213,10 @@ RpcError PayloadDecodeError();
 // str1 "internal error: %s" and str2 the detail.
 RpcError InternalError(std::string detail);
 
+// code INTERNAL_ERROR (1), domain RPC (7): "server is shutting down", the
+// answer to calls a stopping server will not run.
+RpcError ShuttingDownError();
+
 // A whole REPLY frame with status ERROR carrying `e`, echoing the call's
 // prog, vers, proc and serial. The type is always REPLY and there is no nfds
 // word, even for a CALL_WITH_FDS: an error carries no descriptors, and

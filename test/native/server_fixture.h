@@ -6,12 +6,14 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "call.h"
@@ -30,6 +32,7 @@ enum TestProc : int32_t {
   kProcThrow = 4,      // throws
   kProcLatched = 5,    // blocks its worker until the test opens the latch
   kProcKeepalive = 6,  // body: u32 interval_ms, u32 count; switches keepalive on
+  kProcCooperative = 7,  // runs until the server cancels it, then answers
 };
 
 // Calls parked by kProcDeferred, handed to the test thread.
@@ -113,6 +116,11 @@ struct TestServer {
       r.ReadU32(&count);
       call.EnableKeepalive(interval, count);
       call.Reply(nullptr, 0);
+    });
+    s.Handle(kTestProgram, kTestVersion, kProcCooperative, [latched_entered](xdrd::Call call) {
+      latched_entered->CountDown();
+      while (!call.cancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      call.Reply(std::vector<uint8_t>{0, 0, 0, 2});  // too late: dropped
     });
     s.Handle(kTestProgram, kTestVersion, kProcLatched, [latch, latched_entered](xdrd::Call call) {
       latched_entered->CountDown();

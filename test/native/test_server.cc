@@ -212,7 +212,8 @@ XT_TEST(throwing_handler_gets_an_internal_error_and_server_lives_on) {
   reply = c.ReadFrame();
   XT_REQUIRE(reply.has_value());
   XT_CHECK_EQ(HeaderOf(*reply).serial, 7u);
-  XT_CHECK_EQ(t.server->Counters().handler_exceptions, 1u);
+  // Counted by the worker after the unwinding Call has answered.
+  XT_CHECK(xt::WaitUntil([&] { return t.server->Counters().handler_exceptions == 1; }));
   c.Close();
   XT_CHECK(t.ShutDownAndCheckNothingLeft());
 }
@@ -430,8 +431,9 @@ XT_TEST(pipelined_calls_from_many_clients) {
   XT_CHECK(t.ShutDownAndCheckNothingLeft());
 }
 
-// Stop with a call parked in a handler: the client is closed; the late
-// answer is dropped; nothing stays alive.
+// Stop with a call parked in a handler: the call is answered with the
+// shutdown error, the client closed, the late answer dropped; nothing stays
+// alive.
 XT_TEST(stop_with_call_outstanding_then_restart) {
   TestServer t;
   XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
@@ -440,10 +442,15 @@ XT_TEST(stop_with_call_outstanding_then_restart) {
   XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcDeferred, 1, kBody)));
   t.store.WaitFor(1);
   t.server->Stop();
+  auto error = c.ReadFrame();
+  XT_REQUIRE(error.has_value());
+  XT_CHECK_BYTES(*error, RpcErrorReply(kTestProgram, kTestVersion, xt::kProcDeferred, 1, 1,
+                                       "server is shutting down"));
   XT_CHECK(c.ExpectEof());
   auto late = t.store.Take(1);
   XT_REQUIRE(late != nullptr);
-  late->Reply(kBody);  // into the void: its client is gone
+  XT_CHECK(late->cancelled());
+  late->Reply(kBody);  // dropped: the server answered it already
   late.reset();
 
   // A stopped server listens and serves again.
