@@ -2,6 +2,9 @@
 // ending in Locked expects the client lock held (checked in debug builds).
 #include "client.h"
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  // POLLRDHUP
+#endif
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -156,7 +159,10 @@ void Client::MarkClosingLocked(CloseReason reason) {
 
 short Client::WantedEventsLocked() const {
   if (closing || fd_ < 0) return 0;
-  return static_cast<short>((throttled ? 0 : POLLIN) | (send_queue_.empty() ? 0 : POLLOUT));
+  // A starved client is not read, but a peer that hangs up must still be
+  // noticed, or its buffers would stay held: ask for POLLRDHUP instead.
+  short in = throttled ? 0 : starved ? POLLRDHUP : POLLIN;
+  return static_cast<short>(in | (send_queue_.empty() ? 0 : POLLOUT));
 }
 
 void Client::CloseSocketLocked() {

@@ -80,7 +80,7 @@ class Client : public RefCounted<Client> {
   // Notes whether a frame was half read or calls were unanswered then.
   void MarkClosingLocked(CloseReason reason);
   // The poll events this client should be watched for now: POLLIN unless
-  // closing or throttled, POLLOUT while frames wait to be sent.
+  // closing, throttled or starved, POLLOUT while frames wait to be sent.
   short WantedEventsLocked() const;
   // Closes the socket and drops unsent frames. Loop thread, while reaping.
   void CloseSocketLocked();
@@ -95,6 +95,9 @@ class Client : public RefCounted<Client> {
   bool closing = false;
   bool reap_queued = false;     // the server has it on its reap list
   bool throttled = false;       // a CALL waits for a free request slot: not read
+  bool starved = false;         // the server's buffer bound is reached: not read
+  bool starve_listed = false;   // on the server's list of starved clients
+  size_t accounted_bytes = 0;   // what this client adds to the server's buffered bytes
   bool closed_mid_frame = false;
   bool closed_mid_call = false;
   CloseReason close_reason = CloseReason::kNone;

@@ -1,6 +1,9 @@
 // server.cc — see server.h for which thread runs what and which lock it
 // needs. Functions ending in Locked expect the lock their comment names
 // (checked in debug builds by lock.h).
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  // POLLRDHUP
+#endif
 #include "server.h"
 
 #include <pthread.h>
@@ -166,6 +169,9 @@ ServerCounters Server::Counters() const {
   s.accepts_paused = counters_.accepts_paused.load();
   s.accept_failures = counters_.accept_failures.load();
   s.accept_retries = counters_.accept_retries.load();
+  s.buffered_bytes = static_cast<uint64_t>(buffered_bytes_.load());
+  s.buffered_bytes_peak = static_cast<uint64_t>(buffered_peak_.load());
+  s.clients_starved = static_cast<uint64_t>(clients_starved_.load());
   std::lock_guard<RankedMutex> lock(mu_);
   s.clients_live = clients_.size();
   s.jobs_queued = jobs_.size();
@@ -192,6 +198,7 @@ void Server::LoopThreadMain() {
   loop_draining_ = false;
   for (;;) {
     if (!to_reap_.empty()) ReapClosedClientsLocked();
+    if (!starved_ids_.empty()) ResumeStarvedLocked();
     int timeout = -1;
     if (draining_) {
       loop_draining_ = true;
@@ -300,6 +307,15 @@ void Server::UpdateAcceptingLocked() {
 }
 
 void Server::OnClientEvent(Client* client, short revents) {
+  if (revents & POLLRDHUP) {
+    // Only a starved client asks for this: it is gone, and what it sent
+    // last will never be read. Close it, so its buffers are freed.
+    {
+      std::lock_guard<RankedMutex> lock(mu_);
+      std::lock_guard<RankedMutex> client_lock(client->mu);
+      if (client->starved) client->MarkClosingLocked(CloseReason::kEof);
+    }
+  }
   ServiceClient(*client, (revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) != 0, false);
 }
 
@@ -325,11 +341,14 @@ void Server::ServiceClient(Client& c, bool readable, bool timer_fired) {
     c.reap_queued = true;
     reap = true;
   }
+  bool list_starved = c.starved && !c.starve_listed && !c.closing;
+  if (list_starved) c.starve_listed = true;
   c.mu.unlock();
 
-  if (!calls.empty() || reap) {
+  if (!calls.empty() || reap || list_starved) {
     std::lock_guard<RankedMutex> lock(mu_);
     if (reap) to_reap_.push_back(&c);
+    if (list_starved) starved_ids_.push_back(c.id());
     if (!calls.empty()) QueueJobsLocked(c, &calls);
   }
   // Calls of a client that closed meanwhile are dropped here, with no lock
@@ -352,6 +371,10 @@ void Server::CheckClocksLocked(Client& c, int64_t now) {
     return;
   }
   if (c.keepalive_interval_ms == 0) return;
+  if (c.starved) {
+    c.last_rx_ms = now;  // we are the ones not reading: not the client's silence
+    return;
+  }
   const int64_t interval = c.keepalive_interval_ms;
   if (now - c.last_rx_ms >= interval * (int64_t{c.keepalive_count} + 1)) {
     Log("client " + std::to_string(c.id()) + ": keepalive timeout; closing the connection");
@@ -402,8 +425,16 @@ void Server::PumpClientLocked(Client& c, bool readable, std::vector<Job>* calls)
   };
   flush();
   TakeFramesLocked(c, calls);
-  if (readable && !c.closing && !c.throttled) {
-    Client::ReadStatus status = c.ReadLocked(&read_scratch_, options_.read_budget_bytes);
+  int64_t headroom = static_cast<int64_t>(options_.max_buffered_bytes) -
+                     buffered_bytes_.load(std::memory_order_relaxed);
+  if (readable && !c.closing && !c.throttled && headroom <= 0 && !c.starved) {
+    c.starved = true;  // ServiceClient lists it; ResumeStarvedLocked reads it again
+    clients_starved_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (readable && !c.closing && !c.throttled && !c.starved) {
+    // Never more than the room left (give or take one read chunk).
+    size_t budget = std::min<size_t>(options_.read_budget_bytes, static_cast<size_t>(headroom));
+    Client::ReadStatus status = c.ReadLocked(&read_scratch_, budget);
     // Counted before anything is answered, so a peer that sees the answer
     // sees the counters that led to it.
     counters_.bytes_read.fetch_add(c.bytes_read - read_before, std::memory_order_relaxed);
@@ -451,6 +482,7 @@ void Server::PumpClientLocked(Client& c, bool readable, std::vector<Job>* calls)
   }
   c.frames_seen = c.splitter.frames_completed();
   ScheduleTimerLocked(c, now);
+  AccountLocked(c);
   short want = c.WantedEventsLocked();
   if (want != c.watched_events) {
     loop_.UpdateWatch(c.watch, want);
@@ -485,6 +517,45 @@ void Server::TakeFramesLocked(Client& c, std::vector<Job>* calls) {
     HandleFrameLocked(c, h, decoded.payload_offset, std::move(frame), calls);
   }
   SetThrottledLocked(c, false);
+}
+
+// Brings the server's buffered-bytes sum up to date with this client's
+// receive and send buffers.
+void Server::AccountLocked(Client& c) {
+  AssertHeld(c.mu);
+  size_t usage = c.splitter.buffered_bytes() + c.queued_bytes();
+  int64_t delta = static_cast<int64_t>(usage) - static_cast<int64_t>(c.accounted_bytes);
+  c.accounted_bytes = usage;
+  if (delta == 0) return;
+  int64_t now = buffered_bytes_.fetch_add(delta, std::memory_order_relaxed) + delta;
+  int64_t peak = buffered_peak_.load(std::memory_order_relaxed);
+  while (now > peak && !buffered_peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+
+// Between turns, loop thread: once the buffers have drained to three
+// quarters of the bound, starved clients are read again.
+void Server::ResumeStarvedLocked() {
+  AssertHeld(mu_);
+  if (buffered_bytes_.load(std::memory_order_relaxed) >
+      static_cast<int64_t>(options_.max_buffered_bytes / 4 * 3))
+    return;
+  for (uint64_t id : starved_ids_) {
+    auto it = clients_.find(id);
+    if (it == clients_.end()) continue;
+    Client& c = *it->second;
+    std::lock_guard<RankedMutex> client_lock(c.mu);
+    c.starve_listed = false;
+    if (!c.starved) continue;
+    c.starved = false;
+    clients_starved_.fetch_sub(1, std::memory_order_relaxed);
+    short want = c.WantedEventsLocked();
+    if (want != c.watched_events) {
+      loop_.UpdateWatch(c.watch, want);
+      c.watched_events = want;
+    }
+  }
+  starved_ids_.clear();
 }
 
 void Server::SetThrottledLocked(Client& c, bool throttled) {
@@ -634,7 +705,12 @@ void Server::ReapClosedClientsLocked() {
       if (c->closed_mid_frame) counters_.closed_mid_frame.fetch_add(1, std::memory_order_relaxed);
       if (c->closed_mid_call) counters_.closed_mid_call.fetch_add(1, std::memory_order_relaxed);
       SetThrottledLocked(*c, false);
+      if (c->starved) clients_starved_.fetch_sub(1, std::memory_order_relaxed);
+      c->starved = false;
       c->CloseSocketLocked();
+      // Its buffers go with it: no longer the server's to bound.
+      buffered_bytes_.fetch_sub(static_cast<int64_t>(c->accounted_bytes), std::memory_order_relaxed);
+      c->accounted_bytes = 0;
     }
     counters_.clients_closed.fetch_add(1, std::memory_order_relaxed);
     clients_.erase(c->id());  // the list's reference: may be the last
@@ -703,6 +779,7 @@ void Server::AnswerOutstandingLocked() {
     }
     c.in_flight.clear();
     if (!c.closing && c.FlushLocked() < 0) c.MarkClosingLocked(CloseReason::kIoError);
+    AccountLocked(c);
   }
 }
 
@@ -794,6 +871,7 @@ void Server::ApplyFromWorker(Completion& item) {
   c.mu.lock();
   mu_.unlock();
   ApplyLocked(c, item);
+  AccountLocked(c);
   short want = c.WantedEventsLocked();
   if (want != c.watched_events) {
     loop_.UpdateWatch(c.watch, want);  // wakes the loop, which writes it

@@ -64,6 +64,12 @@ struct ServerOptions {
   // Unsent bytes one client may have queued; past it the client is closed
   // (it is not reading). At least one full message always fits.
   size_t max_send_queue_bytes = 64u << 20;
+  // Bytes held in receive and send buffers, summed over all clients. At the
+  // bound no client is read (it is "starved") until the sum falls below
+  // three quarters of it; a starved client's half-read frame still times
+  // out, so the bound cannot wedge the server. Counts bytes held; vector
+  // capacity adds at most as much again plus 4 KiB per client.
+  size_t max_buffered_bytes = 256u << 20;
   // Bytes read from one client per turn before the loop moves on, so one
   // busy client cannot starve the others.
   size_t read_budget_bytes = 256 * 1024;
@@ -104,6 +110,9 @@ struct ServerCounters {
   uint64_t calls_dispatching = 0; //   DISPATCHING
   uint64_t calls_reply_pending = 0; // reply queued, not yet written
   uint64_t workers_busy = 0;
+  uint64_t buffered_bytes = 0;     // now: receive + send buffers, all clients
+  uint64_t buffered_bytes_peak = 0;
+  uint64_t clients_starved = 0;    // now: not read because of max_buffered_bytes
   uint64_t fds_closed = 0;        // descriptors received and closed
   uint64_t handler_exceptions = 0;
   uint64_t log_suppressed = 0;
@@ -191,6 +200,8 @@ class Server {
   void PumpClientLocked(Client& c, bool readable, std::vector<Job>* calls);
   void TakeFramesLocked(Client& c, std::vector<Job>* calls);
   void SetThrottledLocked(Client& c, bool throttled);
+  void AccountLocked(Client& c);
+  void ResumeStarvedLocked();
   void OnCompletions();
   void HandleFrameLocked(Client& c, const Header& h, size_t payload_offset,
                          std::vector<uint8_t>&& frame, std::vector<Job>* calls);
@@ -235,6 +246,7 @@ class Server {
   int64_t deadline_ms_ = 0;              // [mu_] when draining ends
   ShutdownResult result_;                // [mu_] of the last shutdown
   bool accepting_ = true;                // [mu_] below max_clients
+  std::vector<uint64_t> starved_ids_;    // [mu_] clients waiting for buffer room
   uint64_t next_client_id_ = 1;          // [mu_] never reused
   std::unordered_map<uint64_t, ClientRef> clients_;  // [mu_] by id
   std::vector<Client*> to_reap_;         // [mu_] closing; clients_ keeps them alive
@@ -263,6 +275,9 @@ class Server {
         bytes_written{0};
   };
   mutable AtomicCounters counters_;
+  std::atomic<int64_t> buffered_bytes_{0};
+  std::atomic<int64_t> buffered_peak_{0};
+  std::atomic<int64_t> clients_starved_{0};
 };
 
 }  // namespace xdrd

@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include "check.h"
@@ -559,6 +561,93 @@ XT_TEST(shutdown_drains_before_the_deadline) {
   XT_CHECK(result.drained);
   XT_CHECK_EQ(result.calls_cancelled, 0u);
   XT_CHECK(c.ExpectEof());
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// Many clients each declaring a 32 MiB frame and streaming into it: the
+// server's buffered bytes never pass the bound by more than one read chunk,
+// reading resumes as room frees, and every byte is given back.
+XT_TEST(buffered_bytes_stay_bounded_under_many_large_frames) {
+  const int kClients = xt::UnderValgrind() ? 40 : 200;
+  const size_t kEach = xt::UnderValgrind() ? 64 * 1024 : 256 * 1024;  // payload each sends
+  ServerOptions options = TestServer::DefaultOptions();
+  options.max_buffered_bytes = xt::UnderValgrind() ? (1u << 20) : (8u << 20);
+  TestServer t(options);
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  rlimit lim;
+  XT_REQUIRE(getrlimit(RLIMIT_NOFILE, &lim) == 0);
+  if (lim.rlim_cur < 1024) {
+    lim.rlim_cur = std::min<rlim_t>(1024, lim.rlim_max);
+    XT_REQUIRE(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+  }
+
+  Header h;
+  h.prog = kTestProgram;
+  h.vers = kTestVersion;
+  h.proc = xt::kProcEcho;
+  Bytes start = EncodeFrame(h, nullptr, 0);
+  start[0] = 0x02;  // length word 33554436: the largest frame allowed
+  start[1] = 0x00;
+  start[2] = 0x00;
+  start[3] = 0x04;
+  Bytes payload(kEach, 0xab);
+  std::vector<RpcClient> clients;
+  std::vector<std::unique_ptr<Flood>> floods;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(RpcClient::Unix(t.UnixPath()));
+    XT_REQUIRE(clients.back().connected());
+    floods.push_back(std::make_unique<Flood>(clients.back().fd()));
+    floods.back()->Push(start);
+    floods.back()->Push(payload);
+  }
+  XT_REQUIRE(xt::WaitUntil([&] { return t.server->Counters().clients_starved > 0; }));
+  // Give the loop the chance to overrun: keep writing what the kernel takes.
+  for (int round = 0; round < 3; ++round)
+    for (auto& f : floods) f->Write();
+  ServerCounters c = t.server->Counters();
+  std::fprintf(stderr, "  buffered now %llu, peak %llu, bound %zu, starved %llu\n",
+               static_cast<unsigned long long>(c.buffered_bytes),
+               static_cast<unsigned long long>(c.buffered_bytes_peak), options.max_buffered_bytes,
+               static_cast<unsigned long long>(c.clients_starved));
+  XT_CHECK(c.buffered_bytes_peak >= options.max_buffered_bytes);  // the bound was reached...
+  XT_CHECK(c.buffered_bytes_peak <= options.max_buffered_bytes + 64 * 1024);  // ...not passed
+
+  floods.clear();
+  clients.clear();
+  XT_REQUIRE(xt::WaitUntil([&] { return t.server->Counters().clients_live == 0; }));
+  XT_CHECK_EQ(t.server->Counters().buffered_bytes, 0u);
+  XT_CHECK_EQ(t.server->Counters().clients_starved, 0u);
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// A reply larger than the message limit is replaced by an error reply.
+XT_TEST(oversized_reply_is_replaced_by_an_error) {
+  ServerOptions options = TestServer::DefaultOptions();
+  options.max_message_bytes = 1024;
+  TestServer t(options);
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  // The echo handler returns the body: 1000 bytes fit in a call (with the
+  // 24-byte header: 1024), but nothing more may be added on the way back...
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 1, Bytes(1000, 7))));
+  auto f = c.ReadFrame();
+  XT_REQUIRE(f.has_value());
+  XT_CHECK_EQ(HeaderOf(*f).status, static_cast<uint32_t>(kStatusOk));
+  // ...and a reply one word larger is refused: the deferred handler answers
+  // with 1004 bytes.
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcDeferred, 2, {})));
+  t.store.WaitFor(1);
+  auto call = t.store.Take(2);
+  call->Reply(Bytes(1004, 1));
+  call.reset();
+  f = c.ReadFrame();
+  XT_REQUIRE(f.has_value());
+  Header call_header = HeaderOf(CallFrame(kTestProgram, kTestVersion, xt::kProcDeferred, 2, {}));
+  XT_CHECK_BYTES(*f, EncodeErrorReply(call_header,
+                                      InternalError("reply of 1004 bytes exceeds the maximum message size")));
   c.Close();
   XT_CHECK(t.ShutDownAndCheckNothingLeft());
 }
