@@ -76,7 +76,7 @@ class Call {
   void Deliver(std::vector<uint8_t> frame);
   void Send(Completion& item);
 
-  Server* server_;  // valid while one of its workers runs; see Deliver()
+  Server* server_;  // valid while one of its workers runs; see Send()
   uint32_t max_message_bytes_;
   RefPtr<CompletionQueue> completions_;
   ClientRef client_;
