@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <thread>
@@ -649,5 +650,71 @@ XT_TEST(oversized_reply_is_replaced_by_an_error) {
   XT_CHECK_BYTES(*f, EncodeErrorReply(call_header,
                                       InternalError("reply of 1004 bytes exceeds the maximum message size")));
   c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// Shutdown while several clients keep pipelining calls: every answer is for
+// a call that was sent and comes once, as a result or as the shutdown
+// error; calls still unread when the clients are closed
+// go with their connections; the server ends with no client and no busy
+// worker, and listens again.
+XT_TEST(shutdown_under_load) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  const int kClients = xt::UnderValgrind() ? 3 : 8;
+  std::atomic<uint64_t> answered{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> clients;
+  xt::Latch all_connected(kClients);
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&] {
+      RpcClient c = RpcClient::Unix(t.UnixPath());
+      all_connected.CountDown();
+      std::map<uint32_t, int> seen;
+      uint32_t next = 0, in_flight = 0;
+      bool refused = false;
+      for (;;) {
+        while (!refused && in_flight < 4) {
+          if (!c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, next++, {}))) break;
+          ++in_flight;
+        }
+        auto f = c.ReadFrame();
+        if (!f) break;  // closed by the server
+        Header h = HeaderOf(*f);
+        if (h.serial >= next || ++seen[h.serial] != 1) ++failures;  // unknown or twice
+        if (h.status == kStatusError) {
+          Bytes expect = EncodeErrorReply(HeaderOf(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, h.serial, {})),
+                                          ShuttingDownError());
+          if (*f != expect) ++failures;
+          // Stop sending and wait for the close. (An OK may still follow:
+          // a call read before the drain can be answered after a later one
+          // was refused.)
+          refused = true;
+        }
+        --in_flight;
+        ++answered;
+      }
+    });
+  }
+  all_connected.Wait();
+  XT_REQUIRE(xt::WaitUntil([&] { return t.server->Counters().clients_live == static_cast<uint64_t>(kClients); }));
+  XT_REQUIRE(xt::WaitUntil([&] { return answered.load() >= static_cast<uint64_t>(kClients) * 20; }));
+  ShutdownResult result = t.server->Shutdown(200);
+  for (auto& th : clients) th.join();
+  XT_CHECK_EQ(failures.load(), 0);
+  XT_CHECK_EQ(result.clients_closed, static_cast<uint64_t>(kClients));
+  ServerCounters counters = t.server->Counters();
+  XT_CHECK_EQ(counters.clients_live, 0u);
+  XT_CHECK_EQ(counters.workers_busy, 0u);
+  // And it serves again.
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient again = RpcClient::Unix(t.UnixPath());
+  XT_REQUIRE(again.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 1, {})));
+  auto f = again.ReadFrame();
+  XT_REQUIRE(f.has_value());
+  XT_CHECK_EQ(HeaderOf(*f).status, static_cast<uint32_t>(kStatusOk));
+  again.Close();
   XT_CHECK(t.ShutDownAndCheckNothingLeft());
 }
