@@ -202,7 +202,9 @@ XT_TEST(keepalive_closes_a_silent_client) {
   XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
   XT_REQUIRE(t.server->Start());
   RpcClient c = RpcClient::Unix(t.UnixPath());
-  const uint32_t interval = 40, count = 2;
+  // A timer that fires late by more than an interval would skip a PING:
+  // give valgrind's slowness room.
+  const uint32_t interval = xt::UnderValgrind() ? 200 : 40, count = 2;
   XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcKeepalive, 1, KeepaliveArgs(interval, count))));
   int64_t start = NowMs();  // the server's clock starts no earlier than this
   auto reply = c.ReadFrame();
@@ -228,7 +230,10 @@ XT_TEST(keepalive_keeps_an_answering_client) {
   XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
   XT_REQUIRE(t.server->Start());
   RpcClient c = RpcClient::Unix(t.UnixPath());
-  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcKeepalive, 1, KeepaliveArgs(20, 1))));
+  // Short enough to see many PINGs, long enough that a PONG is read in
+  // time even under valgrind (where the server runs 50 times slower).
+  const uint32_t interval = xt::UnderValgrind() ? 200 : 20, count = xt::UnderValgrind() ? 3 : 1;
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcKeepalive, 1, KeepaliveArgs(interval, count))));
   XT_REQUIRE(c.ReadFrame().has_value());
   for (int i = 0; i < 6; ++i) {  // 6 PINGs: well past interval x (count + 1)
     auto f = c.ReadFrame();
@@ -259,7 +264,9 @@ XT_TEST(keepalive_pauses_while_throttled) {
   XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
   XT_REQUIRE(t.server->Start());
   RpcClient c = RpcClient::Unix(t.UnixPath());
-  const uint32_t interval = 20, count = 1;
+  // The client must reach the throttled state before its own silence
+  // counts: long enough for that under valgrind too.
+  const uint32_t interval = xt::UnderValgrind() ? 200 : 20, count = 1;
   XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcKeepalive, 1, KeepaliveArgs(interval, count))));
   XT_REQUIRE(c.ReadFrame().has_value());
   XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcDeferred, 2, {})));
@@ -292,7 +299,9 @@ XT_TEST(keepalive_pauses_while_throttled) {
 // timeout; a frame finished in pieces within it is served.
 XT_TEST(partial_frame_timeout_closes_a_stalled_client) {
   ServerOptions options = TestServer::DefaultOptions();
-  options.frame_timeout_ms = 50;
+  // Short, but not so short that valgrind's slowness stalls a frame sent in
+  // two pieces back to back.
+  options.frame_timeout_ms = xt::UnderValgrind() ? 1000 : 50;
   TestServer t(options);
   XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
   XT_REQUIRE(t.server->Start());
@@ -308,7 +317,7 @@ XT_TEST(partial_frame_timeout_closes_a_stalled_client) {
   int64_t start = NowMs();
   XT_REQUIRE(stalled.Send(frame.data(), 10));
   XT_CHECK(stalled.ExpectEof());
-  XT_CHECK(NowMs() - start >= 50);
+  XT_CHECK(NowMs() - start >= static_cast<int64_t>(options.frame_timeout_ms));
   XT_CHECK_EQ(t.server->Counters().frame_timeouts, 1u);
   XT_CHECK_EQ(t.server->Counters().closed_mid_frame, 1u);
 
