@@ -64,10 +64,6 @@ class RankedMutex {
   // return). The lock record is unchanged: while waiting the thread takes
   // nothing else.
   void Wait(CondVar& cv);
-  template <typename Pred>
-  void Wait(CondVar& cv, Pred pred) {
-    while (!pred()) Wait(cv);
-  }
 
   LockRank rank() const { return rank_; }
   const char* name() const { return name_; }

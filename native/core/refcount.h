@@ -54,9 +54,6 @@ class RefCounted {
       delete static_cast<T*>(this);
     }
   }
-  // For tests and assertions; racy by nature.
-  int ref_count_for_testing() const { return refs_.load(std::memory_order_relaxed); }
-
  protected:
   RefCounted() = default;
   ~RefCounted() = default;

@@ -307,31 +307,26 @@ void Server::UpdateAcceptingLocked() {
 }
 
 void Server::OnClientEvent(Client* client, short revents) {
-  if (revents & POLLRDHUP) {
-    // Only a starved client asks for this: it is gone, and what it sent
-    // last will never be read. Close it, so its buffers are freed.
-    {
-      std::lock_guard<RankedMutex> lock(mu_);
-      std::lock_guard<RankedMutex> client_lock(client->mu);
-      if (client->starved) client->MarkClosingLocked(CloseReason::kEof);
-    }
-  }
-  ServiceClient(*client, (revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) != 0, false);
+  ServiceClient(*client, revents, false);
 }
 
-void Server::OnClientTimer(Client* client) { ServiceClient(*client, false, true); }
+void Server::OnClientTimer(Client* client) { ServiceClient(*client, 0, true); }
 
 // Loop thread, in a callback of the client's watch or timer (which hold the
 // references that keep it alive here). Server lock, then the client lock,
 // then only the client lock for the I/O; the server lock again at the end to
 // queue jobs and reaping.
-void Server::ServiceClient(Client& c, bool readable, bool timer_fired) {
+void Server::ServiceClient(Client& c, short revents, bool timer_fired) {
   std::vector<Job> calls;
   bool reap = false;
+  bool readable = (revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) != 0;
 
   mu_.lock();
   c.mu.lock();
   mu_.unlock();
+  // Only a starved client asks for POLLRDHUP: it is gone, and what it sent
+  // last will never be read. Close it, so its buffers are freed.
+  if ((revents & POLLRDHUP) && c.starved) c.MarkClosingLocked(CloseReason::kEof);
   if (timer_fired) {
     c.timer_due_ms = -1;  // a one-shot: it is disarmed now
     if (!c.closing) CheckClocksLocked(c, MonotonicMs());

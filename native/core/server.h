@@ -227,7 +227,7 @@ class Server {
 
   // The client's timer (keepalive, partial frame), loop thread.
   void OnClientTimer(Client* client);
-  void ServiceClient(Client& c, bool readable, bool timer_fired);
+  void ServiceClient(Client& c, short revents, bool timer_fired);
   void CheckClocksLocked(Client& c, int64_t now);
   void ScheduleTimerLocked(Client& c, int64_t now);
 
