@@ -1,4 +1,4 @@
-/** xdrd's public API (the XDR schema layer so far). */
+/** xdrd's public API. */
 export * as xdr from './xdr';
 export { XdrError, XdrReader, XdrWriter } from './xdr';
 export type { Static, Infer, Schema } from './xdr';
@@ -19,3 +19,20 @@ export type {
   Handler,
   Handlers,
 } from './program';
+export { Server, CallContext } from './server';
+export type {
+  RawHandler,
+  RawHandlers,
+  ServerOptions,
+  ListenOptions,
+  AddressInfo,
+  CloseOptions,
+  CloseResult,
+  ServerStats,
+} from './server';
+export { Client } from './client';
+export type { ConnectOptions, CallOptions, ServerMessage, KeepaliveOptions } from './client';
+export { RpcError, isRpcError, remoteError } from './errors';
+export type { RpcErrorFields, RemoteError } from './errors';
+export { liveCounts } from './native';
+export type { LiveCounts } from './native';

@@ -11,7 +11,8 @@ LiveCounts ReadLiveCounts() {
   using live_detail::g_counts;
   return {g_counts[live_detail::kClient].load(std::memory_order_relaxed),
           g_counts[live_detail::kJob].load(std::memory_order_relaxed),
-          g_counts[live_detail::kMessage].load(std::memory_order_relaxed)};
+          g_counts[live_detail::kMessage].load(std::memory_order_relaxed),
+          g_counts[live_detail::kThread].load(std::memory_order_relaxed)};
 }
 
 }  // namespace xdrd

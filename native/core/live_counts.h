@@ -1,6 +1,7 @@
 // live_counts.h — process-wide counts of live core objects (clients, jobs,
-// messages), so tests and the stress tool can prove that everything taken is
-// given back: after a server stops, all three return to where they started.
+// messages, threads), so tests and the stress tool can prove that everything
+// taken is given back: after a server stops, all four return to where they
+// started.
 //
 // Threads: any; plain atomics, read only for reporting (nothing is handed
 // across threads through them).
@@ -15,12 +16,13 @@ struct LiveCounts {
   int64_t clients;
   int64_t jobs;
   int64_t messages;  // RPC frames held: calls being dispatched, replies queued
+  int64_t threads;   // xdrd threads running (loop, workers, the addon's closer)
 };
 
 LiveCounts ReadLiveCounts();
 
 namespace live_detail {
-enum Kind { kClient, kJob, kMessage, kKinds };
+enum Kind { kClient, kJob, kMessage, kThread, kKinds };
 extern std::atomic<int64_t> g_counts[kKinds];
 }  // namespace live_detail
 

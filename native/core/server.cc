@@ -143,6 +143,15 @@ ShutdownResult Server::Shutdown(uint32_t deadline_ms) {
   return result_;
 }
 
+void Server::ShortenShutdown(uint32_t deadline_ms) {
+  {
+    std::lock_guard<RankedMutex> lock(mu_);
+    if (!draining_) return;
+    deadline_ms_ = std::min<int64_t>(deadline_ms_, MonotonicMs() + deadline_ms);
+  }
+  loop_.Wake();
+}
+
 ServerCounters Server::Counters() const {
   ServerCounters s;
   s.clients_accepted = counters_.clients_accepted.load();
@@ -190,6 +199,7 @@ ServerCounters Server::Counters() const {
 // ---- Loop thread ----------------------------------------------------------------
 
 void Server::LoopThreadMain() {
+  LiveToken<live_detail::kThread> live;
   pthread_setname_np(pthread_self(), "xdrd-loop");
   std::unique_lock<RankedMutex> lock(mu_);
   // The workers start while we hold the server lock; they block on it until
@@ -813,6 +823,7 @@ void Server::FlushLogs() {
 // ---- Workers ----------------------------------------------------------------------
 
 void Server::WorkerMain(int index) {
+  LiveToken<live_detail::kThread> live;
   char name[32];
   std::snprintf(name, sizeof name, "xdrd-worker-%d", index + 1);
   name[15] = '\0';  // the kernel's limit for a thread name

@@ -167,6 +167,10 @@ class Server {
   ShutdownResult Shutdown(uint32_t deadline_ms);
   // Shutdown(0): unanswered calls get the shutdown error at once.
   void Stop() { Shutdown(0); }
+  // Any thread, while another thread is inside Shutdown(): brings its
+  // deadline forward to at most `deadline_ms` from now (the process is
+  // exiting and cannot wait out the grace period). No effect otherwise.
+  void ShortenShutdown(uint32_t deadline_ms);
 
   ServerCounters Counters() const;
 

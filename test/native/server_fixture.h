@@ -134,12 +134,15 @@ struct TestServer {
     server.reset();
     xdrd::LiveCounts now = xdrd::ReadLiveCounts();
     bool same = now.clients == baseline.clients && now.jobs == baseline.jobs &&
-                now.messages == baseline.messages;
+                now.messages == baseline.messages && now.threads == baseline.threads;
     if (!same)
-      std::fprintf(stderr, "  live after shutdown: %lld clients, %lld jobs, %lld messages (before: %lld, %lld, %lld)\n",
+      std::fprintf(stderr,
+                   "  live after shutdown: %lld clients, %lld jobs, %lld messages, %lld threads"
+                   " (before: %lld, %lld, %lld, %lld)\n",
                    static_cast<long long>(now.clients), static_cast<long long>(now.jobs),
-                   static_cast<long long>(now.messages), static_cast<long long>(baseline.clients),
-                   static_cast<long long>(baseline.jobs), static_cast<long long>(baseline.messages));
+                   static_cast<long long>(now.messages), static_cast<long long>(now.threads),
+                   static_cast<long long>(baseline.clients), static_cast<long long>(baseline.jobs),
+                   static_cast<long long>(baseline.messages), static_cast<long long>(baseline.threads));
     return same;
   }
 

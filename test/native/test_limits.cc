@@ -575,6 +575,48 @@ XT_TEST(shutdown_drains_before_the_deadline) {
   XT_CHECK(t.ShutDownAndCheckNothingLeft());
 }
 
+// A process that must exit cannot wait out a long grace period:
+// ShortenShutdown from another thread ends the drain now, and the parked
+// call gets the shutdown error.
+XT_TEST(shorten_shutdown_ends_a_long_grace_period) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcDeferred, 1, {})));
+  t.store.WaitFor(1);
+  ShutdownResult result;
+  std::thread stopper([&] { result = t.server->Shutdown(600000); });
+  XT_REQUIRE(xt::WaitUntil([&] { return access(t.UnixPath().c_str(), F_OK) != 0; }));
+  t.server->ShortenShutdown(0);
+  stopper.join();  // not ten minutes
+  XT_CHECK(!result.drained);
+  XT_CHECK_EQ(result.calls_cancelled, 1u);
+  auto f = c.ReadFrame();
+  XT_REQUIRE(f.has_value());
+  XT_CHECK_EQ(HeaderOf(*f).serial, 1u);
+  XT_CHECK_EQ(HeaderOf(*f).status, static_cast<uint32_t>(kStatusError));
+  XT_CHECK(c.ExpectEof());
+  c.Close();
+  t.store.Take(1).reset();  // its late answer is dropped
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// Without a shutdown in progress it does nothing.
+XT_TEST(shorten_shutdown_without_a_shutdown_is_a_no_op) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  t.server->ShortenShutdown(0);
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 1, {0, 0, 0, 1})));
+  auto f = c.ReadFrame();
+  XT_REQUIRE(f.has_value());
+  XT_CHECK_EQ(HeaderOf(*f).status, static_cast<uint32_t>(kStatusOk));
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
 // Many clients each declaring a 32 MiB frame and streaming into it: the
 // server's buffered bytes never pass the bound by more than one read chunk,
 // reading resumes as room frees, and every byte is given back.

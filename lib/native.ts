@@ -1,0 +1,165 @@
+/**
+ * Loads the compiled addon and describes what it exports.
+ *
+ * `XDRD_ADDON=<path to a .node file>` loads that exact build (debug,
+ * sanitizer and valgrind runs use it); otherwise node-gyp-build picks the
+ * build or prebuild that matches this platform from the package root.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+/** Options the native server takes (validated again natively). */
+export interface NativeServerOptions {
+  workers?: number;
+  maxRequestsPerClient?: number;
+  maxMessageBytes?: number;
+  listenBacklog?: number;
+  maxClients?: number;
+  maxSendQueueBytes?: number;
+  maxBufferedBytes?: number;
+  readBudgetBytes?: number;
+  frameTimeoutMs?: number;
+}
+
+export interface NativeListenResult {
+  ok: boolean;
+  errno?: number;
+  message?: string;
+  path?: string;
+  host?: string;
+  port?: number;
+}
+
+/** Counters of the core and of the JS bridge; every field a number. */
+export interface NativeStats {
+  clientsAccepted: number;
+  clientsClosed: number;
+  clientsLive: number;
+  clientsThrottled: number;
+  clientsStarved: number;
+  closedMidFrame: number;
+  closedMidCall: number;
+  callsReceived: number;
+  callsDispatched: number;
+  repliesWritten: number;
+  repliesDropped: number;
+  errorReplies: number;
+  framesDropped: number;
+  pingsAnswered: number;
+  pingsSent: number;
+  keepaliveDrops: number;
+  frameTimeouts: number;
+  sendQueueDrops: number;
+  acceptsPaused: number;
+  acceptFailures: number;
+  callsRead: number;
+  callsWaiting: number;
+  callsDispatching: number;
+  callsReplyPending: number;
+  workersBusy: number;
+  workersIdle: number;
+  jobsQueued: number;
+  bufferedBytes: number;
+  bufferedBytesPeak: number;
+  logSuppressed: number;
+  bytesRead: number;
+  bytesWritten: number;
+  /** Times a worker woke the JS thread (one per empty → non-empty queue). */
+  jsWakeups: number;
+  /** Calls handed to JS handlers. */
+  jsCalls: number;
+  /** JS calls that carried them (each at most `layout.maxBatch`). */
+  jsBatches: number;
+  /** Calls queued for JS and not yet handed over. */
+  jsPending: number;
+  /** Calls JS holds and has not answered yet. */
+  jsInFlight: number;
+}
+
+/** Called on the JS thread: kind 0 = calls are waiting; kind 1 = close finished. */
+export type OnNative = (kind: number, drained?: boolean, cancelled?: number, clientsClosed?: number) => void;
+
+export interface NativeServer {
+  handle(program: number, version: number, procedure: number, handlerIndex: number): void;
+  handleProgram(program: number, version: number, handlerIndex: number): void;
+  listenUnix(path: string, mode: number): NativeListenResult;
+  listenTcp(host: string, port: number): NativeListenResult;
+  /** Starts the threads; false if already running. */
+  start(): boolean;
+  /** Begins a graceful stop on a native thread; false if not running. */
+  close(graceMs: number): boolean;
+  finishClose(): void;
+  /** Fills the batch area; returns the bodies, or undefined if nothing waits. */
+  takeBatch(): Buffer | undefined;
+  /** Answers `count` calls described in the result area. */
+  complete(count: number, data: Buffer): void;
+  stats(): NativeStats;
+  readonly state: 'idle' | 'running' | 'closing';
+}
+
+export interface NativeLayout {
+  maxBatch: number;
+  inWords: number;
+  outWords: number;
+  batchAreaWords: number;
+  resultAreaWords: number;
+  resultBody: number;
+  resultError: number;
+}
+
+export interface LiveCounts {
+  clients: number;
+  jobs: number;
+  messages: number;
+  /** xdrd threads running in this process (loops, workers, closers). */
+  threads: number;
+}
+
+export interface NativeAddon {
+  NativeServer: new (
+    options: NativeServerOptions,
+    onNative: OnNative,
+    batchArea: Uint32Array,
+    resultArea: Uint32Array,
+  ) => NativeServer;
+  liveCounts(): LiveCounts;
+  layout: NativeLayout;
+}
+
+/** The package root: the nearest folder above this file with xdrd's package.json. */
+export function packageRoot(): string {
+  for (let dir = __dirname; ; ) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string };
+      if (pkg.name === 'xdrd') return dir;
+    } catch {
+      // no package.json here: keep climbing
+    }
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`xdrd: cannot find the package root above ${__dirname}`);
+    dir = up;
+  }
+}
+
+function load(): NativeAddon {
+  const explicit = process.env.XDRD_ADDON;
+  if (explicit) return require(path.resolve(explicit)) as NativeAddon;
+  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+  return nodeGypBuild(packageRoot()) as NativeAddon;
+}
+
+let addon: NativeAddon | undefined;
+
+/** The addon, loaded on first use. */
+export function native(): NativeAddon {
+  addon ??= load();
+  return addon;
+}
+
+/**
+ * Process-wide counts of live native objects, threads included: after every
+ * server has closed, `threads` is 0. For tests and leak hunting.
+ */
+export function liveCounts(): LiveCounts {
+  return native().liveCounts();
+}

@@ -1,0 +1,42 @@
+// addon.cc — the module's entry point: the NativeServer class and the
+// process-wide live counts tests use to prove nothing is left running.
+//
+// Threads: JS thread only.
+#include <napi.h>
+
+#include "call_bridge.h"
+#include "core/live_counts.h"
+#include "server_wrap.h"
+
+namespace {
+
+Napi::Value LiveCountsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  xdrd::LiveCounts c = xdrd::ReadLiveCounts();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("clients", Napi::Number::New(env, static_cast<double>(c.clients)));
+  o.Set("jobs", Napi::Number::New(env, static_cast<double>(c.jobs)));
+  o.Set("messages", Napi::Number::New(env, static_cast<double>(c.messages)));
+  o.Set("threads", Napi::Number::New(env, static_cast<double>(c.threads)));
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  using xdrd::addon::CallBridge;
+  exports.Set("NativeServer", xdrd::addon::ServerWrap::Define(env));
+  exports.Set("liveCounts", Napi::Function::New<LiveCountsJs>(env, "liveCounts"));
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("maxBatch", CallBridge::kMaxBatch);
+  layout.Set("inWords", CallBridge::kInWords);
+  layout.Set("outWords", CallBridge::kOutWords);
+  layout.Set("batchAreaWords", CallBridge::kInAreaWords);
+  layout.Set("resultAreaWords", CallBridge::kOutAreaWords);
+  layout.Set("resultBody", CallBridge::kResultBody);
+  layout.Set("resultError", CallBridge::kResultError);
+  exports.Set("layout", layout);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(xdrd, Init)

@@ -1,0 +1,199 @@
+// call_bridge.cc — see call_bridge.h for the threads and the flat layouts.
+#include "call_bridge.h"
+
+#include <cstring>
+#include <mutex>
+#include <utility>
+
+#include "core/wire.h"
+#include "core/xdr.h"
+
+namespace xdrd::addon {
+
+namespace {
+char g_drain_tag;
+}  // namespace
+
+void* CallBridge::DrainTag() { return &g_drain_tag; }
+
+CallBridge::~CallBridge() = default;
+
+void CallBridge::Attach(napi_threadsafe_function tsfn) {
+  std::lock_guard<RankedMutex> lock(mu_);
+  tsfn_ = tsfn;
+  wake_pending_ = false;
+}
+
+void CallBridge::Detach() {
+  std::lock_guard<RankedMutex> lock(mu_);
+  tsfn_ = nullptr;
+}
+
+void CallBridge::Post(uint32_t handler, Call call) {
+  bool accepted = false;
+  napi_threadsafe_function wake = nullptr;
+  {
+    std::lock_guard<RankedMutex> lock(mu_);
+    if (tsfn_ != nullptr) {
+      accepted = true;
+      pending_.push_back(Pending{handler, std::move(call)});
+      if (!wake_pending_) {
+        wake_pending_ = true;
+        wake = tsfn_;
+      }
+    }
+  }
+  if (!accepted) {
+    // No JS side any more: `call` is still ours; answer it outside mu_.
+    call.ReplyError(ShuttingDownError());
+    return;
+  }
+  if (wake != nullptr) Wake(wake);
+}
+
+void CallBridge::Wake(napi_threadsafe_function tsfn) {
+  // Outside mu_: the thread-safe function has its own lock, and mu_ is a leaf.
+  if (napi_call_threadsafe_function(tsfn, DrainTag(), napi_tsfn_nonblocking) == napi_ok) {
+    wakeups_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // The function is closing (the environment is going away): nobody will
+  // drain the queue, so answer what is in it now.
+  DropPending();
+}
+
+void CallBridge::DropPending() {
+  std::deque<Pending> refused;
+  {
+    std::lock_guard<RankedMutex> lock(mu_);
+    refused.swap(pending_);
+    wake_pending_ = false;
+  }
+  for (Pending& p : refused) p.call.ReplyError(ShuttingDownError());
+}
+
+uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size_t)>& alloc) {
+  std::vector<Pending> batch;
+  batch.reserve(kMaxBatch);
+  napi_threadsafe_function rewake = nullptr;
+  {
+    std::lock_guard<RankedMutex> lock(mu_);
+    while (!pending_.empty() && batch.size() < kMaxBatch) {
+      batch.push_back(std::move(pending_.front()));
+      pending_.pop_front();
+    }
+    // More than one batch's worth: keep the wake flag and ask for another
+    // turn, so the event loop gets to run in between.
+    if (pending_.empty()) {
+      wake_pending_ = false;
+    } else {
+      rewake = tsfn_;
+    }
+  }
+  const uint32_t n = static_cast<uint32_t>(batch.size());
+  area[0] = n;
+  if (n == 0) return 0;
+
+  size_t total = 0;
+  for (const Pending& p : batch) total += p.call.body_size();
+  uint8_t* bodies = alloc(total);
+  size_t offset = 0;
+  uint32_t* rec = area + 1;
+  for (Pending& p : batch) {
+    uint32_t slot;
+    if (!free_slots_.empty()) {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+    } else {
+      slot = static_cast<uint32_t>(slots_.size());
+      slots_.emplace_back();
+    }
+    const Header& h = p.call.header();
+    const uint64_t client = p.call.client_id();
+    const size_t len = p.call.body_size();
+    rec[0] = slot;
+    rec[1] = p.handler;
+    rec[2] = static_cast<uint32_t>(h.proc);
+    rec[3] = h.serial;
+    rec[4] = static_cast<uint32_t>(client);
+    rec[5] = static_cast<uint32_t>(client >> 32);
+    rec[6] = static_cast<uint32_t>(len);
+    rec[7] = 0;
+    rec += kInWords;
+    if (len != 0) std::memcpy(bodies + offset, p.call.body(), len);
+    offset += len;
+    slots_[slot] = std::make_unique<Call>(std::move(p.call));
+  }
+  in_flight_ += n;
+  calls_.fetch_add(n, std::memory_order_relaxed);
+  batches_.fetch_add(1, std::memory_order_relaxed);
+  if (rewake != nullptr) Wake(rewake);
+  return n;
+}
+
+bool CallBridge::Complete(const uint32_t* area, uint32_t count, const uint8_t* data, size_t size,
+                          std::string* error) {
+  size_t offset = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t* rec = area + static_cast<size_t>(i) * kOutWords;
+    const uint32_t slot = rec[0], kind = rec[1], len = rec[2];
+    if (slot >= slots_.size() || !slots_[slot]) {
+      *error = "result " + std::to_string(i) + " names slot " + std::to_string(slot) +
+               ", which holds no call";
+      return false;
+    }
+    if (len > size - offset) {
+      *error = "result " + std::to_string(i) + " runs past the end of the data";
+      return false;
+    }
+    if (kind != kResultBody && kind != kResultError) {
+      *error = "result " + std::to_string(i) + " has unknown kind " + std::to_string(kind);
+      return false;
+    }
+    std::unique_ptr<Call> call = std::move(slots_[slot]);
+    free_slots_.push_back(slot);
+    --in_flight_;
+    const uint8_t* bytes = data + offset;
+    offset += len;
+    // A call the server already gave up on (shutdown deadline) drops
+    // whatever it is answered with; answering keeps one path for both.
+    if (kind == kResultBody) {
+      call->Reply(bytes, len);
+      continue;
+    }
+    // The JS side encoded the error struct; decoding it again checks it
+    // before it reaches a peer.
+    RpcError e;
+    XdrReader reader(bytes, len);
+    if (DecodeRpcError(reader, &e) && reader.remaining() == 0) {
+      call->ReplyError(e);
+    } else {
+      call->ReplyError(InternalError("the handler's error could not be encoded"));
+    }
+  }
+  return true;
+}
+
+void CallBridge::DropAll() {
+  DropPending();
+  std::vector<std::unique_ptr<Call>> slots;
+  slots.swap(slots_);
+  free_slots_.clear();
+  in_flight_ = 0;
+  for (auto& call : slots) {
+    if (call) call->ReplyError(ShuttingDownError());
+  }
+}
+
+CallBridge::Stats CallBridge::ReadStats() const {
+  Stats s;
+  s.wakeups = wakeups_.load(std::memory_order_relaxed);
+  s.calls = calls_.load(std::memory_order_relaxed);
+  s.batches = batches_.load(std::memory_order_relaxed);
+  s.in_flight = in_flight_;
+  std::lock_guard<RankedMutex> lock(mu_);
+  s.pending = pending_.size();
+  return s;
+}
+
+}  // namespace xdrd::addon

@@ -1,0 +1,136 @@
+// call_bridge.h — hands calls from the worker threads to the JS thread in
+// batches, and takes the JS thread's answers back to the core.
+//
+// Threads
+//   workers     Post(): queue a call; wake the JS thread only when the queue
+//               goes from empty to non-empty. Never waits for JS.
+//   JS thread   TakeBatch(), Complete(), DropAll(), Attach(), stats.
+//   any thread  DropPending() (a worker, when the JS side has gone).
+//   closer      Detach() (server_wrap.cc), once the workers are joined.
+//
+// Locks
+//   mu_ is a leaf lock guarding the pending queue, the wake flag and the
+//   thread-safe function handle. Nothing is taken under it, and no Call is
+//   answered or destroyed under it (answering takes the completion queue's
+//   lock, and destroying an unanswered Call answers it).
+//   The in-flight table belongs to the JS thread alone and needs no lock.
+//
+// Flat data (PERF-NOTES: N-API calls per field cost 10-50x what JS pays to
+// read a typed array)
+//   The batch area is a Uint32Array owned by JS: word 0 holds the number of
+//   calls n, then n records of kInWords words:
+//     0 slot       where the call waits in the in-flight table
+//     1 handler    index into the JS handler table (chosen at registration)
+//     2 procedure  the header's procedure (an int32, as its bits)
+//     3 serial
+//     4 client id, low 32 bits
+//     5 client id, high 32 bits
+//     6 body length; bodies sit back to back in one Buffer per batch
+//     7 reserved (0)
+//   The result area holds kOutWords words per answer:
+//     0 slot
+//     1 kind       kResultBody: reply OK with these bytes as the body;
+//                  kResultError: these bytes are an encoded remote_error
+//     2 length of the bytes, which sit back to back in one Buffer
+//     3 reserved (0)
+#pragma once
+
+#include <node_api.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/call.h"
+#include "core/lock.h"
+#include "core/refcount.h"
+
+namespace xdrd::addon {
+
+class CallBridge : public RefCounted<CallBridge> {
+ public:
+  // At most this many calls per JS call; the rest wait for the next wake-up,
+  // so a backlog never turns into one huge synchronous burst (PERF-NOTES).
+  static constexpr uint32_t kMaxBatch = 256;
+  static constexpr uint32_t kInWords = 8;
+  static constexpr uint32_t kOutWords = 4;
+  static constexpr uint32_t kInAreaWords = 1 + kMaxBatch * kInWords;
+  static constexpr uint32_t kOutAreaWords = kMaxBatch * kOutWords;
+  static constexpr uint32_t kResultBody = 0;
+  static constexpr uint32_t kResultError = 1;
+
+  // What the thread-safe function carries: a wake-up has no payload.
+  static void* DrainTag();
+
+  struct Stats {
+    uint64_t wakeups = 0;   // thread-safe calls made to wake the JS thread
+    uint64_t calls = 0;     // calls handed to JS
+    uint64_t batches = 0;   // JS calls that carried them
+    uint64_t pending = 0;   // queued, not yet handed to JS
+    uint64_t in_flight = 0; // handed to JS, not yet answered
+  };
+
+  CallBridge() = default;
+  ~CallBridge();
+  CallBridge(const CallBridge&) = delete;
+  CallBridge& operator=(const CallBridge&) = delete;
+
+  // JS thread, before the workers start: posts go to `tsfn` from now on.
+  void Attach(napi_threadsafe_function tsfn);
+  // Once no worker can post any more: later posts are refused.
+  void Detach();
+
+  // Worker thread.
+  void Post(uint32_t handler, Call call);
+
+  // JS thread. Moves up to kMaxBatch queued calls into the in-flight table
+  // and describes them in `area` (kInAreaWords words). `alloc(n)` must
+  // return n writable bytes for the bodies (a JS Buffer); it is called once,
+  // and only when at least one call was taken. Returns the count.
+  uint32_t TakeBatch(uint32_t* area, const std::function<uint8_t*(size_t)>& alloc);
+
+  // JS thread. Answers `count` calls described in `area` (kOutWords each)
+  // with bytes from `data`. On malformed input (a JS bug) answers nothing
+  // further, sets *error and returns false.
+  bool Complete(const uint32_t* area, uint32_t count, const uint8_t* data, size_t size,
+                std::string* error);
+
+  // Any thread. Answers the queued calls (not yet handed to JS) with the
+  // shutdown error.
+  void DropPending();
+
+  // JS thread. Answers every queued and in-flight call with the shutdown
+  // error (their replies are dropped if their clients or server are gone).
+  void DropAll();
+
+  // JS thread.
+  Stats ReadStats() const;
+
+ private:
+  struct Pending {
+    uint32_t handler;
+    Call call;
+  };
+
+  void Wake(napi_threadsafe_function tsfn);
+
+  mutable RankedMutex mu_{LockRank::kLeaf, "call bridge"};
+  std::deque<Pending> pending_;                // [mu_]
+  bool wake_pending_ = false;                  // [mu_] a drain is on its way to JS
+  napi_threadsafe_function tsfn_ = nullptr;    // [mu_] null: posts are refused
+
+  // JS thread only.
+  std::vector<std::unique_ptr<Call>> slots_;
+  std::vector<uint32_t> free_slots_;
+  uint64_t in_flight_ = 0;
+
+  std::atomic<uint64_t> wakeups_{0};
+  std::atomic<uint64_t> calls_{0};
+  std::atomic<uint64_t> batches_{0};
+};
+
+}  // namespace xdrd::addon

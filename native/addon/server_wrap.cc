@@ -1,0 +1,384 @@
+// server_wrap.cc — see server_wrap.h for the threads and the lifetime rules.
+#include "server_wrap.h"
+
+#include <pthread.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "core/live_counts.h"
+
+namespace xdrd::addon {
+
+namespace {
+
+char g_closed_tag;
+
+// A length word and a header: the smallest frame there is.
+constexpr double kSmallestFrame = 28;
+
+// Reads an optional integer option; throws a RangeError naming it.
+double IntOption(const Napi::Object& options, const char* name, double min, double max,
+                 double fallback) {
+  Napi::Value v = options.Get(name);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) throw Napi::TypeError::New(options.Env(), std::string("options.") + name + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::floor(d) != d || d < min || d > max)
+    throw Napi::RangeError::New(options.Env(), std::string("options.") + name + " must be an integer from " +
+                                                   std::to_string(static_cast<long long>(min)) + " to " +
+                                                   std::to_string(static_cast<long long>(max)));
+  return d;
+}
+
+ServerOptions ParseOptions(const Napi::Object& o) {
+  ServerOptions s;
+  s.workers = static_cast<int>(IntOption(o, "workers", 1, 1024, s.workers));
+  s.max_requests_per_client =
+      static_cast<uint32_t>(IntOption(o, "maxRequestsPerClient", 1, 1 << 20, s.max_requests_per_client));
+  s.max_message_bytes = static_cast<uint32_t>(
+      IntOption(o, "maxMessageBytes", kSmallestFrame, 0x7fffffff, s.max_message_bytes));
+  s.listen_backlog = static_cast<int>(IntOption(o, "listenBacklog", 1, 65535, s.listen_backlog));
+  s.max_clients = static_cast<uint32_t>(IntOption(o, "maxClients", 1, 1 << 24, s.max_clients));
+  s.max_send_queue_bytes =
+      static_cast<size_t>(IntOption(o, "maxSendQueueBytes", 1, 9007199254740991.0, s.max_send_queue_bytes));
+  s.max_buffered_bytes =
+      static_cast<size_t>(IntOption(o, "maxBufferedBytes", 1, 9007199254740991.0, s.max_buffered_bytes));
+  s.read_budget_bytes =
+      static_cast<size_t>(IntOption(o, "readBudgetBytes", 1, 1 << 30, s.read_budget_bytes));
+  s.frame_timeout_ms =
+      static_cast<uint32_t>(IntOption(o, "frameTimeoutMs", 1, 0x7fffffff, s.frame_timeout_ms));
+  return s;
+}
+
+uint32_t UintArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 4294967295.0) || std::floor(d) != d)
+    throw Napi::RangeError::New(info.Env(), std::string(name) + " must be an unsigned 32-bit integer");
+  return static_cast<uint32_t>(d);
+}
+
+int32_t IntArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!(d >= -2147483648.0 && d <= 2147483647.0) || std::floor(d) != d)
+    throw Napi::RangeError::New(info.Env(), std::string(name) + " must be a signed 32-bit integer");
+  return static_cast<int32_t>(d);
+}
+
+Napi::Object ListenResult(Napi::Env env, const ListenSocket& s) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("ok", Napi::Boolean::New(env, s.ok()));
+  if (!s.ok()) {
+    r.Set("errno", Napi::Number::New(env, s.error));
+    r.Set("message", Napi::String::New(env, s.message));
+  }
+  if (!s.path.empty()) r.Set("path", Napi::String::New(env, s.path));
+  if (!s.host.empty()) {
+    r.Set("host", Napi::String::New(env, s.host));
+    r.Set("port", Napi::Number::New(env, s.port));
+  }
+  return r;
+}
+
+}  // namespace
+
+Napi::Function ServerWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeServer",
+                     {
+                         InstanceMethod<&ServerWrap::HandleProcedure>("handle"),
+                         InstanceMethod<&ServerWrap::HandleProgram>("handleProgram"),
+                         InstanceMethod<&ServerWrap::ListenUnix>("listenUnix"),
+                         InstanceMethod<&ServerWrap::ListenTcp>("listenTcp"),
+                         InstanceMethod<&ServerWrap::Start>("start"),
+                         InstanceMethod<&ServerWrap::Close>("close"),
+                         InstanceMethod<&ServerWrap::FinishClose>("finishClose"),
+                         InstanceMethod<&ServerWrap::TakeBatch>("takeBatch"),
+                         InstanceMethod<&ServerWrap::Complete>("complete"),
+                         InstanceMethod<&ServerWrap::Stats>("stats"),
+                         InstanceAccessor<&ServerWrap::GetState>("state"),
+                     });
+}
+
+ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ServerWrap>(info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject() || !info[1].IsFunction() || !info[2].IsTypedArray() || !info[3].IsTypedArray())
+    throw Napi::TypeError::New(env, "NativeServer(options, onNative, batchArea, resultArea)");
+  ServerOptions options = ParseOptions(info[0].As<Napi::Object>());
+  Napi::Uint32Array batch = info[2].As<Napi::Uint32Array>();
+  Napi::Uint32Array result = info[3].As<Napi::Uint32Array>();
+  if (batch.TypedArrayType() != napi_uint32_array || result.TypedArrayType() != napi_uint32_array ||
+      batch.ElementLength() < CallBridge::kInAreaWords || result.ElementLength() < CallBridge::kOutAreaWords)
+    throw Napi::TypeError::New(env, "the batch and result areas must be Uint32Arrays of the advertised sizes");
+  batch_area_ = batch.Data();
+  result_area_ = result.Data();
+  batch_area_ref_ = Napi::Persistent(batch);
+  result_area_ref_ = Napi::Persistent(result);
+  on_native_ = Napi::Persistent(info[1].As<Napi::Function>());
+  bridge_ = MakeRef<CallBridge>();
+  core_ = std::make_unique<Server>(std::move(options));
+}
+
+ServerWrap::~ServerWrap() {
+  RemoveCleanupHook();
+  StopNow();
+  core_.reset();
+}
+
+void ServerWrap::CheckIdleForRegistration(Napi::Env env, const char* what) {
+  if (state_ != State::kIdle)
+    throw Napi::Error::New(env, std::string(what) +
+                                    ": handlers must be registered before listen(); the running server's "
+                                    "handler table is fixed");
+}
+
+Napi::Value ServerWrap::HandleProcedure(const Napi::CallbackInfo& info) {
+  CheckIdleForRegistration(info.Env(), "handle");
+  uint32_t prog = UintArg(info, 0, "program");
+  uint32_t vers = UintArg(info, 1, "version");
+  int32_t proc = IntArg(info, 2, "procedure");
+  uint32_t index = UintArg(info, 3, "handler index");
+  core_->Handle(prog, vers, proc, [bridge = bridge_, index](Call call) { bridge->Post(index, std::move(call)); });
+  return info.Env().Undefined();
+}
+
+Napi::Value ServerWrap::HandleProgram(const Napi::CallbackInfo& info) {
+  CheckIdleForRegistration(info.Env(), "handle");
+  uint32_t prog = UintArg(info, 0, "program");
+  uint32_t vers = UintArg(info, 1, "version");
+  uint32_t index = UintArg(info, 2, "handler index");
+  core_->HandleProgram(prog, vers, [bridge = bridge_, index](Call call) { bridge->Post(index, std::move(call)); });
+  return info.Env().Undefined();
+}
+
+Napi::Value ServerWrap::ListenUnix(const Napi::CallbackInfo& info) {
+  if (state_ == State::kClosing) throw Napi::Error::New(info.Env(), "listen: the server is closing");
+  if (!info[0].IsString()) throw Napi::TypeError::New(info.Env(), "path must be a string");
+  uint32_t mode = UintArg(info, 1, "mode");
+  return ListenResult(info.Env(), core_->ListenUnix(info[0].As<Napi::String>().Utf8Value(),
+                                                    static_cast<mode_t>(mode & 07777)));
+}
+
+Napi::Value ServerWrap::ListenTcp(const Napi::CallbackInfo& info) {
+  if (state_ == State::kClosing) throw Napi::Error::New(info.Env(), "listen: the server is closing");
+  if (!info[0].IsString()) throw Napi::TypeError::New(info.Env(), "host must be a string");
+  uint32_t port = UintArg(info, 1, "port");
+  if (port > 65535) throw Napi::RangeError::New(info.Env(), "port must be from 0 to 65535");
+  return ListenResult(info.Env(),
+                      core_->ListenTcp(info[0].As<Napi::String>().Utf8Value(), static_cast<uint16_t>(port)));
+}
+
+Napi::Value ServerWrap::Start(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_ == State::kRunning) return Napi::Boolean::New(env, false);
+  if (state_ == State::kClosing) throw Napi::Error::New(env, "start: the server is closing");
+
+  Run* run = new Run();  // its first reference belongs to the thread-safe function
+  napi_value name;
+  napi_create_string_utf8(env, "xdrd.Server", NAPI_AUTO_LENGTH, &name);
+  napi_threadsafe_function tsfn = nullptr;
+  napi_status status = napi_create_threadsafe_function(env, on_native_.Value(), nullptr, name,
+                                                       /*max_queue_size=*/0, /*initial_thread_count=*/1,
+                                                       /*thread_finalize_data=*/run, FinalizeRun,
+                                                       /*context=*/run, CallJs, &tsfn);
+  if (status != napi_ok) {
+    run->Unref();
+    throw Napi::Error::New(env, "start: cannot create the thread-safe function");
+  }
+  bridge_->Attach(tsfn);
+  std::string error;
+  if (!core_->Start(&error)) {
+    bridge_->Detach();
+    napi_release_threadsafe_function(tsfn, napi_tsfn_abort);
+    throw Napi::Error::New(env, "start: " + error);
+  }
+  tsfn_ = tsfn;
+  run_ = RefPtr<Run>::Share(run);
+  state_ = State::kRunning;
+  // After the function: cleanup hooks run last-in, first-out, so at
+  // teardown this one runs while the function is still usable.
+  napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
+  hook_registered_ = true;
+  Ref();  // a listening server stays alive unreferenced
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Value ServerWrap::Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t grace = UintArg(info, 0, "graceMs");
+  if (state_ != State::kRunning) return Napi::Boolean::New(env, false);
+  state_ = State::kClosing;
+  napi_threadsafe_function tsfn = std::exchange(tsfn_, nullptr);  // the closer releases it
+  Run* run = run_.get();  // alive until the function's finalizer, which joins the closer
+  Server* core = core_.get();
+  run->closer = std::thread([core, bridge = bridge_, run, tsfn, grace] {
+    LiveToken<live_detail::kThread> live;
+    pthread_setname_np(pthread_self(), "xdrd-closer");
+    ShutdownResult result = core->Shutdown(grace);
+    bridge->Detach();  // the workers are joined: no more posts
+    run->result = result;
+    // Refused only while the environment is torn down, when nobody waits.
+    napi_call_threadsafe_function(tsfn, &g_closed_tag, napi_tsfn_nonblocking);
+    napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+  });
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Value ServerWrap::FinishClose(const Napi::CallbackInfo& info) {
+  if (state_ == State::kClosing) {
+    // The closer posted this as its last act but one (releasing the
+    // function): wait for it, so that close() resolves with no xdrd thread
+    // left. The finalizer joins it instead if this never runs (teardown).
+    if (run_->closer.joinable()) run_->closer.join();
+    state_ = State::kIdle;
+    run_.reset();
+    RemoveCleanupHook();
+    // Calls queued after JS last drained were answered by the shutdown;
+    // drop them. Calls JS holds are still answered by JS (and dropped).
+    bridge_->DropPending();
+    Unref();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value ServerWrap::TakeBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Buffer<uint8_t> bodies;
+  uint32_t n = bridge_->TakeBatch(batch_area_, [&](size_t size) {
+    bodies = Napi::Buffer<uint8_t>::New(env, size);
+    return bodies.Data();
+  });
+  if (n == 0) return env.Undefined();
+  return bodies;
+}
+
+Napi::Value ServerWrap::Complete(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t count = UintArg(info, 0, "count");
+  if (count > CallBridge::kMaxBatch) throw Napi::RangeError::New(env, "complete: too many results at once");
+  if (!info[1].IsBuffer()) throw Napi::TypeError::New(env, "complete: data must be a Buffer");
+  Napi::Buffer<uint8_t> data = info[1].As<Napi::Buffer<uint8_t>>();
+  std::string error;
+  if (!bridge_->Complete(result_area_, count, data.Data(), data.Length(), &error))
+    throw Napi::Error::New(env, "complete: " + error);
+  return env.Undefined();
+}
+
+Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ServerCounters c = core_->Counters();
+  CallBridge::Stats b = bridge_->ReadStats();
+  Napi::Object o = Napi::Object::New(env);
+  auto set = [&](const char* key, uint64_t v) { o.Set(key, Napi::Number::New(env, static_cast<double>(v))); };
+  set("clientsAccepted", c.clients_accepted);
+  set("clientsClosed", c.clients_closed);
+  set("clientsLive", c.clients_live);
+  set("clientsThrottled", c.clients_throttled);
+  set("clientsStarved", c.clients_starved);
+  set("closedMidFrame", c.closed_mid_frame);
+  set("closedMidCall", c.closed_mid_call);
+  set("callsReceived", c.calls_received);
+  set("callsDispatched", c.calls_dispatched);
+  set("repliesWritten", c.replies_written);
+  set("repliesDropped", c.replies_dropped);
+  set("errorReplies", c.error_replies);
+  set("framesDropped", c.frames_dropped);
+  set("pingsAnswered", c.pings_answered);
+  set("pingsSent", c.pings_sent);
+  set("keepaliveDrops", c.keepalive_drops);
+  set("frameTimeouts", c.frame_timeouts);
+  set("sendQueueDrops", c.send_queue_drops);
+  set("acceptsPaused", c.accepts_paused);
+  set("acceptFailures", c.accept_failures);
+  set("callsRead", c.calls_read);
+  set("callsWaiting", c.calls_waiting);
+  set("callsDispatching", c.calls_dispatching);
+  set("callsReplyPending", c.calls_reply_pending);
+  set("workersBusy", c.workers_busy);
+  set("workersIdle", c.workers_idle);
+  set("jobsQueued", c.jobs_queued);
+  set("bufferedBytes", c.buffered_bytes);
+  set("bufferedBytesPeak", c.buffered_bytes_peak);
+  set("logSuppressed", c.log_suppressed);
+  set("bytesRead", c.bytes_read);
+  set("bytesWritten", c.bytes_written);
+  set("jsWakeups", b.wakeups);
+  set("jsCalls", b.calls);
+  set("jsBatches", b.batches);
+  set("jsPending", b.pending);
+  set("jsInFlight", b.in_flight);
+  return o;
+}
+
+Napi::Value ServerWrap::GetState(const Napi::CallbackInfo& info) {
+  const char* s = state_ == State::kIdle ? "idle" : state_ == State::kRunning ? "running" : "closing";
+  return Napi::String::New(info.Env(), s);
+}
+
+void ServerWrap::StopNow() {
+  if (state_ == State::kClosing) {
+    // The closer owns the function; hurry it along and wait for it.
+    core_->ShortenShutdown(0);
+    if (run_->closer.joinable()) run_->closer.join();
+  } else if (state_ == State::kRunning) {
+    core_->Stop();  // joins the loop and the workers: nothing posts any more
+    bridge_->Detach();
+    napi_release_threadsafe_function(std::exchange(tsfn_, nullptr), napi_tsfn_abort);
+  }
+  state_ = State::kIdle;
+  run_.reset();
+  bridge_->DropAll();
+}
+
+void ServerWrap::RemoveCleanupHook() {
+  if (!hook_registered_) return;
+  hook_registered_ = false;
+  napi_remove_env_cleanup_hook(Env(), OnEnvCleanup, this);
+}
+
+void ServerWrap::OnEnvCleanup(void* self) {
+  auto* wrap = static_cast<ServerWrap*>(self);
+  wrap->hook_registered_ = false;  // it has run: removing it now would be wrong
+  wrap->StopNow();
+}
+
+void ServerWrap::CallJs(napi_env env, napi_value js_cb, void* context, void* data) {
+  // A null env: the function is being torn down. The tags own nothing.
+  if (env == nullptr || js_cb == nullptr) return;
+  auto* run = static_cast<Run*>(context);
+  napi_value recv;
+  napi_get_undefined(env, &recv);
+  napi_value argv[4];
+  size_t argc = 1;
+  if (data == CallBridge::DrainTag()) {
+    napi_create_uint32(env, 0, &argv[0]);
+  } else {
+    napi_create_uint32(env, 1, &argv[0]);
+    napi_get_boolean(env, run->result.drained, &argv[1]);
+    napi_create_double(env, static_cast<double>(run->result.calls_cancelled), &argv[2]);
+    napi_create_double(env, static_cast<double>(run->result.clients_closed), &argv[3]);
+    argc = 4;
+  }
+  // Raw call, status ignored: during teardown JS can no longer run, and an
+  // exception must not escape into C++ (TOOLCHAIN.md §2.4). The JS side
+  // catches everything its handlers throw, so anything left here is the
+  // engine refusing to run; clear it.
+  napi_call_function(env, recv, js_cb, argc, argv, nullptr);
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+  }
+}
+
+void ServerWrap::FinalizeRun(napi_env, void* data, void*) {
+  auto* run = static_cast<Run*>(data);
+  // The closer released the function as its last act; wait for it to end.
+  if (run->closer.joinable()) run->closer.join();
+  run->Unref();
+}
+
+}  // namespace xdrd::addon

@@ -1,0 +1,92 @@
+// server_wrap.h — the JS `Server` object over the core server: handler
+// registration, listeners, start, close, the batch hand-off and stats.
+//
+// Threads
+//   JS thread   every method, the env cleanup hook, the thread-safe
+//               function's call-back and finalizer.
+//   workers     the handler closures registered on the core: they Post() to
+//               the CallBridge and return at once.
+//   closer      one per close(): runs the core's Shutdown(grace) so the JS
+//               thread stays free to answer the calls still in flight, then
+//               tells JS it is done through the thread-safe function and
+//               releases it.
+//
+// Locks
+//   This file takes none itself: the core and the bridge lock inside. No JS
+//   runs while any xdrd lock is held.
+//
+// Lifetime (TOOLCHAIN.md §2.4)
+//   start() creates a thread-safe function for the run and then registers
+//   the env cleanup hook, so at teardown the hook runs before the function's
+//   own clean-up (hooks run last-in, first-out). The hook stops the server
+//   with no grace, joining every thread, and aborts the function; once it
+//   has run it is never removed. While running, the object holds a strong
+//   reference on itself, so a listening server nobody references stays alive
+//   until close() completes. finishClose() joins the closer; if it never
+//   runs (teardown), the function's finalizer does.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <thread>
+
+#include "call_bridge.h"
+#include "core/refcount.h"
+#include "core/server.h"
+
+namespace xdrd::addon {
+
+// One run, from start() until the thread-safe function is finalized. Shared
+// by the wrap (while running) and the function (as its context).
+struct Run : RefCounted<Run> {
+  std::thread closer;        // joined on the JS thread only (finishClose, the
+                             // cleanup hook or the function's finalizer)
+  ShutdownResult result;     // written by the closer before it posts
+};
+
+class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+
+  // new Server(options, onNative, batchArea: Uint32Array, resultArea: Uint32Array)
+  explicit ServerWrap(const Napi::CallbackInfo& info);
+  ~ServerWrap() override;
+
+ private:
+  enum class State { kIdle, kRunning, kClosing };
+
+  Napi::Value HandleProcedure(const Napi::CallbackInfo& info);  // (prog, vers, proc, index)
+  Napi::Value HandleProgram(const Napi::CallbackInfo& info);    // (prog, vers, index)
+  Napi::Value ListenUnix(const Napi::CallbackInfo& info);       // (path, mode) → result
+  Napi::Value ListenTcp(const Napi::CallbackInfo& info);        // (host, port) → result
+  Napi::Value Start(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);            // (graceMs) → started?
+  Napi::Value FinishClose(const Napi::CallbackInfo& info);
+  Napi::Value TakeBatch(const Napi::CallbackInfo& info);        // → Buffer | undefined
+  Napi::Value Complete(const Napi::CallbackInfo& info);         // (count, data)
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value GetState(const Napi::CallbackInfo& info);
+
+  void CheckIdleForRegistration(Napi::Env env, const char* what);
+  // Stops everything now: the cleanup hook and the destructor.
+  void StopNow();
+  void RemoveCleanupHook();
+  static void OnEnvCleanup(void* self);
+  static void CallJs(napi_env env, napi_value js_cb, void* context, void* data);
+  static void FinalizeRun(napi_env env, void* data, void* hint);
+
+  RefPtr<CallBridge> bridge_;
+  std::unique_ptr<Server> core_;
+  State state_ = State::kIdle;
+  RefPtr<Run> run_;                           // while running or closing
+  napi_threadsafe_function tsfn_ = nullptr;   // running: ours to release
+  bool hook_registered_ = false;
+  Napi::FunctionReference on_native_;
+  Napi::Reference<Napi::Uint32Array> batch_area_ref_;
+  Napi::Reference<Napi::Uint32Array> result_area_ref_;
+  uint32_t* batch_area_ = nullptr;
+  uint32_t* result_area_ = nullptr;
+};
+
+}  // namespace xdrd::addon
