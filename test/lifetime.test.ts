@@ -1,6 +1,8 @@
 /**
  * Teardown in forked children: the process, a worker thread or a signal
- * ends a serving daemon while calls are in flight. Each child must end with
+ * ends a serving daemon while calls are in flight. The same fixtures run
+ * under memcheck, helgrind and ASan in `npm run test:ci`
+ * (scripts/node-tools.js). Each child must end with
  * its own exit code and no signal (no abort, no crash in a finalizer).
  */
 import * as fs from 'fs';
@@ -12,6 +14,13 @@ import { REPO, cleanUp, runChild, socketPath, startChild, tempDir } from './help
 afterEach(cleanUp);
 
 const fixture = (name: string): string => path.join(__dirname, 'fixtures', name);
+
+test('the tools scenario (every handler kind, load, close under load, listen again) runs clean', async () => {
+  const r = await runChild(fixture('bridge-load.js'), [tempDir()]);
+  expect(r.stderr).toBe('');
+  expect({ code: r.code, signal: r.signal }).toEqual({ code: 0, signal: null });
+  expect(r.stdout).toBe('ok\n');
+});
 
 test('process.exit() with calls held by JS handlers', async () => {
   const r = await runChild(fixture('exit-in-flight.js'), [socketPath(), 'held']);
