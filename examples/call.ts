@@ -6,32 +6,20 @@
  *
  * XDRD_SOCKET names the socket (default: the daemon's default).
  */
-import { Client, xdr } from 'xdrd';
+import { Client } from 'xdrd';
 
-import {
-  HELLO_PROGRAM,
-  HELLO_VERSION,
-  PROC_ADD,
-  PROC_GREET,
-  addArgs,
-  addResult,
-  defaultSocketPath,
-  greetArgs,
-  greetResult,
-} from './hello-protocol';
+import { Hello, defaultSocketPath } from './hello-protocol';
 
 async function main(argv: string[]): Promise<string> {
   const [what, ...rest] = argv;
   const client = await Client.connect({ path: process.env.XDRD_SOCKET || defaultSocketPath() });
   try {
     if (what === 'greet' && rest.length === 1) {
-      const reply = await client.call(HELLO_PROGRAM, HELLO_VERSION, PROC_GREET, xdr.encode(greetArgs, rest[0]!));
-      return xdr.decode(greetResult, reply);
+      return await client.call(Hello.procedures.greet, { name: rest[0]! });
     }
     if (what === 'add' && rest.length === 2) {
       const [a, b] = rest.map(Number);
-      const reply = await client.call(HELLO_PROGRAM, HELLO_VERSION, PROC_ADD, xdr.encode(addArgs, { a: a!, b: b! }));
-      return xdr.decode(addResult, reply).toString();
+      return (await client.call(Hello.procedures.add, { a: a!, b: b! })).toString();
     }
     throw new Error('usage: call.js greet <name> | call.js add <a> <b>');
   } finally {

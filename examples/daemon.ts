@@ -9,33 +9,19 @@
 import * as fs from 'fs';
 import * as net from 'net';
 
-import { RpcError, Server, xdr } from 'xdrd';
+import { RpcError, Server } from 'xdrd';
 
-import {
-  HELLO_PROGRAM,
-  HELLO_VERSION,
-  PROC_ADD,
-  PROC_GREET,
-  addArgs,
-  addResult,
-  defaultSocketPath,
-  greetArgs,
-  greetResult,
-} from './hello-protocol';
+import { Hello, defaultSocketPath } from './hello-protocol';
 
 const socketPath = process.env.XDRD_SOCKET || defaultSocketPath();
 
 const server = new Server();
-server.handle(HELLO_PROGRAM, HELLO_VERSION, {
-  [PROC_GREET]: (body) => {
-    const name = xdr.decode(greetArgs, body, { name: 'name' });
+server.handle(Hello, {
+  greet: ({ name }) => {
     if (name.trim() === '') throw new RpcError('greet: the name is empty', { code: 8 /* VIR_ERR_INVALID_ARG */ });
-    return xdr.encode(greetResult, `Hello, ${name}!`);
+    return `Hello, ${name}!`;
   },
-  [PROC_ADD]: async (body) => {
-    const { a, b } = xdr.decode(addArgs, body, { name: 'args' });
-    return xdr.encode(addResult, BigInt(a) + BigInt(b));
-  },
+  add: async ({ a, b }) => BigInt(a) + BigInt(b),
 });
 server.on('error', (err) => console.error('handler error:', err.message));
 
@@ -69,7 +55,7 @@ async function listen(): Promise<void> {
 async function main(): Promise<void> {
   await listen();
   console.log(`xdrd example daemon listening on ${socketPath}`);
-  console.log(`program 0x${HELLO_PROGRAM.toString(16)} version ${HELLO_VERSION}: greet (1), add (2)`);
+  console.log(`program 0x${Hello.number.toString(16)} version ${Hello.version}: greet (1), add (2)`);
   console.log('call it from another terminal:');
   console.log(`  XDRD_SOCKET=${socketPath} node dist/examples/call.js greet Ada`);
   console.log(`  XDRD_SOCKET=${socketPath} node dist/examples/call.js add 2 3`);

@@ -5,20 +5,18 @@
 import * as os from 'os';
 import * as path from 'path';
 
-import { xdr } from 'xdrd';
+import { defineProgram, xdr } from 'xdrd';
 
-export const HELLO_PROGRAM = 0x20001234;
-export const HELLO_VERSION = 1;
-
-/** greet(name) → "Hello, <name>!" */
-export const PROC_GREET = 1;
-export const greetArgs = xdr.string(256);
-export const greetResult = xdr.string(512);
-
-/** add(a, b) → a + b, as a 64-bit integer so it cannot overflow */
-export const PROC_ADD = 2;
-export const addArgs = xdr.struct({ a: xdr.int(), b: xdr.int() });
-export const addResult = xdr.hyper();
+export const Hello = defineProgram({
+  number: 0x20001234,
+  version: 1,
+  procedures: {
+    /** greet(name) → "Hello, <name>!" */
+    greet: { id: 1, args: xdr.struct({ name: xdr.string(256) }), result: xdr.string(512) },
+    /** add(a, b) → a + b, as a 64-bit integer so it cannot overflow */
+    add: { id: 2, args: xdr.struct({ a: xdr.int(), b: xdr.int() }), result: xdr.hyper() },
+  },
+});
 
 /** Where the daemon listens unless XDRD_SOCKET says otherwise. */
 export function defaultSocketPath(): string {

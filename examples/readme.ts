@@ -1,20 +1,23 @@
-import { Client, Server, xdr } from 'xdrd';
+import { Client, Server, defineProgram, xdr } from 'xdrd';
 
-const PROGRAM = 0x20001234;
-const VERSION = 1;
-const GREET = 1;
-const name = xdr.string(256);
+// Schemas are TypeScript values; argument and result types are inferred.
+const Hello = defineProgram({
+  number: 0x20001234,
+  version: 1,
+  procedures: {
+    greet: { id: 1, args: xdr.struct({ name: xdr.string(256) }), result: xdr.string(512) },
+  },
+});
 
 const server = new Server();
-server.handle(PROGRAM, VERSION, {
-  [GREET]: (body) => xdr.encode(name, `Hello, ${xdr.decode(name, body)}!`),
+server.handle(Hello, {
+  greet: ({ name }) => `Hello, ${name}!`,
 });
 
 async function main() {
   const address = await server.listen({ port: 0 });
   const client = await Client.connect(address);
-  const reply = await client.call(PROGRAM, VERSION, GREET, xdr.encode(name, 'Ada'));
-  console.log(xdr.decode(name, reply)); // Hello, Ada!
+  console.log(await client.call(Hello.procedures.greet, { name: 'Ada' })); // Hello, Ada!
   await client.close();
   await server.close();
 }

@@ -11,6 +11,9 @@ import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { RpcError } from './errors';
+import type { Procedure } from './program';
+import { decode, encode } from './xdr/codec';
+import type { Static } from './xdr/types';
 
 /** VIR_NET_MESSAGE_MAX: the largest message (header and body, without the length word). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 33554432;
@@ -234,10 +237,34 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   /**
+   * Calls a procedure of a program made with `defineProgram`: `args` are
+   * encoded with its schema and the reply decoded with its result schema.
+   * A reply with status ERROR rejects with an RpcError; a reply that does not
+   * decode rejects with an XdrError naming the field.
+   */
+  call<Proc extends Procedure>(procedure: Proc, args: Static<Proc['args']>, options?: CallOptions): Promise<Static<Proc['result']>>;
+  /**
    * Sends one CALL and resolves with the reply body (raw XDR). A reply with
    * status ERROR rejects with an RpcError.
    */
-  call(program: number, version: number, procedure: number, body?: Uint8Array, options: CallOptions = {}): Promise<Buffer> {
+  call(program: number, version: number, procedure: number, body?: Uint8Array, options?: CallOptions): Promise<Buffer>;
+  call(...a: unknown[]): Promise<unknown> {
+    if (typeof a[0] === 'object' && a[0] !== null) {
+      const proc = a[0] as Procedure;
+      let body: Buffer;
+      try {
+        body = encode(proc.args, a[1] as never, { name: `${proc.name} args` });
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return this.callRaw(proc.program, proc.version, proc.id, body, (a[2] as CallOptions | undefined) ?? {}).then((reply) =>
+        decode(proc.result, reply, { name: `${proc.name} result` }),
+      );
+    }
+    return this.callRaw(a[0] as number, a[1] as number, a[2] as number, a[3] as Uint8Array | undefined, (a[4] as CallOptions | undefined) ?? {});
+  }
+
+  private callRaw(program: number, version: number, procedure: number, body: Uint8Array | undefined, options: CallOptions): Promise<Buffer> {
     if (!isU32(program) || !isU32(version) || !isI32(procedure)) {
       return Promise.reject(clientError('ERR_INVALID_ARG_VALUE',
         `Program and version must be unsigned 32-bit integers and procedure a signed 32-bit integer, got ${String(program)}, ${String(version)}, ${String(procedure)}.`));

@@ -100,6 +100,14 @@ export class RpcError extends Error {
     });
   }
 
+  /**
+   * A protocol-level error (VIR_ERR_RPC, from VIR_FROM_RPC), worded as
+   * libvirt words them: the message is shown as is.
+   */
+  static rpc(message: string): RpcError {
+    return new RpcError(message, { code: ERR_RPC, domain: FROM_RPC, str1: '%s', str2: message });
+  }
+
   /** The struct as it goes on the wire. */
   toRemote(): RemoteError {
     return {

@@ -12,6 +12,8 @@ import * as util from 'util';
 
 import { RpcError, isRpcError } from './errors';
 import { native } from './native';
+import type { AnyProgram, Handlers, Procedure } from './program';
+import { decode, encode } from './xdr/codec';
 import type { NativeServer, NativeServerOptions, NativeStats } from './native';
 
 /** What a handler knows about the call it serves. */
@@ -135,6 +137,27 @@ function listenError(errno: number, detail: string, address: string, port?: numb
   return err;
 }
 
+/** Wraps a typed handler as a raw one: decode, run, encode. */
+function typedHandler(proc: Procedure, fn: (args: unknown, ctx: CallContext) => unknown): RawHandler {
+  const encodeResult = (value: unknown): Buffer => {
+    try {
+      return encode(proc.result, value as never, { name: 'result' });
+    } catch (e) {
+      throw new TypeError(`the handler for ${proc.name} returned a value its result schema cannot encode: ${asError(e).message}`);
+    }
+  };
+  return (body, ctx) => {
+    let args: unknown;
+    try {
+      args = decode(proc.args, body, { name: 'args' });
+    } catch (e) {
+      throw RpcError.rpc(`Unable to decode message payload: ${asError(e).message}`);
+    }
+    const out = fn(args, ctx);
+    return isThenable(out) ? Promise.resolve(out).then(encodeResult) : encodeResult(out);
+  };
+}
+
 /**
  * An RPC server speaking libvirt's wire protocol, with native threads doing
  * the I/O and TypeScript handlers doing the work.
@@ -179,11 +202,41 @@ export class Server extends EventEmitter {
   }
 
   /**
-   * Registers handlers for one program version. Call before the first
+   * Registers typed handlers for a program made with `defineProgram`: each
+   * gets its arguments decoded with the procedure's schema and returns (or
+   * resolves) a value of its result schema, which is encoded for it.
+   * Arguments that do not decode get the error "Unable to decode message
+   * payload: <field path and reason>" without reaching the handler; a result
+   * that does not encode is an internal error and an 'error' event.
+   * Procedures left out answer "unknown procedure". Before the first
+   * listen(), like every registration.
+   */
+  handle<P extends AnyProgram>(program: P, handlers: Partial<Handlers<P, CallContext>>): this;
+  /**
+   * Registers raw handlers for one program version, by procedure number
+   * ('*' for the rest): XDR bytes in, XDR bytes out. Call before the first
    * listen(): the running server's table is fixed. A later registration of
    * the same procedure replaces the earlier one.
    */
-  handle(program: number, version: number, handlers: RawHandlers): this {
+  handle(program: number, version: number, handlers: RawHandlers): this;
+  handle(...a: unknown[]): this {
+    if (typeof a[0] === 'object' && a[0] !== null) return this.#handleProgram(a[0] as AnyProgram, a[1] as Record<string, unknown>);
+    return this.#handleRaw(a[0] as number, a[1] as number, a[2] as RawHandlers);
+  }
+
+  #handleProgram(program: AnyProgram, handlers: Record<string, unknown>): this {
+    if (typeof handlers !== 'object' || handlers === null) throw new TypeError('handlers must be an object of functions by procedure name');
+    const raw: RawHandlers = {};
+    for (const [name, fn] of Object.entries(handlers)) {
+      const proc = Object.prototype.hasOwnProperty.call(program.procedures, name) ? program.procedures[name] : undefined;
+      if (!proc) throw new TypeError(`the program has no procedure named '${name}'`);
+      if (typeof fn !== 'function') throw new TypeError(`the handler for ${name} must be a function`);
+      raw[proc.id] = typedHandler(proc, fn as (args: unknown, ctx: CallContext) => unknown);
+    }
+    return this.#handleRaw(program.number, program.version, raw);
+  }
+
+  #handleRaw(program: number, version: number, handlers: RawHandlers): this {
     checkUint32(program, 'program');
     checkUint32(version, 'version');
     if (this.#native.state !== 'idle') {

@@ -8,7 +8,7 @@ import * as path from 'path';
 
 import { RpcError, Server, liveCounts } from '../lib';
 import type { CallContext } from '../lib';
-import { TEST_PROGRAM, TEST_VERSION, cleanUp, connect, socketPath, startServer, tempDir, u32 } from './helpers/harness';
+import { TEST_PROGRAM, TEST_VERSION, cleanUp, connect, socketPath, startServer, tempDir, track, u32 } from './helpers/harness';
 
 afterEach(cleanUp);
 
@@ -185,7 +185,7 @@ describe('handlers', () => {
   });
 
   test('two programs on one server each reach their own handlers', async () => {
-    const server = new Server();
+    const server = track(new Server());
     server.handle(1, 1, { 1: () => u32(11) }).handle(2, 1, { 1: () => u32(21) });
     const address = await server.listen({ path: socketPath() });
     const client = await connect(address);
@@ -205,7 +205,7 @@ describe('registration', () => {
   });
 
   test('bad program numbers, keys and handlers are refused with clear errors', () => {
-    const server = new Server();
+    const server = track(new Server());
     expect(() => server.handle(-1, 1, {})).toThrow(/program must be an unsigned 32-bit integer/);
     expect(() => server.handle(1, 2 ** 32, {})).toThrow(/version must be an unsigned 32-bit integer/);
     expect(() => server.handle(1, 1, { x: () => Buffer.alloc(0) } as never)).toThrow(/procedure numbers or '\*'/);
@@ -222,7 +222,7 @@ describe('registration', () => {
 describe('listen', () => {
   test('a UNIX socket gets mode 0600 by default and the path is in the address', async () => {
     const p = socketPath();
-    const server = new Server();
+    const server = track(new Server());
     server.handle(TEST_PROGRAM, TEST_VERSION, { 1: (b) => b });
     expect(await server.listen({ path: p })).toEqual({ path: p });
     expect(fs.statSync(p).mode & 0o777).toBe(0o600);
@@ -234,7 +234,7 @@ describe('listen', () => {
   });
 
   test('TCP on port 0 resolves with the port the kernel picked', async () => {
-    const server = new Server();
+    const server = track(new Server());
     server.handle(TEST_PROGRAM, TEST_VERSION, { 1: (b) => b });
     const address = (await server.listen({ port: 0 })) as { host: string; port: number };
     expect(address.host).toBe('127.0.0.1');
@@ -248,7 +248,7 @@ describe('listen', () => {
   test('an existing path is EADDRINUSE, Node-style, and is left alone', async () => {
     const p = path.join(tempDir(), 'taken');
     fs.writeFileSync(p, 'precious');
-    const server = new Server();
+    const server = track(new Server());
     const err = (await server.listen({ path: p }).catch((e: unknown) => e)) as NodeJS.ErrnoException;
     expect(err).toMatchObject({ code: 'EADDRINUSE', syscall: 'listen', address: p });
     expect(err.message).toBe(`listen EADDRINUSE: address already in use ${p}`);
@@ -274,7 +274,7 @@ describe('listen', () => {
   });
 
   test('one server listens on several sockets at once', async () => {
-    const server = new Server();
+    const server = track(new Server());
     server.handle(TEST_PROGRAM, TEST_VERSION, { 1: (b) => b });
     const a = await server.listen({ path: socketPath('a') });
     const b = await server.listen({ port: 0 });
@@ -298,7 +298,7 @@ describe('close', () => {
   });
 
   test("'listening' and 'close' events fire", async () => {
-    const server = new Server();
+    const server = track(new Server());
     server.handle(TEST_PROGRAM, TEST_VERSION, { 1: (b) => b });
     const events: string[] = [];
     server.on('listening', () => events.push('listening')).on('close', () => events.push('close'));
@@ -308,7 +308,7 @@ describe('close', () => {
   });
 
   test('a closed server listens and serves again, and no native thread is left', async () => {
-    const server = new Server({ workers: 3 });
+    const server = track(new Server({ workers: 3 }));
     server.handle(TEST_PROGRAM, TEST_VERSION, { 1: (b) => b });
     for (let round = 0; round < 3; round++) {
       const address = await server.listen({ path: socketPath(`s${round}`) });

@@ -30,6 +30,12 @@ export function socketPath(name = 'sock'): string {
   return path.join(tempDir(), name);
 }
 
+/** Closes `server` after the test, whatever happens to it. */
+export function track(server: Server): Server {
+  servers.push(server);
+  return server;
+}
+
 /** A server serving `handlers` for the test program on a UNIX socket. */
 export async function startServer(
   handlers: RawHandlers,

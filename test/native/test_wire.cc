@@ -228,7 +228,7 @@ XT_TEST(NfdsAbove32IsRejectedAnd32Accepted) {
 
 XT_TEST(HeaderShorterThan28IsRejected) {
   Bytes short_frame(kAuthListCall.begin(), kAuthListCall.end() - 1);
-  short_frame[3] = 27;  // a consistent length word does not help
+  short_frame.at(3) = 27;  // a consistent length word does not help
   for (size_t len = 0; len < 28; ++len) {
     Header h;
     XT_CHECK_EQ(DecodeHeader(short_frame.data(), len, &h).error, HeaderError::kTooShort);

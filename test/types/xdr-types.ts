@@ -3,8 +3,8 @@
  * (jest does not run this file). Each `Equals` must be `true`; each
  * `@ts-expect-error` line must be an error.
  */
-import { defineProgram, xdr } from '../../lib';
-import type { EventBody, Handler, HandlerArgs, HandlerResult, Handlers, Static } from '../../lib';
+import { Client, Server, defineProgram, xdr } from '../../lib';
+import type { CallContext, EventBody, Handler, HandlerArgs, HandlerResult, Handlers, Static } from '../../lib';
 
 type Equals<A, B> = (<X>() => X extends A ? 1 : 2) extends (<X>() => X extends B ? 1 : 2) ? true : false;
 function assertType<T extends true>(): T | undefined {
@@ -220,3 +220,26 @@ export type { NoSuch };
 
 // quadruple exists only to fail clearly: its return type is never.
 assertType<Equals<ReturnType<typeof xdr.quadruple>, never>>();
+
+// --- typed server.handle and client.call --------------------------------------
+declare const server: Server;
+declare const client: Client;
+server.handle(Demo, {
+  lookup: async ({ name }, ctx: CallContext) => ({ id: name.length + ctx.procedure, uuid: buf }),
+  version: () => 7001002n,
+});
+// @ts-expect-error a result of the wrong type
+server.handle(Demo, { version: () => 'seven' });
+// @ts-expect-error arguments read as the wrong type
+server.handle(Demo, { lookup: (args: { name: number }) => ({ id: args.name, uuid: buf }) });
+async function typedCalls(): Promise<void> {
+  const r = await client.call(Demo.procedures.lookup, { name: 'x' });
+  assertType<Equals<typeof r, { id: number; uuid: Buffer }>>();
+  const v = await client.call(Demo.procedures.version, undefined);
+  assertType<Equals<typeof v, bigint>>();
+  const raw = await client.call(1, 1, 1, buf);
+  assertType<Equals<typeof raw, Buffer>>();
+  // @ts-expect-error arguments of the wrong shape
+  await client.call(Demo.procedures.lookup, { name: 5 });
+}
+void typedCalls;

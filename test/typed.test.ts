@@ -1,0 +1,129 @@
+/**
+ * Typed handlers and calls: a defineProgram program's schemas decode the
+ * arguments, encode the results, and turn bad input into clear errors.
+ */
+import * as net from 'net';
+
+import { Client, RpcError, Server, defineProgram, xdr } from '../lib';
+import type { CallContext } from '../lib';
+import { cleanUp, connect, socketPath, track } from './helpers/harness';
+
+afterEach(cleanUp);
+
+const Disk = xdr.struct({ name: xdr.string(16), size: xdr.uhyper() });
+const Demo = defineProgram({
+  number: 0x20000077,
+  version: 2,
+  procedures: {
+    lookup: { id: 1, args: xdr.struct({ name: xdr.string(16) }), result: xdr.struct({ id: xdr.int(), disks: xdr.array(Disk, 4) }) },
+    version: { id: 2, args: xdr.void(), result: xdr.uhyper() },
+    close: { id: 3, args: xdr.void(), result: xdr.void() },
+    broken: { id: 4, args: xdr.void(), result: xdr.int() },
+    unhandled: { id: 5, args: xdr.void(), result: xdr.void() },
+  },
+});
+
+async function start(): Promise<{ server: Server; client: Client; contexts: CallContext[]; errors: Error[] }> {
+  const server = track(new Server());
+  const contexts: CallContext[] = [];
+  const errors: Error[] = [];
+  server.on('error', (e: Error) => errors.push(e));
+  server.handle(Demo, {
+    lookup: async ({ name }, ctx) => {
+      contexts.push(ctx);
+      if (name === 'missing') throw new RpcError(`no domain named ${name}`, { code: 42 });
+      return { id: name.length, disks: [{ name: `${name}-root`, size: 1n << 40n }] };
+    },
+    version: () => 9001002n,
+    close: () => {},
+    broken: () => 'not an int' as unknown as number,
+  });
+  const address = await server.listen({ path: socketPath() });
+  const client = await connect(address);
+  return { server, client, contexts, errors };
+}
+
+test('a typed call gets its decoded result, and the handler its decoded arguments and context', async () => {
+  const { client, contexts, server } = await start();
+  expect(await client.call(Demo.procedures.lookup, { name: 'web' })).toEqual({
+    id: 3,
+    disks: [{ name: 'web-root', size: 1n << 40n }],
+  });
+  expect(contexts[0]).toMatchObject({ program: Demo.number, version: Demo.version, procedure: 1, serial: 1 });
+  expect(await client.call(Demo.procedures.version, undefined)).toBe(9001002n);
+  expect(await client.call(Demo.procedures.close, undefined)).toBeUndefined();
+  expect(server.stats().jsCalls).toBe(3);
+});
+
+test('a typed handler throwing RpcError reaches the caller as that error', async () => {
+  const { client } = await start();
+  await expect(client.call(Demo.procedures.lookup, { name: 'missing' })).rejects.toMatchObject({
+    name: 'RpcError',
+    code: 42,
+    message: 'no domain named missing',
+  });
+});
+
+test('arguments that do not decode are refused with the field path, before the handler runs', async () => {
+  const { client, contexts, errors } = await start();
+  // A raw call with a 17-byte name against string<16>.
+  const bad = xdr.encode(xdr.struct({ name: xdr.string(64) }), { name: 'x'.repeat(17) });
+  const err = (await client.call(Demo.number, Demo.version, 1, bad).catch((e: RpcError) => e)) as RpcError;
+  expect(err).toMatchObject({ name: 'RpcError', code: 39, domain: 7 });
+  expect(err.message).toMatch(/^Unable to decode message payload: args\.name: /);
+  // Trailing bytes are refused too (stricter than libvirtd, on purpose).
+  const trailing = Buffer.concat([xdr.encode(xdr.string(16), 'ok'), Buffer.alloc(4)]);
+  await expect(client.call(Demo.number, Demo.version, 1, trailing)).rejects.toMatchObject({ code: 39 });
+  expect(contexts).toHaveLength(0);
+  expect(errors).toHaveLength(0);
+});
+
+test('a result the schema cannot encode is an internal error and an error event', async () => {
+  const { client, errors } = await start();
+  const err = (await client.call(Demo.procedures.broken, undefined).catch((e: RpcError) => e)) as RpcError;
+  expect(err).toMatchObject({ name: 'RpcError', code: 1 });
+  expect(err.message).toContain('the handler for broken returned a value its result schema cannot encode');
+  while (errors.length === 0) await new Promise((r) => setImmediate(r));
+  expect(errors[0]!.name).toBe('TypeError');
+});
+
+test('a procedure without a handler answers "unknown procedure"', async () => {
+  const { client } = await start();
+  await expect(client.call(Demo.procedures.unhandled, undefined)).rejects.toMatchObject({ code: 39, message: 'unknown procedure: 5' });
+});
+
+test('the client refuses arguments its schema cannot encode, sending nothing', async () => {
+  const { client } = await start();
+  await expect(client.call(Demo.procedures.lookup, { name: 'y'.repeat(17) })).rejects.toMatchObject({ name: 'XdrError' });
+  expect(client.pending).toBe(0);
+  expect(await client.call(Demo.procedures.version, undefined)).toBe(9001002n);
+});
+
+test('a reply that does not decode rejects with an XdrError naming the result', async () => {
+  // A peer that answers procedure 2 (uhyper) with 4 bytes.
+  const path = socketPath();
+  const peer = net.createServer((s) =>
+    s.once('data', (call) => {
+      const reply = Buffer.alloc(32);
+      reply.writeUInt32BE(32, 0);
+      call.copy(reply, 4, 4, 16); // program, version, procedure
+      reply.writeUInt32BE(1, 16); // REPLY
+      call.copy(reply, 20, 20, 24); // serial
+      reply.writeUInt32BE(0, 24); // OK
+      s.write(reply);
+    }),
+  );
+  await new Promise<void>((r) => peer.listen(path, r));
+  const client = await Client.connect({ path });
+  const err = (await client.call(Demo.procedures.version, undefined).catch((e: Error) => e)) as Error;
+  expect(err.name).toBe('XdrError');
+  expect(err.message).toContain('version result');
+  client.destroy();
+  await new Promise((r) => peer.close(r));
+});
+
+test('typed registration checks procedure names and functions', () => {
+  const server = new Server();
+  expect(() => server.handle(Demo, { nosuch: () => {} } as never)).toThrow("the program has no procedure named 'nosuch'");
+  expect(() => server.handle(Demo, { close: 5 } as never)).toThrow('the handler for close must be a function');
+});
