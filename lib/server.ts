@@ -288,6 +288,31 @@ export class Server extends EventEmitter {
     return address;
   }
 
+  /**
+   * The first address listened on, or null when not listening (like
+   * net.Server's address()). addresses() lists them all.
+   */
+  address(): AddressInfo | null {
+    const first = this.#addresses[0];
+    return first ? { ...first } : null;
+  }
+
+  /**
+   * Lets the process exit while this server is the only thing keeping it
+   * alive (like net.Server's unref()). It keeps serving while the process
+   * runs. Holds across close() and listen().
+   */
+  unref(): this {
+    this.#native.setRef(false);
+    return this;
+  }
+
+  /** Undoes unref(): a listening server keeps the process alive (the default). */
+  ref(): this {
+    this.#native.setRef(true);
+    return this;
+  }
+
   /** The addresses being listened on. */
   addresses(): AddressInfo[] {
     return this.#addresses.map((a) => ({ ...a }));

@@ -53,6 +53,22 @@ test('a listening server nothing references survives garbage collection and serv
   expect(r.stdout).toContain('reply after gc: abab');
 });
 
+test('unref() lets the process exit while listening; before listen() too', async () => {
+  for (const mode of ['unref', 'unref-before-listen']) {
+    const r = await runChild(fixture('ref-unref.js'), [socketPath(), mode]);
+    expect(r.stderr).toBe('');
+    expect({ code: r.code, signal: r.signal }).toEqual({ code: 0, signal: null });
+    expect(r.stdout).toBe('served: ping\nexit 0\n');
+  }
+});
+
+test('ref() after unref() keeps the process alive again', async () => {
+  const r = await runChild(fixture('ref-unref.js'), [socketPath(), 'unref-then-ref']);
+  expect(r.stderr).toBe('');
+  expect({ code: r.code, signal: r.signal }).toEqual({ code: 0, signal: null });
+  expect(r.stdout).toBe('served: ping\nstill alive\nclosed\nexit 0\n');
+});
+
 test('SIGTERM to the example daemon under load: it closes gracefully and every call settles', async () => {
   const sock = socketPath('daemon.sock');
   const daemon = startChild(path.join(REPO, 'dist', 'examples', 'daemon.js'), [], { env: { XDRD_SOCKET: sock } });

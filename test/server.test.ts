@@ -227,10 +227,12 @@ describe('listen', () => {
     expect(await server.listen({ path: p })).toEqual({ path: p });
     expect(fs.statSync(p).mode & 0o777).toBe(0o600);
     expect(server.addresses()).toEqual([{ path: p }]);
+    expect(server.address()).toEqual({ path: p });
     expect(server.listening).toBe(true);
     await server.close();
     expect(fs.existsSync(p)).toBe(false);
     expect(server.listening).toBe(false);
+    expect(server.address()).toBeNull();
   });
 
   test('TCP on port 0 resolves with the port the kernel picked', async () => {

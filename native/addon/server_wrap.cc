@@ -99,6 +99,7 @@ Napi::Function ServerWrap::Define(Napi::Env env) {
                          InstanceMethod<&ServerWrap::TakeBatch>("takeBatch"),
                          InstanceMethod<&ServerWrap::Complete>("complete"),
                          InstanceMethod<&ServerWrap::Stats>("stats"),
+                         InstanceMethod<&ServerWrap::SetRef>("setRef"),
                          InstanceAccessor<&ServerWrap::GetState>("state"),
                      });
 }
@@ -195,6 +196,7 @@ Napi::Value ServerWrap::Start(const Napi::CallbackInfo& info) {
     napi_release_threadsafe_function(tsfn, napi_tsfn_abort);
     throw Napi::Error::New(env, "start: " + error);
   }
+  if (!keeps_alive_) napi_unref_threadsafe_function(env, tsfn);
   tsfn_ = tsfn;
   run_ = RefPtr<Run>::Share(run);
   state_ = State::kRunning;
@@ -311,6 +313,19 @@ Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {
   set("jsPending", b.pending);
   set("jsInFlight", b.in_flight);
   return o;
+}
+
+Napi::Value ServerWrap::SetRef(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsBoolean()) throw Napi::TypeError::New(env, "setRef(keepsProcessAlive: boolean)");
+  keeps_alive_ = info[0].As<Napi::Boolean>().Value();
+  // Only while running is the function ours: a closer owns it while closing,
+  // and it is released a moment later anyway.
+  if (state_ == State::kRunning) {
+    if (keeps_alive_) napi_ref_threadsafe_function(env, tsfn_);
+    else napi_unref_threadsafe_function(env, tsfn_);
+  }
+  return env.Undefined();
 }
 
 Napi::Value ServerWrap::GetState(const Napi::CallbackInfo& info) {

@@ -67,6 +67,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value Complete(const Napi::CallbackInfo& info);         // (count, data)
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value GetState(const Napi::CallbackInfo& info);
+  Napi::Value SetRef(const Napi::CallbackInfo& info);           // (keepsProcessAlive)
 
   void CheckIdleForRegistration(Napi::Env env, const char* what);
   // Stops everything now: the cleanup hook and the destructor.
@@ -82,6 +83,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   RefPtr<Run> run_;                           // while running or closing
   napi_threadsafe_function tsfn_ = nullptr;   // running: ours to release
   bool hook_registered_ = false;
+  // Whether a running server keeps the event loop (the process) alive, like
+  // net.Server's ref()/unref(). Applied to each run's thread-safe function.
+  bool keeps_alive_ = true;
   Napi::FunctionReference on_native_;
   Napi::Reference<Napi::Uint32Array> batch_area_ref_;
   Napi::Reference<Napi::Uint32Array> result_area_ref_;
