@@ -21,6 +21,7 @@
       "include_dirs": ["native"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
+      "cflags": ["-g1"],
       "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra"],
       "cflags_cc!": ["-std=gnu++17", "-std=gnu++1z"],
       "ldflags": ["-pthread"],
