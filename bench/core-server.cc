@@ -1,0 +1,115 @@
+// core-server.cc — xdrd's core alone: the bench program served by C++
+// handlers on the core's worker threads, with no Node and no JS bridge.
+// Next to bench/xdrd-server.js it shows what the bridge costs.
+//
+// Procedures of the bench program (the same in all three bench servers):
+//   1 NOOP  empty args; returns an unsigned hyper (8 bytes), a constant
+//   2 ECHO  args: opaque data<>; returns the same opaque. The length word is
+//           checked against the body (as a decoder would) before echoing.
+//
+// Control, the same line protocol as the JS servers (bench/run.js):
+//   stdout, once listening:  {"ready":true,"pid":...,"settings":{...}}
+//   stdin "stats\n"         -> one JSON line of counters
+//   stdin EOF or "quit\n"   -> Stop() (answers what is in flight), exit 0
+#include <signal.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "server.h"
+#include "wire.h"
+
+namespace {
+
+constexpr uint32_t kBenchProgram = 0x62656e63;  // "benc"
+constexpr uint32_t kBenchVersion = 1;
+constexpr int32_t kProcNoop = 1;
+constexpr int32_t kProcEcho = 2;
+constexpr uint8_t kNoopValue[8] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef};
+
+uint32_t GetU32(const uint8_t* p) {
+  return (static_cast<uint32_t>(p[0]) << 24) | (static_cast<uint32_t>(p[1]) << 16) |
+         (static_cast<uint32_t>(p[2]) << 8) | static_cast<uint32_t>(p[3]);
+}
+
+[[noreturn]] void Usage(const std::string& why) {
+  std::fprintf(stderr,
+               "core-server: %s\nusage: core-server --socket PATH [--workers N] [--max-requests N]\n",
+               why.c_str());
+  std::exit(2);
+}
+
+long ParseInt(const std::string& flag, const char* s, long lo, long hi) {
+  char* end = nullptr;
+  const long v = std::strtol(s, &end, 10);
+  if (end == s || *end != '\0' || v < lo || v > hi) Usage("bad value for " + flag);
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string path;
+  xdrd::ServerOptions options;  // the core's defaults, as the addon's
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc) Usage("missing value for " + flag);
+    const char* v = argv[++i];
+    if (flag == "--socket") path = v;
+    else if (flag == "--workers") options.workers = static_cast<int>(ParseInt(flag, v, 1, 1024));
+    else if (flag == "--max-requests")
+      options.max_requests_per_client = static_cast<uint32_t>(ParseInt(flag, v, 1, 1 << 20));
+    else Usage("unknown flag " + flag);
+  }
+  if (path.empty()) Usage("--socket is required");
+  // A peer that hangs up must not kill us; the core also sends with
+  // MSG_NOSIGNAL, this covers any other write.
+  signal(SIGPIPE, SIG_IGN);
+
+  xdrd::Server server(options);
+  server.Handle(kBenchProgram, kBenchVersion, kProcNoop,
+                [](xdrd::Call call) { call.Reply(kNoopValue, sizeof kNoopValue); });
+  server.Handle(kBenchProgram, kBenchVersion, kProcEcho, [](xdrd::Call call) {
+    const uint8_t* body = call.body();
+    const size_t n = call.body_size();
+    // opaque<>: length, bytes, zero padding to a multiple of 4.
+    if (n < 4 || ((static_cast<size_t>(GetU32(body)) + 3) & ~size_t{3}) != n - 4) {
+      call.ReplyError(xdrd::PayloadDecodeError());
+      return;
+    }
+    call.Reply(body, n);
+  });
+
+  xdrd::ListenSocket listener = server.ListenUnix(path, 0600);
+  if (!listener.ok()) {
+    std::fprintf(stderr, "core-server: %s\n", listener.message.c_str());
+    return 1;
+  }
+  std::string error;
+  if (!server.Start(&error)) {
+    std::fprintf(stderr, "core-server: start: %s\n", error.c_str());
+    return 1;
+  }
+  std::printf("{\"ready\":true,\"pid\":%d,\"settings\":{\"workers\":%d,\"maxRequestsPerClient\":%u}}\n",
+              static_cast<int>(getpid()), options.workers, options.max_requests_per_client);
+  std::fflush(stdout);
+
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (line == "quit") break;
+    if (line == "stats") {
+      const xdrd::ServerCounters k = server.Counters();
+      std::printf("{\"callsReceived\":%" PRIu64 ",\"repliesWritten\":%" PRIu64 ",\"clientsThrottled\":%" PRIu64
+                  ",\"bytesRead\":%" PRIu64 ",\"bytesWritten\":%" PRIu64 "}\n",
+                  k.calls_received, k.replies_written, k.clients_throttled, k.bytes_read, k.bytes_written);
+      std::fflush(stdout);
+    }
+  }
+  server.Stop();
+  return 0;
+}

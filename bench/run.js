@@ -1,0 +1,511 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * bench/run.js — `npm run bench`: xdrd against the alternatives, as ratios
+ * from one run. A script, not a test: the machine is shared and noisy, so
+ * absolute numbers mean little; what is compared is measured side by side,
+ * in interleaved rounds, and the median of the rounds is reported.
+ *
+ * What runs
+ *   1. builds bench/ (loadgen, core-server) with CMake into
+ *      build-native/bench/ (Release, -O2; incremental after the first time)
+ *   2. for each round, each workload, each server (the server order rotates
+ *      from round to round so no server always goes first):
+ *      starts the server as its own process on its own UNIX socket, waits
+ *      for its ready line, runs bench/loadgen against it (warm-up, then the
+ *      measured window), reads the server's counters, stops the server
+ *   3. prints a table per workload and writes the same to bench/RESULTS.md
+ *      (not in --quick mode), keeping that file's "## First observations"
+ *      section, which is written by hand.
+ *
+ * Servers: bench/xdrd-server.js (xdrd, JS handlers, through dist/lib),
+ * bench/plain-server.js (a plain Node `net` server), build-native/bench/
+ * core-server (xdrd's core alone, C++ handlers). Server CPU is all threads,
+ * user + system, over the measured window only (loadgen reads
+ * /proc/<pid>/stat at the window's edges).
+ *
+ * Usage: node bench/run.js [--quick] [--duration S] [--warmup S] [--rounds N]
+ *          [--only latency,throughput,echo64k,echo1m] [--servers xdrd,plain,core]
+ *          [--max-requests N] [--server-env NAME=VALUE]... [--no-write | --write]
+ */
+const { spawn, spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const readline = require('readline');
+
+const ROOT = path.resolve(__dirname, '..');
+const BUILD_DIR = path.join(ROOT, 'build-native', 'bench');
+const LOADGEN = path.join(BUILD_DIR, 'loadgen');
+const CORE_SERVER = path.join(BUILD_DIR, 'core-server');
+const RESULTS = path.join(__dirname, 'RESULTS.md');
+
+const BENCH_PROGRAM = 0x62656e63; // "benc": NOOP = 1, ECHO = 2 in every bench server
+const NOOP_REPLY_HEX = '0123456789abcdef'; // the 8-byte value NOOP returns
+const XDRD_DEFAULT_MAX_REQUESTS = 5; // ServerOptions::max_requests_per_client
+
+// ---- Options --------------------------------------------------------------------
+
+function usage(msg) {
+  if (msg) console.error(`bench: ${msg}`);
+  console.error(
+    'usage: node bench/run.js [--quick] [--duration S] [--warmup S] [--rounds N]\n' +
+      '         [--only latency,throughput,echo64k,echo1m] [--servers xdrd,plain,core]\n' +
+      '         [--max-requests N] [--server-env NAME=VALUE]... [--no-write | --write]\n' +
+      '  --quick        0.5 s runs, 0.2 s warm-up, 1 round; RESULTS.md left alone\n' +
+      '  --duration S   measured seconds per run (default 2)\n' +
+      '  --warmup S     unmeasured seconds before each run (default 0.5)\n' +
+      '  --rounds N     interleaved rounds; the median is reported (default 3)\n' +
+      '  --max-requests N  maxRequestsPerClient for xdrd and the core server (default 16)\n' +
+      '  --server-env NAME=VALUE  set in every server\'s environment (e.g. GLIBC_TUNABLES=...)\n' +
+      '  --no-write / --write  do not / do write bench/RESULTS.md',
+  );
+  process.exit(msg ? 2 : 0);
+}
+
+function parseArgs(argv) {
+  const o = { duration: 2, warmup: 0.5, rounds: 3, only: null, servers: null, maxRequests: 16, serverEnv: {}, write: null, quick: false };
+  const num = (flag, v, lo, hi) => {
+    const n = Number(v);
+    if (v === undefined || !Number.isFinite(n) || n < lo || n > hi) usage(`bad value for ${flag}: ${v}`);
+    return n;
+  };
+  const set = { duration: false, warmup: false, rounds: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    switch (a) {
+      case '--quick': o.quick = true; break;
+      case '--duration': o.duration = num(a, argv[++i], 0.05, 600); set.duration = true; break;
+      case '--warmup': o.warmup = num(a, argv[++i], 0, 60); set.warmup = true; break;
+      case '--rounds': o.rounds = Math.round(num(a, argv[++i], 1, 99)); set.rounds = true; break;
+      case '--only': o.only = (argv[++i] ?? '').split(',').filter(Boolean); break;
+      case '--servers': o.servers = (argv[++i] ?? '').split(',').filter(Boolean); break;
+      case '--max-requests': o.maxRequests = Math.round(num(a, argv[++i], 1, 1 << 20)); break;
+      case '--server-env': {
+        const kv = argv[++i] ?? '';
+        const eq = kv.indexOf('=');
+        if (eq <= 0) usage('--server-env takes NAME=VALUE');
+        o.serverEnv[kv.slice(0, eq)] = kv.slice(eq + 1);
+        break;
+      }
+      case '--write': o.write = true; break;
+      case '--no-write': o.write = false; break;
+      case '-h':
+      case '--help': usage(); break;
+      default: usage(`unknown argument ${a}`);
+    }
+  }
+  if (o.quick) {
+    if (!set.duration) o.duration = 0.5;
+    if (!set.warmup) o.warmup = 0.2;
+    if (!set.rounds) o.rounds = 1;
+  }
+  if (o.write === null) o.write = !o.quick;
+  return o;
+}
+
+// ---- What is measured -----------------------------------------------------------
+
+// Every workload runs against every server in `servers`; `extra` adds servers
+// for that workload only.
+const WORKLOADS = [
+  {
+    id: 'latency',
+    title: 'Empty call, 1 connection × 1 in flight (latency)',
+    connections: 1, depth: 1, proc: 1, bodyBytes: null, check: `hex:${NOOP_REPLY_HEX}`, primary: 'calls',
+  },
+  {
+    id: 'throughput',
+    title: 'Empty call, 16 connections × 8 in flight (throughput)',
+    connections: 16, depth: 8, proc: 1, bodyBytes: null, check: `hex:${NOOP_REPLY_HEX}`, primary: 'calls',
+    extra: ['xdrd5'],
+  },
+  {
+    id: 'echo64k',
+    title: 'Echo of a 64 KiB opaque, 4 connections × 4 in flight (MB/s)',
+    connections: 4, depth: 4, proc: 2, bodyBytes: 64 * 1024, check: 'echo', primary: 'mb',
+  },
+  {
+    id: 'echo1m',
+    title: 'Echo of a 1 MiB opaque, 4 connections × 4 in flight (MB/s)',
+    connections: 4, depth: 4, proc: 2, bodyBytes: 1024 * 1024, check: 'echo', primary: 'mb',
+  },
+];
+
+function serverDefs(opts) {
+  const node = process.execPath;
+  return {
+    xdrd: {
+      id: 'xdrd', kind: 'xdrd',
+      label: `xdrd, TS handlers (maxRequestsPerClient ${opts.maxRequests})`,
+      cmd: node, args: (sock) => [path.join(__dirname, 'xdrd-server.js'), '--socket', sock, '--max-requests', String(opts.maxRequests)],
+    },
+    xdrd5: {
+      id: 'xdrd5', kind: 'xdrd',
+      label: `xdrd, TS handlers (default maxRequestsPerClient ${XDRD_DEFAULT_MAX_REQUESTS})`,
+      cmd: node, args: (sock) => [path.join(__dirname, 'xdrd-server.js'), '--socket', sock],
+    },
+    plain: {
+      id: 'plain', kind: 'plain',
+      label: 'plain Node net server',
+      cmd: node, args: (sock) => [path.join(__dirname, 'plain-server.js'), '--socket', sock],
+    },
+    core: {
+      id: 'core', kind: 'core',
+      label: `xdrd core alone, C++ handlers (max ${opts.maxRequests})`,
+      cmd: CORE_SERVER, args: (sock) => ['--socket', sock, '--max-requests', String(opts.maxRequests)],
+    },
+  };
+}
+
+// ---- Preconditions and the native build -----------------------------------------
+
+function checkPrerequisites() {
+  const problems = [];
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'lib', 'index.js')))
+    problems.push('dist/lib/index.js is missing: build the TypeScript with `npx tsc -p tsconfig.build.json` (or `npm run build:ts`)');
+  try {
+    require('node-gyp-build')(ROOT);
+  } catch (e) {
+    problems.push(`the addon does not load (${String(e.message).split('\n')[0]}): build it with \`npm run build\` (node-gyp rebuild)`);
+  }
+  const cmake = spawnSync('cmake', ['--version'], { encoding: 'utf8' });
+  if (cmake.status !== 0) problems.push('cmake is not installed: the load generator and the core server are built with it');
+  if (problems.length) {
+    console.error('bench: cannot run yet:');
+    for (const p of problems) console.error(`  - ${p}`);
+    console.error('(`npm install` builds both the addon and dist/ when the toolchain is present.)');
+    process.exit(1);
+  }
+}
+
+function run(cmd, args) {
+  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) {
+    process.stderr.write(r.stdout ?? '');
+    process.stderr.write(r.stderr ?? '');
+    console.error(`bench: \`${cmd} ${args.join(' ')}\` failed (${r.error ? r.error.message : `exit ${r.status}`})`);
+    process.exit(1);
+  }
+  return r.stdout;
+}
+
+function buildNative() {
+  if (!fs.existsSync(path.join(BUILD_DIR, 'CMakeCache.txt'))) {
+    const gen = spawnSync('ninja', ['--version']).status === 0 ? ['-G', 'Ninja'] : [];
+    run('cmake', ['-S', __dirname, '-B', BUILD_DIR, '-DCMAKE_BUILD_TYPE=Release', ...gen]);
+  }
+  run('cmake', ['--build', BUILD_DIR, '--parallel', String(Math.max(1, os.cpus().length))]);
+}
+
+// ---- Processes ------------------------------------------------------------------
+
+const children = new Set();
+process.on('SIGINT', () => {
+  for (const c of children) c.kill('SIGKILL');
+  process.exit(130);
+});
+
+/** A child whose stdout is read line by line. */
+class Child {
+  constructor(cmd, args, env) {
+    this.proc = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    children.add(this.proc);
+    this.lines = [];
+    this.waiters = [];
+    this.stderr = '';
+    this.exited = new Promise((resolve) => {
+      this.proc.on('exit', (code, signal) => {
+        children.delete(this.proc);
+        resolve({ code, signal });
+        for (const w of this.waiters.splice(0)) w.reject(new Error(`${path.basename(cmd)} exited (${code ?? signal}): ${this.stderr.trim()}`));
+      });
+    });
+    this.proc.on('error', (e) => {
+      for (const w of this.waiters.splice(0)) w.reject(e);
+    });
+    this.proc.stderr.on('data', (d) => (this.stderr += d));
+    readline.createInterface({ input: this.proc.stdout }).on('line', (line) => {
+      const w = this.waiters.shift();
+      if (w) w.resolve(line);
+      else this.lines.push(line);
+    });
+  }
+
+  /** The next stdout line, or a rejection after `ms`. */
+  nextLine(ms, what) {
+    if (this.lines.length) return Promise.resolve(this.lines.shift());
+    if (this.proc.exitCode !== null) return Promise.reject(new Error(`${what}: the process has exited: ${this.stderr.trim()}`));
+    return new Promise((resolve, reject) => {
+      const w = { resolve, reject };
+      const timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        reject(new Error(`${what}: no answer within ${ms} ms; stderr: ${this.stderr.trim()}`));
+      }, ms);
+      w.resolve = (v) => (clearTimeout(timer), resolve(v));
+      w.reject = (e) => (clearTimeout(timer), reject(e));
+      this.waiters.push(w);
+    });
+  }
+
+  async stop(ms) {
+    this.proc.stdin.end();
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), ms);
+    const r = await this.exited;
+    clearTimeout(timer);
+    return r;
+  }
+}
+
+let sockCounter = 0;
+
+/** One server process, one loadgen run against it. */
+async function runOne(def, workload, opts, tmp) {
+  const sock = path.join(tmp, `${def.id}-${++sockCounter}.sock`);
+  const server = new Child(def.cmd, def.args(sock), opts.serverEnv);
+  try {
+    const ready = JSON.parse(await server.nextLine(15000, `${def.id}: ready line`));
+    if (!ready.ready) throw new Error(`${def.id}: unexpected first line ${JSON.stringify(ready)}`);
+    const query = async () => JSON.parse((server.proc.stdin.write('stats\n'), await server.nextLine(5000, `${def.id}: stats`)));
+    const before = await query();
+
+    const args = [
+      '--socket', sock, '--label', `${def.id}/${workload.id}`,
+      '--prog', String(BENCH_PROGRAM), '--vers', '1', '--proc', String(workload.proc),
+      '--connections', String(workload.connections), '--depth', String(workload.depth),
+      '--check', workload.check, '--warmup', String(opts.warmup), '--duration', String(opts.duration),
+      '--server-pid', String(ready.pid), '--timeout', '20',
+    ];
+    if (workload.bodyBytes !== null) args.push('--body-bytes', String(workload.bodyBytes));
+    const lg = new Child(LOADGEN, args, {});
+    const killer = setTimeout(() => lg.proc.kill('SIGKILL'), (opts.warmup + opts.duration + 60) * 1000);
+    const line = await lg.nextLine((opts.warmup + opts.duration + 90) * 1000, 'loadgen').finally(() => clearTimeout(killer));
+    const { code } = await lg.exited;
+    const result = JSON.parse(line);
+    if (!result.ok || code !== 0) throw new Error(`loadgen against ${def.id} (${workload.id}): ${result.error ?? `exit ${code}`}`);
+
+    const after = await query();
+    result.settings = ready.settings;
+    if (def.kind === 'xdrd') {
+      result.js = {
+        wakeups: after.jsWakeups - before.jsWakeups,
+        calls: after.jsCalls - before.jsCalls,
+        batches: after.jsBatches - before.jsBatches,
+      };
+    }
+    return result;
+  } finally {
+    await server.stop(5000);
+  }
+}
+
+// ---- Statistics and tables ------------------------------------------------------
+
+function median(xs) {
+  const s = xs.filter((x) => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return null;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function summarize(runs) {
+  const pick = (k) => median(runs.map((r) => r[k]));
+  const primary = runs.map((r) => r.calls_per_s);
+  const mid = median(primary);
+  const sum = (f) => runs.reduce((a, r) => a + (r.js ? f(r.js) : 0), 0);
+  return {
+    calls: mid,
+    mb: pick('mb_per_s'),
+    p50: pick('p50_us'),
+    p99: pick('p99_us'),
+    max: pick('max_us'),
+    srvCpu: pick('server_cpu_us_per_call'),
+    srvBusy: median(runs.map((r) => (r.server_cpu_s === null ? null : r.server_cpu_s / r.seconds))),
+    lgBusy: median(runs.map((r) => r.loadgen_cpu_s / r.seconds)),
+    spread: runs.length > 1 ? (Math.max(...primary) - Math.min(...primary)) / mid : null,
+    rounds: runs.length,
+    js: runs.some((r) => r.js) ? { wakeups: sum((j) => j.wakeups), calls: sum((j) => j.calls), batches: sum((j) => j.batches) } : null,
+  };
+}
+
+const fmtInt = (x) => (x === null ? '—' : Math.round(x).toLocaleString('en-US'));
+const fmt = (x, digits) => (x === null ? '—' : x.toFixed(digits));
+const fmtUs = (x) => (x === null ? '—' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
+const pct = (x) => (x === null ? '—' : `${(x * 100).toFixed(0)} %`);
+const ratio = (a, b) => (a === null || b === null || b === 0 ? '—' : (a / b).toFixed(2));
+
+function workloadTables(w, summaries, defs) {
+  const out = [];
+  out.push(`### ${w.title}`);
+  out.push('');
+  out.push('| server | calls/s | MB/s | p50 µs | p99 µs | max µs | server CPU µs/call | server CPU | loadgen CPU | spread |');
+  out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const [id, s] of summaries) {
+    const mb = w.bodyBytes === null ? '—' : fmt(s.mb, 0);
+    const spread = s.spread === null ? '—' : `±${(s.spread * 50).toFixed(0)} %`;
+    out.push(`| ${defs[id].label} | ${fmtInt(s.calls)} | ${mb} | ${fmtUs(s.p50)} | ${fmtUs(s.p99)} | ${fmtUs(s.max)} | ${fmt(s.srvCpu, 2)} | ${pct(s.srvBusy)} | ${pct(s.lgBusy)} | ${spread} |`);
+  }
+  out.push('');
+  const plain = summaries.get('plain');
+  const core = summaries.get('core');
+  const rows = [...summaries.keys()].filter((id) => defs[id].kind === 'xdrd');
+  if (rows.length && (plain || core)) {
+    out.push(`| ratio (throughput: > 1 is xdrd faster; latency, CPU: < 1 is xdrd better) | ${w.primary === 'mb' ? 'MB/s' : 'calls/s'} | p50 | p99 | server CPU/call |`);
+    out.push('|---|---:|---:|---:|---:|');
+    for (const id of rows) {
+      const x = summaries.get(id);
+      const name = id === 'xdrd' ? 'xdrd' : `xdrd (default ${XDRD_DEFAULT_MAX_REQUESTS})`;
+      for (const [other, label] of [[plain, 'plain'], [core, 'core']]) {
+        if (!other) continue;
+        out.push(`| ${name} / ${label} | ${ratio(x.calls, other.calls)} | ${ratio(x.p50, other.p50)} | ${ratio(x.p99, other.p99)} | ${ratio(x.srvCpu, other.srvCpu)} |`);
+      }
+    }
+    out.push('');
+  }
+  for (const id of rows) {
+    const j = summaries.get(id).js;
+    if (!j) continue;
+    const perWake = j.wakeups ? (j.calls / j.wakeups).toFixed(1) : '—';
+    const perBatch = j.batches ? (j.calls / j.batches).toFixed(1) : '—';
+    out.push(`- ${defs[id].label}: jsWakeups ${fmtInt(j.wakeups)}, jsCalls ${fmtInt(j.calls)} → ${perWake} calls per JS wake-up, ${perBatch} per batch (all rounds, warm-up included)`);
+  }
+  if (rows.length) out.push('');
+  return out.join('\n');
+}
+
+/** Share of the machine's CPU that was busy over `ms` (other jobs, before we start). */
+async function backgroundLoad(ms) {
+  const sample = () => {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return { idle: f[3] + (f[4] || 0), total: f.reduce((a, b) => a + b, 0) };
+  };
+  const a = sample();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = sample();
+  return b.total > a.total ? 1 - (b.idle - a.idle) / (b.total - a.total) : null;
+}
+
+function machine() {
+  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  const model = (cpuinfo.match(/^model name\s*:\s*(.*)$/m) ?? [])[1] ?? os.cpus()[0]?.model ?? 'unknown';
+  const gxx = spawnSync('c++', ['--version'], { encoding: 'utf8' });
+  return {
+    cores: os.cpus().length,
+    model: model.trim(),
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    compiler: gxx.status === 0 ? gxx.stdout.split('\n')[0] : 'unknown',
+  };
+}
+
+// ---- Main -----------------------------------------------------------------------
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  const defs = serverDefs(opts);
+  const base = opts.servers ?? ['xdrd', 'plain', 'core'];
+  for (const s of base) if (!defs[s] || s === 'xdrd5') usage(`unknown server ${s} (xdrd, plain, core)`);
+  if (opts.only) for (const id of opts.only) if (!WORKLOADS.some((w) => w.id === id)) usage(`unknown workload ${id}`);
+  const workloads = WORKLOADS.filter((w) => !opts.only || opts.only.includes(w.id));
+
+  checkPrerequisites();
+  process.stdout.write('bench: building loadgen and core-server (build-native/bench, Release -O2)… ');
+  buildNative();
+  console.log(`done (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+
+  const plan = workloads.map((w) => ({ w, servers: [...base, ...(w.extra ?? []).filter(() => base.includes('xdrd'))] }));
+  const nRuns = plan.reduce((a, p) => a + p.servers.length, 0) * opts.rounds;
+  console.log(
+    `bench: ${nRuns} runs (${opts.rounds} round${opts.rounds > 1 ? 's' : ''} × ${plan.map((p) => `${p.w.id}:${p.servers.length}`).join(' ')}), ` +
+      `${opts.warmup} s warm-up + ${opts.duration} s measured each; about ${Math.ceil((nRuns * (opts.warmup + opts.duration + 0.5)) / 60)} min`,
+  );
+  console.log(`bench: xdrd and the core server run with maxRequestsPerClient ${opts.maxRequests}; the throughput workload also runs xdrd with its default (${XDRD_DEFAULT_MAX_REQUESTS}); xdrd workers: default (5)`);
+  if (Object.keys(opts.serverEnv).length) console.log(`bench: server environment: ${JSON.stringify(opts.serverEnv)}`);
+
+  const background = await backgroundLoad(1000);
+  if (background !== null) console.log(`bench: CPU busy before the run (other jobs): ${(background * 100).toFixed(0)} % of the machine`);
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xdrd-bench-'));
+  const results = new Map(plan.map((p) => [p.w.id, new Map(p.servers.map((s) => [s, []]))]));
+  let done = 0;
+  try {
+    for (let round = 0; round < opts.rounds; round++) {
+      for (const { w, servers } of plan) {
+        const k = round % servers.length;
+        const order = [...servers.slice(k), ...servers.slice(0, k)];
+        for (const id of order) {
+          const r = await runOne(defs[id], w, opts, tmp);
+          results.get(w.id).get(id).push(r);
+          done++;
+          const js = r.js ? `  js: ${r.js.calls} calls / ${r.js.wakeups} wake-ups` : '';
+          const mb = w.bodyBytes === null ? '' : `  ${r.mb_per_s.toFixed(0)} MB/s`;
+          console.log(
+            `  [${String(done).padStart(2)}/${nRuns}] round ${round + 1} ${w.id.padEnd(10)} ${id.padEnd(5)} ` +
+              `${fmtInt(r.calls_per_s).padStart(9)} calls/s${mb}  p50 ${fmtUs(r.p50_us)} µs  p99 ${fmtUs(r.p99_us)} µs  ` +
+              `server ${fmt(r.server_cpu_us_per_call, 2)} µs/call  loadgen ${fmt(r.loadgen_cpu_us_per_call, 2)} µs/call${js}`,
+          );
+        }
+      }
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+
+  const sections = plan.map(({ w }) => {
+    const summaries = new Map([...results.get(w.id)].map(([id, runs]) => [id, summarize(runs)]));
+    return workloadTables(w, summaries, defs);
+  });
+  const elapsed = (Date.now() - started) / 1000;
+  const m = machine();
+  const command = `node bench/run.js${process.argv.length > 2 ? ' ' + process.argv.slice(2).join(' ') : ''}`;
+  const header = [
+    `Date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
+    `Machine: ${m.cores} cores, ${m.model}; ${m.kernel}; Node ${m.node}; ${m.compiler}`,
+    `Command: \`${command}\` (${opts.rounds} round${opts.rounds > 1 ? 's' : ''}, ${opts.warmup} s warm-up + ${opts.duration} s per run, median of rounds; total ${elapsed.toFixed(0)} s)`,
+    `Background: ${background === null ? 'unknown' : `${(background * 100).toFixed(0)} %`} of the machine's CPU was busy with other jobs in the second before the run (the machine is shared)`,
+    `Settings: maxRequestsPerClient ${opts.maxRequests} for xdrd and the core server (plus xdrd at its default ${XDRD_DEFAULT_MAX_REQUESTS} for throughput); xdrd workers 5 (default); loadgen: one thread, epoll, every reply checked` +
+      (Object.keys(opts.serverEnv).length ? `; server environment ${JSON.stringify(opts.serverEnv)}` : ''),
+  ];
+  console.log('');
+  console.log(header.join('\n'));
+  console.log('');
+  console.log(sections.join('\n'));
+  console.log(`bench: finished in ${elapsed.toFixed(0)} s`);
+
+  if (opts.write) {
+    writeResults(header, sections);
+    console.log(`bench: wrote ${path.relative(process.cwd(), RESULTS)}`);
+  }
+}
+
+/** Rewrites RESULTS.md, keeping its hand-written "## First observations" section. */
+function writeResults(header, sections) {
+  let observations = '';
+  if (fs.existsSync(RESULTS)) {
+    const old = fs.readFileSync(RESULTS, 'utf8');
+    const at = old.indexOf('\n## First observations');
+    if (at >= 0) observations = old.slice(at + 1).trimEnd() + '\n';
+  }
+  const doc = [
+    '# xdrd benchmark results',
+    '',
+    'Generated by `npm run bench` (bench/run.js); the section "First observations" at the end is written by hand and kept when the file is regenerated.',
+    'The machine is shared: compare ratios within one run, not absolute numbers across runs.',
+    'Columns: calls/s and latency as seen by the load generator (closed loop); MB/s counts the opaque bytes echoed, one direction; server CPU µs/call is every thread of the server process, user + system, over the measured window, divided by the calls completed in it; "server CPU" and "loadgen CPU" are the same CPU time as a share of one core (200 % is the whole machine; a load generator well below 100 % is not the bottleneck); "spread" is ± half the range of calls/s across rounds, relative to the median.',
+    '',
+    ...header.map((l) => `${l}  `),
+    '',
+    '## Results',
+    '',
+    sections.join('\n'),
+    observations,
+  ].join('\n');
+  fs.writeFileSync(RESULTS, doc.trimEnd() + '\n');
+}
+
+main().catch((e) => {
+  for (const c of children) c.kill('SIGKILL');
+  console.error(`bench: ${e && e.stack ? e.stack : e}`);
+  process.exit(1);
+});

@@ -1,0 +1,75 @@
+'use strict';
+/**
+ * xdrd-server.js — the bench program on xdrd with TypeScript (here: plain
+ * JS) raw handlers, through the compiled package in ../dist/lib: the path a
+ * user of xdrd takes (native loop and workers, the JS bridge, handlers on
+ * the JS thread).
+ *
+ * Procedures of the bench program (the same in all three bench servers):
+ *   1 NOOP  empty args; returns an unsigned hyper (8 bytes), a constant
+ *   2 ECHO  args: opaque data<>; returns the same opaque (length checked).
+ *           The handler returns the `body` view it was given: xdrd copies
+ *           the answer before the batch's bodies are released.
+ *
+ * Control (bench/run.js):
+ *   argv   --socket PATH [--max-requests N] (N omitted: xdrd's default)
+ *   stdout {"ready":true,"pid":...,"settings":{...}} once listening
+ *   stdin  "stats"       -> server.stats() as one JSON line
+ *          EOF or "quit" -> close() (grace 1 s), exit
+ */
+const path = require('path');
+const readline = require('readline');
+
+const dist = path.join(__dirname, '..', 'dist', 'lib');
+const { Server, RpcError } = require(dist);
+
+const BENCH_PROGRAM = 0x62656e63; // "benc"
+const BENCH_VERSION = 1;
+const PROC_NOOP = 1;
+const PROC_ECHO = 2;
+const NOOP_VALUE = Buffer.from('0123456789abcdef', 'hex');
+
+function arg(name) {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+
+async function main() {
+  const socketPath = arg('--socket');
+  if (!socketPath) {
+    console.error('usage: node xdrd-server.js --socket PATH [--max-requests N]');
+    process.exit(2);
+  }
+  const options = {};
+  const maxRequests = arg('--max-requests');
+  if (maxRequests !== undefined) options.maxRequestsPerClient = Number(maxRequests);
+
+  const server = new Server(options);
+  server.on('error', (err) => console.error(`xdrd-server: handler error: ${err.message}`));
+  server.handle(BENCH_PROGRAM, BENCH_VERSION, {
+    [PROC_NOOP]: () => NOOP_VALUE,
+    [PROC_ECHO]: (body) => {
+      // opaque<>: length, bytes, zero padding to a multiple of 4.
+      if (body.length < 4 || ((body.readUInt32BE(0) + 3) & ~3) !== body.length - 4) throw RpcError.rpc('Unable to decode message payload');
+      return body;
+    },
+  });
+  await server.listen({ path: socketPath });
+  const settings = { maxRequestsPerClient: options.maxRequestsPerClient ?? 'default (5)' };
+  process.stdout.write(JSON.stringify({ ready: true, pid: process.pid, settings }) + '\n');
+
+  const rl = readline.createInterface({ input: process.stdin });
+  rl.on('line', (line) => {
+    if (line === 'stats') process.stdout.write(JSON.stringify(server.stats()) + '\n');
+    else if (line === 'quit') rl.close();
+  });
+  rl.on('close', async () => {
+    await server.close({ graceMs: 1000 });
+    process.exit(0);
+  });
+}
+
+main().catch((e) => {
+  console.error(`xdrd-server: ${e && e.stack ? e.stack : e}`);
+  process.exit(1);
+});
