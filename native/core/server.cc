@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <algorithm>
+#include <functional>
 
 namespace xdrd {
 
@@ -675,14 +676,23 @@ void Server::ReplyErrorLocked(Client& c, const Header& call, const RpcError& err
 void Server::OnCompletions() {
   std::vector<Completion> done;
   completions_->TakeAll(&done);
-  for (Completion& item : done) {
-    Client& c = *item.client;
+  // Group the items by client, keeping each client's own order (a reply and
+  // an event pushed in that order must reach the wire in that order). Each
+  // client is then locked once and flushed once, so the replies of a JS
+  // batch go out in one vectored write per client, not one write each.
+  std::vector<size_t> order(done.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return std::less<Client*>()(done[a].client.get(), done[b].client.get());
+  });
+  for (size_t i = 0; i < order.size();) {
+    Client& c = *done[order[i]].client;
     bool reap = false;
     mu_.lock();
     c.mu.lock();
     mu_.unlock();
-    ApplyLocked(c, item);
-    // Write it now (we are the loop thread); a freed slot may let queued
+    for (; i < order.size() && done[order[i]].client.get() == &c; ++i) ApplyLocked(c, done[order[i]]);
+    // Write it now (we are the loop thread); freed slots may let queued
     // calls in.
     std::vector<Job> calls;
     if (!c.closing) PumpClientLocked(c, /*readable=*/false, &calls);

@@ -158,6 +158,40 @@ XT_TEST(out_of_order_completion_from_another_thread) {
   XT_CHECK(t.ShutDownAndCheckNothingLeft());
 }
 
+// Replies answered from another thread in one burst, interleaved across two
+// clients, reach each client in the order they were answered (the loop
+// groups a burst by client and writes each client's replies together).
+XT_TEST(burst_of_completions_keeps_each_clients_order) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient a = RpcClient::Unix(t.UnixPath());
+  RpcClient b = RpcClient::Unix(t.UnixPath());
+  for (uint32_t serial : {1u, 2u, 3u, 4u, 5u})
+    XT_REQUIRE(a.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcDeferred, serial, kBody)));
+  for (uint32_t serial : {11u, 12u, 13u, 14u, 15u})
+    XT_REQUIRE(b.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcDeferred, serial, kBody)));
+  t.store.WaitFor(10);
+  const std::vector<uint32_t> answered = {14, 3, 11, 5, 1, 15, 12, 2, 4, 13};
+  for (uint32_t serial : answered) {
+    auto call = t.store.Take(serial);
+    XT_REQUIRE(call != nullptr);
+    call->Reply(Bytes{0, 0, 0, static_cast<uint8_t>(serial)});
+  }
+  for (RpcClient* c : {&a, &b}) {
+    for (uint32_t serial : answered) {
+      if ((serial > 10) != (c == &b)) continue;
+      auto reply = c->ReadFrame();
+      XT_REQUIRE(reply.has_value());
+      XT_CHECK_BYTES(*reply, OkReply(kTestProgram, kTestVersion, xt::kProcDeferred, serial,
+                                     Bytes{0, 0, 0, static_cast<uint8_t>(serial)}));
+    }
+  }
+  a.Close();
+  b.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
 // A handler blocked on a latch holds one worker; other calls still run.
 XT_TEST(latched_handler_does_not_block_other_calls) {
   TestServer t;
