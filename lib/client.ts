@@ -11,6 +11,7 @@ import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { RpcError } from './errors';
+import { isInt32, isUint32 } from './int32';
 import type { Procedure } from './program';
 import { decode, encode } from './xdr/codec';
 import type { Static } from './xdr/types';
@@ -127,14 +128,6 @@ function header(program: number, version: number, procedure: number, type: numbe
 const PING_FRAME = header(KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, KEEPALIVE_PROC_PING, TYPE_MESSAGE, 0, STATUS_OK, 0);
 const PONG_FRAME = header(KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, KEEPALIVE_PROC_PONG, TYPE_MESSAGE, 0, STATUS_OK, 0);
 
-function isU32(n: unknown): n is number {
-  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
-}
-
-function isI32(n: unknown): n is number {
-  return typeof n === 'number' && Number.isInteger(n) && n >= -0x80000000 && n <= 0x7fffffff;
-}
-
 function typeName(type: number): string {
   switch (type) {
     case TYPE_CALL: return 'CALL';
@@ -207,7 +200,7 @@ export class Client extends EventEmitter<ClientEvents> {
    */
   static connect(options: ConnectOptions): Promise<Client> {
     const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    if (!isU32(max) || max < MIN_FRAME_BYTES) {
+    if (!isUint32(max) || max < MIN_FRAME_BYTES) {
       return Promise.reject(clientError('ERR_INVALID_ARG_VALUE', `maxMessageBytes must be an integer from ${MIN_FRAME_BYTES} to 4294967295, got ${String(max)}.`));
     }
     const hasPath = options.path !== undefined;
@@ -265,7 +258,7 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   private callRaw(program: number, version: number, procedure: number, body: Uint8Array | undefined, options: CallOptions): Promise<Buffer> {
-    if (!isU32(program) || !isU32(version) || !isI32(procedure)) {
+    if (!isUint32(program) || !isUint32(version) || !isInt32(procedure)) {
       return Promise.reject(clientError('ERR_INVALID_ARG_VALUE',
         `Program and version must be unsigned 32-bit integers and procedure a signed 32-bit integer, got ${String(program)}, ${String(version)}, ${String(procedure)}.`));
     }

@@ -11,6 +11,7 @@
  *   Echo.procedures.echo   // { kind: 'procedure', name: 'echo', program: 0x20000001, version: 1, id: 1, args, result }
  *   type A = HandlerArgs<typeof Echo, 'echo'>;   // { data: Buffer }
  */
+import { isInt32, isUint32 } from './int32';
 import { describe } from './xdr/errors';
 import { isSchema } from './xdr/schema';
 import type { Schema, Static } from './xdr/types';
@@ -115,18 +116,16 @@ export type Handlers<P extends AnyProgram, Ctx = unknown> = {
   readonly [K in ProcedureName<P>]: Handler<P, K, Ctx>;
 };
 
-const INT32_MIN = -0x80000000;
-const INT32_MAX = 0x7fffffff;
 
 function checkUint32(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+  if (!isUint32(v)) {
     throw new RangeError(`defineProgram: ${what} must be an unsigned 32-bit integer, got ${describe(v)}`);
   }
   return v;
 }
 
 function checkId(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX) {
+  if (!isInt32(v)) {
     throw new RangeError(`defineProgram: ${what} id must be a signed 32-bit integer, got ${describe(v)}`);
   }
   return v;

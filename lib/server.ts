@@ -11,6 +11,7 @@ import { EventEmitter } from 'events';
 import * as util from 'util';
 
 import { RpcError, isRpcError } from './errors';
+import { isInt32, isUint32 } from './int32';
 import { native } from './native';
 import type { AnyProgram, Handlers, Procedure } from './program';
 import { decode, encode } from './xdr/codec';
@@ -109,13 +110,13 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 }
 
 function checkUint32(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff)
+  if (!isUint32(v))
     throw new RangeError(`${what} must be an unsigned 32-bit integer, got ${util.inspect(v)}`);
   return v;
 }
 
 function checkInt32(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff)
+  if (!isInt32(v))
     throw new RangeError(`${what} must be a signed 32-bit integer, got ${util.inspect(v)}`);
   return v;
 }
@@ -332,7 +333,7 @@ export class Server extends EventEmitter {
   close(options: CloseOptions = {}): Promise<CloseResult> {
     if (this.#closing) return this.#closing;
     const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
-    if (!Number.isInteger(graceMs) || graceMs < 0 || graceMs > 0xffffffff)
+    if (!isUint32(graceMs))
       return Promise.reject(new RangeError('graceMs must be a non-negative integer'));
     if (this.#native.state === 'idle') return Promise.resolve({ drained: true, callsCancelled: 0, clientsClosed: 0 });
     this.#closing = new Promise<CloseResult>((resolve) => {

@@ -12,9 +12,9 @@
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
+const { have, missingTool } = require('./steps');
 
 const root = path.join(__dirname, '..');
-const ci = process.env.XDRD_CI === '1';
 
 const variants = {
   debug: ['-DCMAKE_BUILD_TYPE=Debug'],
@@ -38,16 +38,7 @@ function die(msg) {
   process.exit(1);
 }
 
-function have(cmd) {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
-
-function missing(tool, pkg) {
-  const msg = `${tool} not found (apt-get install -y ${pkg})`;
-  if (ci) die(`${msg}; XDRD_CI=1 makes a missing tool a failure`);
-  console.log(`native: SKIPPED: ${msg}`);
-  process.exit(0);
-}
+const missing = (tool, pkg) => missingTool('native', tool, pkg);
 
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });

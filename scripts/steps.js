@@ -40,4 +40,21 @@ function runSteps(title, steps) {
 
 const npm = (script) => ['npm', 'run', '--silent', script];
 
-module.exports = { runSteps, npm };
+// Is `cmd` on PATH?
+function have(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+// A suite whose tool is missing is skipped with what to install, or, under
+// XDRD_CI=1 (set by .ci/run), failed. Either way the process ends here.
+function missingTool(who, tool, pkg) {
+  const msg = `${tool} not found (apt-get install -y ${pkg})`;
+  if (process.env.XDRD_CI === '1') {
+    console.error(`${who}: ${msg}; XDRD_CI=1 makes a missing tool a failure`);
+    process.exit(1);
+  }
+  console.log(`${who}: SKIPPED: ${msg}`);
+  process.exit(0);
+}
+
+module.exports = { runSteps, npm, have, missingTool };

@@ -124,7 +124,6 @@ uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size
     offset += len;
     slots_[slot] = std::make_unique<Call>(std::move(p.call));
   }
-  in_flight_ += n;
   calls_.fetch_add(n, std::memory_order_relaxed);
   batches_.fetch_add(1, std::memory_order_relaxed);
   if (rewake != nullptr) Wake(rewake);
@@ -152,7 +151,6 @@ bool CallBridge::Complete(const uint32_t* area, uint32_t count, const uint8_t* d
     }
     std::unique_ptr<Call> call = std::move(slots_[slot]);
     free_slots_.push_back(slot);
-    --in_flight_;
     const uint8_t* bytes = data + offset;
     offset += len;
     // A call the server already gave up on (shutdown deadline) drops
@@ -179,7 +177,6 @@ void CallBridge::DropAll() {
   std::vector<std::unique_ptr<Call>> slots;
   slots.swap(slots_);
   free_slots_.clear();
-  in_flight_ = 0;
   for (auto& call : slots) {
     if (call) call->ReplyError(ShuttingDownError());
   }
@@ -190,7 +187,7 @@ CallBridge::Stats CallBridge::ReadStats() const {
   s.wakeups = wakeups_.load(std::memory_order_relaxed);
   s.calls = calls_.load(std::memory_order_relaxed);
   s.batches = batches_.load(std::memory_order_relaxed);
-  s.in_flight = in_flight_;
+  s.in_flight = slots_.size() - free_slots_.size();
   std::lock_guard<RankedMutex> lock(mu_);
   s.pending = pending_.size();
   return s;

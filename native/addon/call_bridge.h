@@ -125,8 +125,7 @@ class CallBridge : public RefCounted<CallBridge> {
 
   // JS thread only.
   std::vector<std::unique_ptr<Call>> slots_;
-  std::vector<uint32_t> free_slots_;
-  uint64_t in_flight_ = 0;
+  std::vector<uint32_t> free_slots_;  // slots_ entries that hold no call
 
   std::atomic<uint64_t> wakeups_{0};
   std::atomic<uint64_t> calls_{0};
