@@ -34,6 +34,9 @@ const TYPE_STREAM_HOLE = 6;
 const STATUS_OK = 0;
 const STATUS_ERROR = 1;
 
+/** The longest delay setTimeout honours; a longer one fires after 1 ms instead. */
+const MAX_TIMER_MS = 2147483647;
+
 export const KEEPALIVE_PROGRAM = 0x6b656570;
 export const KEEPALIVE_VERSION = 1;
 export const KEEPALIVE_PROC_PING = 1;
@@ -55,12 +58,17 @@ export interface ConnectOptions {
 }
 
 export interface CallOptions {
+  /** Aborting it rejects the call with the signal's reason; a late reply is then dropped. */
   signal?: AbortSignal;
+  /**
+   * Rejects the call with code ERR_XDRD_TIMEOUT if no reply came within this
+   * many milliseconds (0 to 2147483647); a late reply is then dropped.
+   */
   timeoutMs?: number;
 }
 
 export interface KeepaliveOptions {
-  /** Idle time before a PING is sent, and between PINGs while the link stays silent. */
+  /** Idle time before a PING is sent, and between PINGs while the link stays silent (at most 2147483647 ms). */
   intervalMs: number;
   /**
    * PINGs sent in a row without any frame coming back before the connection
@@ -263,8 +271,8 @@ export class Client extends EventEmitter<ClientEvents> {
         `Program and version must be unsigned 32-bit integers and procedure a signed 32-bit integer, got ${String(program)}, ${String(version)}, ${String(procedure)}.`));
     }
     const { signal, timeoutMs } = options;
-    if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs >= 0 && Number.isFinite(timeoutMs))) {
-      return Promise.reject(clientError('ERR_INVALID_ARG_VALUE', `timeoutMs must be a finite number of milliseconds >= 0, got ${String(timeoutMs)}.`));
+    if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs >= 0 && timeoutMs <= MAX_TIMER_MS)) {
+      return Promise.reject(clientError('ERR_INVALID_ARG_VALUE', `timeoutMs must be a number of milliseconds from 0 to ${MAX_TIMER_MS}, got ${String(timeoutMs)}.`));
     }
     if (this.state !== 'open') {
       return Promise.reject(this.closedError());
@@ -323,8 +331,8 @@ export class Client extends EventEmitter<ClientEvents> {
    */
   startKeepalive(options: KeepaliveOptions): void {
     const { intervalMs, count } = options;
-    if (!(typeof intervalMs === 'number' && intervalMs > 0 && Number.isFinite(intervalMs))) {
-      throw clientError('ERR_INVALID_ARG_VALUE', `intervalMs must be a finite number of milliseconds > 0, got ${String(intervalMs)}.`);
+    if (!(typeof intervalMs === 'number' && intervalMs > 0 && intervalMs <= MAX_TIMER_MS)) {
+      throw clientError('ERR_INVALID_ARG_VALUE', `intervalMs must be a number of milliseconds above 0 and at most ${MAX_TIMER_MS}, got ${String(intervalMs)}.`);
     }
     if (!(Number.isInteger(count) && count >= 0)) {
       throw clientError('ERR_INVALID_ARG_VALUE', `count must be an integer >= 0, got ${String(count)}.`);
@@ -455,6 +463,10 @@ export class Client extends EventEmitter<ClientEvents> {
           return;
         }
         this.frameBytes = length - 4;
+        // The chunk ended right after the length word. Going on would park an
+        // empty view of this chunk in `pieces`, pinning its memory until some
+        // later frame happens to arrive split.
+        if (off === end) return;
       }
 
       const need = this.frameBytes - this.piecesBytes;

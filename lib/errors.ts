@@ -9,14 +9,78 @@
  */
 import * as xdr from './xdr';
 
-/** VIR_ERR_INTERNAL_ERROR */
-export const ERR_INTERNAL_ERROR = 1;
-/** VIR_ERR_RPC */
-export const ERR_RPC = 39;
-/** VIR_FROM_RPC */
-export const FROM_RPC = 7;
-/** VIR_ERR_ERROR (virErrorLevel) */
-export const ERR_LEVEL_ERROR = 2;
+/**
+ * libvirt's virErrorNumber values (VIR_ERR_*): the `code` of an error. Only
+ * the ones a daemon is likely to send are listed; any other number may still
+ * be passed as a plain number.
+ */
+export const ErrorCode = {
+  OK: 0,
+  INTERNAL_ERROR: 1,
+  NO_MEMORY: 2,
+  NO_SUPPORT: 3,
+  NO_CONNECT: 5,
+  INVALID_CONN: 6,
+  INVALID_DOMAIN: 7,
+  INVALID_ARG: 8,
+  OPERATION_FAILED: 9,
+  XML_ERROR: 27,
+  DOM_EXIST: 28,
+  OPERATION_DENIED: 29,
+  SYSTEM_ERROR: 38,
+  RPC: 39,
+  NO_DOMAIN: 42,
+  AUTH_FAILED: 45,
+  OPERATION_INVALID: 55,
+  CONFIG_UNSUPPORTED: 67,
+  OPERATION_TIMEOUT: 68,
+  OPERATION_UNSUPPORTED: 84,
+  ACCESS_DENIED: 88,
+  AUTH_UNAVAILABLE: 94,
+  NO_HOSTNAME: 108,
+} as const;
+
+/**
+ * libvirt's virErrorDomain values (VIR_FROM_*): the `domain` of an error,
+ * naming the subsystem that raised it. Python prints the name of the domain
+ * in front of the message ("Remote Driver", "Test Driver", ...).
+ */
+export const ErrorDomain = {
+  NONE: 0,
+  XEN: 1,
+  DOM: 6,
+  RPC: 7,
+  CONF: 9,
+  QEMU: 10,
+  TEST: 12,
+  REMOTE: 13,
+  LXC: 17,
+  STORAGE: 18,
+  NETWORK: 19,
+  DOMAIN: 20,
+  SECURITY: 24,
+  STREAMS: 38,
+  AUTH: 46,
+  ACCESS: 55,
+  POLKIT: 60,
+  ADMIN: 62,
+} as const;
+
+/** libvirt's virErrorLevel values: the `level` of an error. */
+export const ErrorLevel = {
+  NONE: 0,
+  WARNING: 1,
+  ERROR: 2,
+} as const;
+
+/** VIR_ERR_INTERNAL_ERROR (same as ErrorCode.INTERNAL_ERROR). */
+export const ERR_INTERNAL_ERROR = ErrorCode.INTERNAL_ERROR;
+/** VIR_ERR_RPC (same as ErrorCode.RPC). */
+export const ERR_RPC = ErrorCode.RPC;
+/** VIR_FROM_RPC (same as ErrorDomain.RPC). */
+export const FROM_RPC = ErrorDomain.RPC;
+/** VIR_ERR_ERROR, the virErrorLevel (same as ErrorLevel.ERROR). */
+export const ERR_LEVEL_ERROR = ErrorLevel.ERROR;
 
 const REMOTE_STRING_MAX = 4194304;
 const remoteString = xdr.optional(xdr.string(REMOTE_STRING_MAX));
@@ -56,6 +120,13 @@ export interface RpcErrorFields {
 }
 
 /**
+ * The optional second argument of the RpcError helpers: any field except
+ * the ones the helper itself sets (code, str1, str2). Most callers pass
+ * nothing or `{ domain }`.
+ */
+type HelperFields = Omit<RpcErrorFields, 'code' | 'str1' | 'str2'>;
+
+/**
  * An error that crosses the wire. `message` is what the peer's user reads.
  * Compare on `.name === 'RpcError'` and `.code`, not `instanceof` (tests and
  * bundlers may load two copies of this module).
@@ -91,21 +162,80 @@ export class RpcError extends Error {
    * An internal error worded the way libvirt words them: the message reads
    * "internal error: <detail>", str1 holds the format and str2 the detail.
    */
-  static internal(detail: string): RpcError {
-    return new RpcError(`internal error: ${detail}`, {
-      code: ERR_INTERNAL_ERROR,
-      domain: FROM_RPC,
-      str1: 'internal error: %s',
-      str2: detail,
-    });
+  static internal(detail: string, fields?: HelperFields): RpcError {
+    return libvirtStyle(ErrorCode.INTERNAL_ERROR, 'internal error: ', detail, fields);
   }
 
   /**
    * A protocol-level error (VIR_ERR_RPC, from VIR_FROM_RPC), worded as
    * libvirt words them: the message is shown as is.
    */
-  static rpc(message: string): RpcError {
-    return new RpcError(message, { code: ERR_RPC, domain: FROM_RPC, str1: '%s', str2: message });
+  static rpc(message: string, fields?: HelperFields): RpcError {
+    return libvirtStyle(ErrorCode.RPC, '', message, fields);
+  }
+
+  /** INVALID_ARG (8): "invalid argument: <detail>". */
+  static invalidArg(detail: string, fields?: HelperFields): RpcError {
+    return libvirtStyle(ErrorCode.INVALID_ARG, 'invalid argument: ', detail, fields);
+  }
+
+  /** NO_SUPPORT (3): "this function is not supported by the connection driver: <detail>". */
+  static noSupport(detail: string, fields?: HelperFields): RpcError {
+    return libvirtStyle(ErrorCode.NO_SUPPORT, 'this function is not supported by the connection driver: ', detail, fields);
+  }
+
+  /** OPERATION_FAILED (9): "operation failed: <detail>". */
+  static operationFailed(detail: string, fields?: HelperFields): RpcError {
+    return libvirtStyle(ErrorCode.OPERATION_FAILED, 'operation failed: ', detail, fields);
+  }
+
+  /** OPERATION_INVALID (55): "Requested operation is not valid: <detail>" (wrong state for the request). */
+  static operationInvalid(detail: string, fields?: HelperFields): RpcError {
+    return libvirtStyle(ErrorCode.OPERATION_INVALID, 'Requested operation is not valid: ', detail, fields);
+  }
+
+  /** OPERATION_UNSUPPORTED (84): "Operation not supported: <detail>". */
+  static operationUnsupported(detail: string, fields?: HelperFields): RpcError {
+    return libvirtStyle(ErrorCode.OPERATION_UNSUPPORTED, 'Operation not supported: ', detail, fields);
+  }
+
+  /** ACCESS_DENIED (88): "access denied: <detail>". */
+  static accessDenied(detail: string, fields?: HelperFields): RpcError {
+    return libvirtStyle(ErrorCode.ACCESS_DENIED, 'access denied: ', detail, fields);
+  }
+
+  /** AUTH_FAILED (45): "authentication failed: <detail>". */
+  static authFailed(detail: string, fields?: HelperFields): RpcError {
+    return libvirtStyle(ErrorCode.AUTH_FAILED, 'authentication failed: ', detail, fields);
+  }
+
+  /** OPERATION_TIMEOUT (68): "Timed out during operation: <detail>"; for calls that overran their deadline. */
+  static timeout(detail: string, fields?: HelperFields): RpcError {
+    return libvirtStyle(ErrorCode.OPERATION_TIMEOUT, 'Timed out during operation: ', detail, fields);
+  }
+
+  /**
+   * What libvirtd answers for a procedure it does not have: code RPC (39),
+   * domain RPC (7), "unknown procedure: <proc>". libvirt clients turn exactly
+   * this into NO_SUPPORT and fall back to older calls.
+   */
+  static unknownProcedure(proc: number): RpcError {
+    return RpcError.rpc(`unknown procedure: ${proc}`);
+  }
+
+  /**
+   * The refusal the native core sends for calls it will not run because the
+   * server is stopping: code INTERNAL_ERROR (1), domain RPC (7), the text
+   * "server is shutting down" with no prefix, str1 "%s".
+   */
+  static shuttingDown(): RpcError {
+    const text = 'server is shutting down';
+    return new RpcError(text, { code: ErrorCode.INTERNAL_ERROR, domain: ErrorDomain.RPC, str1: '%s', str2: text });
+  }
+
+  /** The plain fields, with `name`: what JSON.stringify and loggers see. */
+  toJSON(): RemoteError & { name: 'RpcError'; message: string } {
+    return { name: this.name, ...this.toRemote(), message: this.message };
   }
 
   /** The struct as it goes on the wire. */
@@ -135,6 +265,22 @@ export class RpcError extends Error {
     const e = xdr.decode(remoteError, body, { name: 'remote_error' });
     return new RpcError(e.message ?? '(no message)', e);
   }
+}
+
+/**
+ * Builds an error the way virReportError does: the message is the libvirt
+ * prefix for `code` followed by the detail, str1 the format ("<prefix>%s")
+ * and str2 the detail. The caller may set every other field; the domain
+ * defaults to RPC.
+ */
+function libvirtStyle(code: number, prefix: string, detail: string, fields: HelperFields = {}): RpcError {
+  return new RpcError(prefix + detail, {
+    ...fields,
+    code,
+    domain: fields.domain ?? ErrorDomain.RPC,
+    str1: `${prefix}%s`,
+    str2: detail,
+  });
 }
 
 /** Is `e` an RpcError, from this copy of the module or another? */

@@ -20,6 +20,16 @@ export type {
   Handlers,
 } from './program';
 export { Server, CallContext } from './server';
+export { CallAbortedError } from './context';
+export type { AbortCode } from './context';
+export { Connection } from './connection';
+export type {
+  DisconnectReason,
+  PeerCredentials,
+  KeepaliveSettings,
+  ConnectionCloseOptions,
+} from './connection';
+export type { ProcedureStats } from './procedure-stats';
 export type {
   RawHandler,
   RawHandlers,
@@ -29,10 +39,13 @@ export type {
   CloseOptions,
   CloseResult,
   ServerStats,
+  LogRecord,
 } from './server';
 export { Client } from './client';
 export type { ConnectOptions, CallOptions, ServerMessage, KeepaliveOptions } from './client';
-export { RpcError, isRpcError, remoteError } from './errors';
+export { RpcError, isRpcError, remoteError, ErrorCode, ErrorDomain, ErrorLevel } from './errors';
+export { LatencyHistogram } from './histogram';
+export type { LatencySnapshot } from './histogram';
 export type { RpcErrorFields, RemoteError } from './errors';
 export { liveCounts } from './native';
 export type { LiveCounts } from './native';

@@ -19,10 +19,15 @@ export interface NativeServerOptions {
   maxBufferedBytes?: number;
   readBudgetBytes?: number;
   frameTimeoutMs?: number;
+  maxUnauthenticatedClients?: number;
+  /** New clients are not read until authorize(id, true). */
+  requireAuthorization?: boolean;
 }
 
 export interface NativeListenResult {
   ok: boolean;
+  family?: 'unix' | 'ipv4' | 'ipv6';
+  replacedStale?: boolean;
   errno?: number;
   message?: string;
   path?: string;
@@ -64,6 +69,14 @@ export interface NativeStats {
   logSuppressed: number;
   bytesRead: number;
   bytesWritten: number;
+  /** Clients accepted and waiting for `authorize` to settle. */
+  clientsUnauthenticated: number;
+  /** Clients closed because `authorize` refused them. */
+  clientsDenied: number;
+  /** Events (server → client MESSAGEs) queued by sendEvent(). */
+  eventsSent: number;
+  /** Events dropped because their client was already closing. */
+  eventsDropped: number;
   /** Times a worker woke the JS thread (one per empty → non-empty queue). */
   jsWakeups: number;
   /** Calls handed to JS handlers. */
@@ -82,8 +95,16 @@ export type OnNative = (kind: number, drained?: boolean, cancelled?: number, cli
 export interface NativeServer {
   handle(program: number, version: number, procedure: number, handlerIndex: number): void;
   handleProgram(program: number, version: number, handlerIndex: number): void;
-  listenUnix(path: string, mode: number): NativeListenResult;
-  listenTcp(host: string, port: number): NativeListenResult;
+  listenUnix(path: string, mode: number, readOnly: boolean): NativeListenResult;
+  listenTcp(host: string, port: number, readOnly: boolean): NativeListenResult;
+  listenFd(fd: number, readOnly: boolean): NativeListenResult;
+  /** Connect, disconnect and log notices as a JSON array, or undefined if none. */
+  takeNotices(): string | undefined;
+  /** Each returns false when no such client is connected. */
+  authorize(id: number, allow: boolean): boolean;
+  closeClient(id: number, afterWrites: boolean): boolean;
+  startKeepalive(id: number, intervalMs: number, count: number): boolean;
+  sendEvent(id: number, program: number, version: number, procedure: number, body: Uint8Array): boolean;
   /** Starts the threads; false if already running. */
   start(): boolean;
   /** Begins a graceful stop on a native thread; false if not running. */

@@ -10,28 +10,20 @@
 import { EventEmitter } from 'events';
 import * as util from 'util';
 
+import { Connection } from './connection';
+import type { ConnectNotice, ConnectionHost, DisconnectReason } from './connection';
+import { CallContext } from './context';
 import { RpcError, isRpcError } from './errors';
 import { isInt32, isUint32 } from './int32';
 import { native } from './native';
-import type { AnyProgram, Handlers, Procedure } from './program';
-import { decode, encode } from './xdr/codec';
 import type { NativeServer, NativeServerOptions, NativeStats } from './native';
+import { ProcedureTable } from './procedure-stats';
+import type { ProcedureStats } from './procedure-stats';
+import type { AnyProgram, Handlers, Procedure, ProgramEvent } from './program';
+import type { Static } from './xdr';
+import { decode, encode } from './xdr/codec';
 
-/** What a handler knows about the call it serves. */
-export class CallContext {
-  constructor(
-    /** The program number of the call. */
-    readonly program: number,
-    /** The program version of the call. */
-    readonly version: number,
-    /** The procedure number (a signed 32-bit int). */
-    readonly procedure: number,
-    /** The serial the client chose; the reply carries it back. */
-    readonly serial: number,
-    /** The connection's id: unique for the life of the process. */
-    readonly clientId: number,
-  ) {}
-}
+export { CallContext } from './context';
 
 /**
  * A raw handler: the call's XDR-encoded body in, the reply's XDR-encoded
@@ -47,23 +39,74 @@ export interface RawHandlers {
   '*'?: RawHandler;
 }
 
-export interface ServerOptions extends NativeServerOptions {}
+export interface ServerOptions extends Omit<NativeServerOptions, 'requireAuthorization'> {
+  /**
+   * Decides whether a new connection may talk to the server; may be async.
+   * Until it settles the connection is not read (its calls wait in the
+   * kernel) and counts as unauthenticated. `true` lets it in; anything else,
+   * or a throw, closes it before any of its calls is read (reason 'denied').
+   * Default: every connection is let in at once.
+   */
+  authorize?: (client: Connection) => boolean | Promise<boolean>;
+  /**
+   * With `authorize`: connections at most that wait for it to settle; at the
+   * bound the server stops accepting (new ones wait in the listen backlog)
+   * until one settles. Default 20 (libvirtd's max_anonymous_clients).
+   */
+  maxUnauthenticatedClients?: number;
+  /**
+   * A deadline for every call, in milliseconds from the handler being
+   * called: when it passes, the client gets an OPERATION_TIMEOUT error, the
+   * call's `ctx.signal` aborts with code 'deadline', and whatever the
+   * handler answers later is dropped. Default 0: no deadline.
+   */
+  callDeadlineMs?: number;
+}
+
+interface ListenCommon {
+  /**
+   * Marks the connections this listener accepts as read-only
+   * (`ctx.client.readOnly`), for handlers to enforce. Default false.
+   */
+  readOnly?: boolean;
+}
 
 export type ListenOptions =
-  | {
-      /** A UNIX socket path; an existing path is an error (EADDRINUSE). */
+  | (ListenCommon & {
+      /**
+       * A UNIX socket path. An existing path is replaced only when it is a
+       * stale socket nobody listens on; a live socket, a file or anything
+       * else there is an EADDRINUSE error.
+       */
       path: string;
-      /** Permission bits of the socket, applied before it is reachable. Default 0o600. */
+      /** Permission bits of the socket, in force before the path appears. Default 0o600. */
       mode?: number;
-    }
-  | {
+    })
+  | (ListenCommon & {
       /** TCP port; 0 (the default) picks a free one. */
       port?: number;
       /** A numeric IPv4 or IPv6 address. Default '127.0.0.1'. */
       host?: string;
-    };
+    })
+  | (ListenCommon & {
+      /**
+       * A listening socket the process inherited (socket activation, a
+       * parent's descriptor). The server owns it from then on and closes it
+       * on close(); a UNIX path it has is left in place.
+       */
+      fd: number;
+    });
 
 export type AddressInfo = { path: string } | { host: string; port: number };
+
+/** One record of the native side's log: what it dropped, refused or paused. */
+export interface LogRecord {
+  message: string;
+  /** The connection it is about, if any. */
+  clientId: number | null;
+  /** When the JS side received it. */
+  time: Date;
+}
 
 export interface CloseOptions {
   /**
@@ -82,15 +125,29 @@ export interface CloseResult {
   clientsClosed: number;
 }
 
-export type ServerStats = NativeStats;
+export interface ServerStats extends NativeStats {
+  /** Connections the JS side knows (accepted and not yet reported gone). */
+  connections: number;
+  /** Replies with an error: the loop's protocol errors and the handlers' (errorReplies + handlerErrors). */
+  callsFailed: number;
+  /** Answers handlers gave with an error (thrown, rejected, bad result, deadline). */
+  handlerErrors: number;
+  /** Handler results that came after their client left or their deadline passed, and were dropped. */
+  lateResultsDropped: number;
+  /** Per procedure: calls, errors and latency, split into queue wait and run time. */
+  procedures: ProcedureStats[];
+}
 
 interface HandlerEntry {
   program: number;
   version: number;
   fn: RawHandler;
+  table: ProcedureTable;
 }
 
 const DEFAULT_GRACE_MS = 10000;
+const DEFAULT_MAX_MESSAGE_BYTES = 33554432;
+const HEADER_BYTES = 24;
 
 /** A thrown value as an Error, without losing what it was. */
 function asError(e: unknown): Error {
@@ -124,7 +181,10 @@ function checkInt32(v: unknown, what: string): number {
 function listenError(errno: number, detail: string, address: string, port?: number): Error {
   const [code, text] = util.getSystemErrorMap().get(-errno) ?? [`E${errno}`, detail];
   const where = port === undefined ? address : `${address}:${port}`;
-  const err = new Error(`listen ${code}: ${text} ${where}`) as NodeJS.ErrnoException & {
+  // Node's wording first; then why, when the native side knows more than
+  // the errno says (for a UNIX path: a file there, or a live socket).
+  const why = /^listen on UNIX socket '.*': (path .*)$/s.exec(detail)?.[1];
+  const err = new Error(`listen ${code}: ${text} ${where}${why ? ` (${why})` : ''}`) as NodeJS.ErrnoException & {
     address?: string;
     port?: number;
     detail?: string;
@@ -163,10 +223,16 @@ function typedHandler(proc: Procedure, fn: (args: unknown, ctx: CallContext) => 
  * An RPC server speaking libvirt's wire protocol, with native threads doing
  * the I/O and TypeScript handlers doing the work.
  *
- * Events: 'listening' (address), 'close' (result), 'error' (err, ctx) when a
- * handler throws something that is not an RpcError or returns a non-Buffer.
- * Without an 'error' listener such errors become process warnings: the
- * server never goes down for a handler.
+ * Events
+ *   'listening' (address)             a listener opened
+ *   'connection' (client)             a client was accepted (before `authorize` settles)
+ *   'disconnect' (client, reason)     a client is gone; `reason` says why
+ *   'log' (record)                    the native side dropped, refused or paused something
+ *   'error' (err, ctx?)               a handler or `authorize` threw something that is not
+ *                                     an RpcError, or returned what cannot be sent. Without
+ *                                     a listener it becomes a process warning: the server
+ *                                     never goes down for a handler.
+ *   'close' (result)                  close() finished; every thread is joined
  */
 export class Server extends EventEmitter {
   readonly #native: NativeServer;
@@ -179,17 +245,34 @@ export class Server extends EventEmitter {
   readonly #kindError: number;
   readonly #handlers: HandlerEntry[] = [];
   readonly #addresses: AddressInfo[] = [];
+  readonly #connections = new Map<number, Connection>();
+  readonly #authorize: ((client: Connection) => boolean | Promise<boolean>) | undefined;
+  readonly #deadlineMs: number;
+  readonly #maxMessageBytes: number;
+  readonly #host: ConnectionHost;
   #closing: Promise<CloseResult> | undefined;
   #resolveClose: ((r: CloseResult) => void) | undefined;
+  #graceTimer: NodeJS.Timeout | undefined;
+  #handlerErrors = 0;
+  #lateResults = 0;
 
   // Answers waiting for the next flush, in parallel arrays.
   #outSlots: number[] = [];
   #outKinds: number[] = [];
   #outBytes: Uint8Array[] = [];
   #flushQueued = false;
+  // Connections to close once the answers queued before are handed over.
+  #closeAfterFlush: Connection[] = [];
 
   constructor(options: ServerOptions = {}) {
     super();
+    const { authorize, callDeadlineMs, ...nativeOptions } = options;
+    if (authorize !== undefined && typeof authorize !== 'function') throw new TypeError('options.authorize must be a function');
+    const deadline = callDeadlineMs ?? 0;
+    if (!isUint32(deadline) || deadline > 0x7fffffff) throw new RangeError('options.callDeadlineMs must be an integer from 0 to 2147483647');
+    this.#authorize = authorize;
+    this.#deadlineMs = deadline;
+    this.#maxMessageBytes = nativeOptions.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     const addon = native();
     const layout = addon.layout;
     this.#inWords = layout.inWords;
@@ -199,7 +282,27 @@ export class Server extends EventEmitter {
     this.#kindError = layout.resultError;
     this.#batch = new Uint32Array(layout.batchAreaWords);
     this.#results = new Uint32Array(layout.resultAreaWords);
-    this.#native = new addon.NativeServer({ ...options }, this.#onNative, this.#batch, this.#results);
+    this.#native = new addon.NativeServer(
+      { ...nativeOptions, requireAuthorization: authorize !== undefined },
+      this.#onNative,
+      this.#batch,
+      this.#results,
+    );
+    const nat = this.#native;
+    this.#host = {
+      closeClient: (id, afterWrites) => {
+        this.#flush();  // the answers already given go first
+        nat.closeClient(id, afterWrites);
+      },
+      startKeepalive: (id, intervalMs, count) => {
+        this.#flush();
+        nat.startKeepalive(id, intervalMs, count);
+      },
+      idle: (connection) => {
+        this.#closeAfterFlush.push(connection);
+        this.#scheduleFlush();
+      },
+    };
   }
 
   /**
@@ -228,16 +331,18 @@ export class Server extends EventEmitter {
   #handleProgram(program: AnyProgram, handlers: Record<string, unknown>): this {
     if (typeof handlers !== 'object' || handlers === null) throw new TypeError('handlers must be an object of functions by procedure name');
     const raw: RawHandlers = {};
+    const names = new Map<number, string>();
     for (const [name, fn] of Object.entries(handlers)) {
       const proc = Object.prototype.hasOwnProperty.call(program.procedures, name) ? program.procedures[name] : undefined;
       if (!proc) throw new TypeError(`the program has no procedure named '${name}'`);
       if (typeof fn !== 'function') throw new TypeError(`the handler for ${name} must be a function`);
       raw[proc.id] = typedHandler(proc, fn as (args: unknown, ctx: CallContext) => unknown);
+      names.set(proc.id, name);
     }
-    return this.#handleRaw(program.number, program.version, raw);
+    return this.#handleRaw(program.number, program.version, raw, names);
   }
 
-  #handleRaw(program: number, version: number, handlers: RawHandlers): this {
+  #handleRaw(program: number, version: number, handlers: RawHandlers, names: ReadonlyMap<number, string> = new Map()): this {
     checkUint32(program, 'program');
     checkUint32(version, 'version');
     if (this.#native.state !== 'idle') {
@@ -252,34 +357,46 @@ export class Server extends EventEmitter {
     }
     for (const key of Object.keys(handlers)) {
       const fn = (handlers as Record<string, RawHandler>)[key]!;
-      const index = this.#handlers.push({ program, version, fn }) - 1;
+      const index = this.#handlers.push({ program, version, fn, table: new ProcedureTable(program, version, names) }) - 1;
       if (key === '*') this.#native.handleProgram(program, version, index);
       else this.#native.handle(program, version, checkInt32(Number(key), 'procedure'), index);
     }
     return this;
   }
 
-  /** Opens a listener and starts serving. Resolves with its address. */
+  /**
+   * Opens a listener and starts serving. Resolves with its address. A server
+   * may listen on several addresses, each with its own options.
+   */
   async listen(options: ListenOptions): Promise<AddressInfo> {
     if (this.#native.state === 'closing') {
       const err = new Error('listen() while the server is closing') as NodeJS.ErrnoException;
       err.code = 'ERR_SERVER_NOT_RUNNING';
       throw err;
     }
+    if (typeof options !== 'object' || options === null) throw new TypeError('listen() takes an options object: { path }, { port, host } or { fd }');
+    const readOnly = options.readOnly ?? false;
+    if (typeof readOnly !== 'boolean') throw new TypeError('readOnly must be a boolean');
     let address: AddressInfo;
     if ('path' in options) {
       if (typeof options.path !== 'string' || options.path === '') throw new TypeError('path must be a non-empty string');
       const mode = options.mode ?? 0o600;
       if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new RangeError('mode must be permission bits (0 to 0o7777)');
-      const r = this.#native.listenUnix(options.path, mode);
+      const r = this.#native.listenUnix(options.path, mode, readOnly);
       if (!r.ok) throw listenError(r.errno ?? 0, r.message ?? '', options.path);
       address = { path: r.path ?? options.path };
+    } else if ('fd' in options) {
+      const fd = options.fd;
+      if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw new RangeError('fd must be a descriptor number');
+      const r = this.#native.listenFd(fd, readOnly);
+      if (!r.ok) throw listenError(r.errno ?? 0, r.message ?? '', `fd ${fd}`);
+      address = r.family === 'unix' ? { path: r.path ?? '' } : { host: r.host ?? '', port: r.port ?? 0 };
     } else {
       const host = options.host ?? '127.0.0.1';
       const port = options.port ?? 0;
       if (typeof host !== 'string') throw new TypeError('host must be a string');
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError('port must be from 0 to 65535');
-      const r = this.#native.listenTcp(host, port);
+      const r = this.#native.listenTcp(host, port, readOnly);
       if (!r.ok) throw listenError(r.errno ?? 0, r.message ?? '', host, port);
       address = { host: r.host ?? host, port: r.port ?? port };
     }
@@ -298,6 +415,11 @@ export class Server extends EventEmitter {
     return first ? { ...first } : null;
   }
 
+  /** The addresses being listened on. */
+  addresses(): AddressInfo[] {
+    return this.#addresses.map((a) => ({ ...a }));
+  }
+
   /**
    * Lets the process exit while this server is the only thing keeping it
    * alive (like net.Server's unref()). It keeps serving while the process
@@ -314,21 +436,54 @@ export class Server extends EventEmitter {
     return this;
   }
 
-  /** The addresses being listened on. */
-  addresses(): AddressInfo[] {
-    return this.#addresses.map((a) => ({ ...a }));
-  }
-
   /** True from the first listen() until close() completes. */
   get listening(): boolean {
     return this.#native.state !== 'idle';
   }
 
+  /** The connected clients, by id. */
+  get connections(): ReadonlyMap<number, Connection> {
+    return this.#connections;
+  }
+
+  /**
+   * Sends an event — a MESSAGE frame, serial 0 — to one client. Replies
+   * already given reach the wire before it. Returns false when the client
+   * is no longer connected (the event is dropped).
+   */
+  sendEvent<E extends ProgramEvent>(client: Connection | number, event: E, value: Static<E['body']>): boolean;
+  sendEvent(client: Connection | number, program: number, version: number, procedure: number, body?: Uint8Array): boolean;
+  sendEvent(client: Connection | number, ...a: unknown[]): boolean {
+    const id = typeof client === 'number' ? client : client instanceof Connection ? client.id : NaN;
+    if (!Number.isInteger(id) || id < 1) throw new TypeError('sendEvent: client must be a Connection or a client id');
+    let program: number, version: number, procedure: number, body: Uint8Array;
+    if (typeof a[0] === 'object' && a[0] !== null) {
+      const event = a[0] as ProgramEvent;
+      if (event.kind !== 'event') throw new TypeError('sendEvent: expected an event of a defineProgram() program');
+      program = event.program;
+      version = event.version;
+      procedure = event.id;
+      body = encode(event.body, a[1] as never, { name: event.name });
+    } else {
+      program = checkUint32(a[0], 'program');
+      version = checkUint32(a[1], 'version');
+      procedure = checkInt32(a[2], 'procedure');
+      body = (a[3] as Uint8Array | undefined) ?? new Uint8Array(0);
+      if (!(body instanceof Uint8Array)) throw new TypeError('sendEvent: body must be a Uint8Array');
+    }
+    if (HEADER_BYTES + body.length > this.#maxMessageBytes)
+      throw new RangeError(`sendEvent: an event of ${body.length} bytes exceeds maxMessageBytes (${this.#maxMessageBytes})`);
+    if (this.#native.state === 'idle') return false;
+    this.#flush();  // the replies given so far go first
+    return this.#native.sendEvent(id, program, version, procedure, body);
+  }
+
   /**
    * Stops accepting at once; lets calls already read finish for `graceMs`;
-   * then answers the rest with the shutdown error, closes every connection
-   * and joins every thread. A second call returns the first one's promise.
-   * A closed server may listen() again.
+   * then answers the rest with the shutdown error (their `ctx.signal` aborts
+   * with code 'shutdown'), closes every connection and joins every thread.
+   * A second call returns the first one's promise. A closed server may
+   * listen() again.
    */
   close(options: CloseOptions = {}): Promise<CloseResult> {
     if (this.#closing) return this.#closing;
@@ -339,13 +494,25 @@ export class Server extends EventEmitter {
     this.#closing = new Promise<CloseResult>((resolve) => {
       this.#resolveClose = resolve;
     });
+    this.#flush();
     this.#native.close(graceMs);
+    this.#graceTimer = setTimeout(() => this.#abortAll('shutdown', 'the server is shutting down'), graceMs).unref();
     return this.#closing;
   }
 
-  /** Counters of the core and of the JS bridge. */
+  /** Counters of the core, of the JS bridge and of the handlers, per procedure. */
   stats(): ServerStats {
-    return this.#native.stats();
+    const n = this.#native.stats();
+    const procedures: ProcedureStats[] = [];
+    for (const entry of this.#handlers) for (const r of entry.table.records()) procedures.push(r.snapshot());
+    return {
+      ...n,
+      connections: this.#connections.size,
+      callsFailed: n.errorReplies + this.#handlerErrors,
+      handlerErrors: this.#handlerErrors,
+      lateResultsDropped: this.#lateResults,
+      procedures,
+    };
   }
 
   // ---- The bridge (JS thread) ------------------------------------------------
@@ -361,11 +528,30 @@ export class Server extends EventEmitter {
   };
 
   #drain(): void {
+    // Notices first: a client's connect always comes before its calls. Its
+    // disconnect is applied after the calls taken in the same turn, so
+    // those see the client and are then abandoned with it.
+    const json = this.#native.takeNotices();
+    let departures: DisconnectNotice[] | undefined;
+    if (json !== undefined) {
+      for (const notice of JSON.parse(json) as Notice[]) {
+        if (notice.kind === 'disconnect') (departures ??= []).push(notice);
+        else this.#notice(notice);
+      }
+    }
+    this.#takeCalls();
+    this.#flush();
+    if (departures) for (const d of departures) this.#disconnected(d.id, d.reason);
+    this.#flush();
+  }
+
+  #takeCalls(): void {
     const bodies = this.#native.takeBatch();
     if (bodies === undefined) return;
     const a = this.#batch;
     const n = a[0]!;
     const words = this.#inWords;
+    const deadlineMs = this.#deadlineMs;
     let offset = 0;
     for (let i = 0, at = 1; i < n; i++, at += words) {
       const slot = a[at]!;
@@ -373,7 +559,30 @@ export class Server extends EventEmitter {
       const length = a[at + 6]!;
       const body = bodies.subarray(offset, offset + length);
       offset += length;
-      const ctx = new CallContext(entry.program, entry.version, a[at + 2]! | 0, a[at + 3]!, a[at + 5]! * 4294967296 + a[at + 4]!);
+      const procedure = a[at + 2]! | 0;
+      const clientId = a[at + 5]! * 4294967296 + a[at + 4]!;
+      const client = this.#connections.get(clientId);
+      if (client === undefined || client.closing) {
+        // Gone or going: the answer would be dropped; do not run the handler.
+        this.#queueAnswer(slot, this.#kindError, RpcError.rpc('the connection is closing').encode());
+        continue;
+      }
+      const ctx = new CallContext(
+        entry.program,
+        entry.version,
+        procedure,
+        a[at + 3]!,
+        client,
+        a[at + 7]!,
+        deadlineMs > 0 ? Date.now() + deadlineMs : undefined,
+      );
+      const record = entry.table.get(procedure);
+      ctx.record = record;
+      record.calls++;
+      record.queueWait.record(ctx.queueWaitUs);
+      client.callStarted(slot, ctx);
+      if (deadlineMs > 0) ctx.deadlineTimer = setTimeout(this.#deadlinePassed, deadlineMs, slot, ctx).unref();
+      ctx.startedAt = performance.now();
       let result: Uint8Array | Promise<Uint8Array>;
       try {
         result = entry.fn(body, ctx);
@@ -390,50 +599,143 @@ export class Server extends EventEmitter {
         this.#succeeded(slot, result, ctx);
       }
     }
-    this.#flush();
+  }
+
+  #notice(notice: Notice): void {
+    if (notice.kind === 'log') {
+      if (this.listenerCount('log') > 0)
+        this.emit('log', { message: notice.message, clientId: notice.id === 0 ? null : notice.id, time: new Date() } satisfies LogRecord);
+      return;
+    }
+    if (notice.kind !== 'connect') return;
+    const client = new Connection(this.#host, notice, this.#authorize === undefined);
+    this.#connections.set(client.id, client);
+    this.emit('connection', client);
+    if (this.#authorize !== undefined) this.#runAuthorize(client, this.#authorize);
+  }
+
+  #runAuthorize(client: Connection, hook: (client: Connection) => boolean | Promise<boolean>): void {
+    const settle = (allow: boolean): void => {
+      if (!client.connected || client.authorized) return;
+      if (allow) client.setAuthorized();
+      this.#native.authorize(client.id, allow);
+    };
+    const fail = (e: unknown): void => {
+      settle(false);
+      this.#report(asError(e), undefined);
+    };
+    let verdict: boolean | Promise<boolean>;
+    try {
+      verdict = hook(client);
+    } catch (e) {
+      fail(e);
+      return;
+    }
+    if (isThenable(verdict)) Promise.resolve(verdict).then((v) => settle(v === true), fail);
+    else settle(verdict === true);
+  }
+
+  #disconnected(id: number, reason: DisconnectReason): void {
+    const client = this.#connections.get(id);
+    if (client === undefined) return;
+    this.#connections.delete(id);
+    client.setDisconnected(reason);
+    // Its calls still in the handlers: tell them, and give their slots
+    // back now (the answers are dropped natively), so the client is freed
+    // without waiting for handlers that may never finish.
+    for (const [slot, ctx] of client.calls) {
+      ctx.abort('disconnect', 'the client disconnected');
+      this.#giveUp(slot, ctx, RpcError.rpc('the client disconnected'));
+      ctx.record.abandoned++;
+    }
+    this.emit('disconnect', client, reason);
+  }
+
+  readonly #deadlinePassed = (slot: number, ctx: CallContext): void => {
+    if (ctx.done) return;
+    ctx.abort('deadline', `the call passed its deadline of ${this.#deadlineMs} ms`);
+    ctx.record.deadlines++;
+    ctx.record.errors++;
+    this.#handlerErrors++;
+    this.#giveUp(slot, ctx, RpcError.timeout(`the call did not finish within ${this.#deadlineMs} ms`));
+    this.#scheduleFlush();
+  };
+
+  #abortAll(code: 'shutdown', message: string): void {
+    for (const client of this.#connections.values()) for (const ctx of client.calls.values()) ctx.abort(code, message);
+  }
+
+  /** Answers a call the handler still has; its own answer will be dropped. */
+  #giveUp(slot: number, ctx: CallContext, error: RpcError): void {
+    this.#finish(slot, ctx);
+    this.#queueAnswer(slot, this.#kindError, error.encode());
+  }
+
+  /** Marks the call answered: exactly once per call, whoever answers. */
+  #finish(slot: number, ctx: CallContext): boolean {
+    if (ctx.done) {
+      this.#lateResults++;
+      return false;
+    }
+    ctx.done = true;
+    if (ctx.deadlineTimer !== undefined) clearTimeout(ctx.deadlineTimer);
+    ctx.record.runTime.record((performance.now() - ctx.startedAt) * 1000);
+    ctx.client.callEnded(slot);
+    return true;
   }
 
   #settledLater(slot: number, value: unknown, ctx: CallContext, failed: boolean): void {
     if (failed) this.#failed(slot, value, ctx);
     else this.#succeeded(slot, value, ctx);
     // Promises settled in the same turn share one flush.
-    if (!this.#flushQueued) {
-      this.#flushQueued = true;
-      queueMicrotask(() => {
-        this.#flushQueued = false;
-        this.#flush();
-      });
-    }
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      this.#flush();
+    });
   }
 
   #succeeded(slot: number, value: unknown, ctx: CallContext): void {
+    if (!this.#finish(slot, ctx)) return;
     if (value instanceof Uint8Array) {
       this.#queueAnswer(slot, this.#kindBody, value);
       return;
     }
     const problem = `the handler for procedure ${ctx.procedure} of program ${ctx.program} returned ${describe(value)}, not a Buffer`;
-    this.#queueAnswer(slot, this.#kindError, RpcError.internal(problem).encode());
-    this.#report(new TypeError(problem), ctx);
+    this.#handlerFailed(slot, ctx, RpcError.internal(problem), new TypeError(problem));
   }
 
   #failed(slot: number, thrown: unknown, ctx: CallContext): void {
+    if (!this.#finish(slot, ctx)) return;
     if (isRpcError(thrown)) {
       let bytes: Buffer;
       try {
         bytes = thrown.encode();
       } catch (e) {
         const problem = `the handler for procedure ${ctx.procedure} threw an RpcError that cannot be encoded: ${asError(e).message}`;
-        this.#queueAnswer(slot, this.#kindError, RpcError.internal(problem).encode());
-        this.#report(new TypeError(problem), ctx);
+        this.#handlerFailed(slot, ctx, RpcError.internal(problem), new TypeError(problem));
         return;
       }
+      ctx.record.errors++;
+      this.#handlerErrors++;
       this.#queueAnswer(slot, this.#kindError, bytes);
       return;
     }
     const err = asError(thrown);
     const reply = RpcError.internal(`the handler for procedure ${ctx.procedure} of program ${ctx.program} failed: ${err.message}`);
+    this.#handlerFailed(slot, ctx, reply, err);
+  }
+
+  #handlerFailed(slot: number, ctx: CallContext, reply: RpcError, report: Error): void {
+    ctx.record.errors++;
+    this.#handlerErrors++;
     this.#queueAnswer(slot, this.#kindError, reply.encode());
-    this.#report(err, ctx);
+    this.#report(report, ctx);
   }
 
   #queueAnswer(slot: number, kind: number, bytes: Uint8Array): void {
@@ -445,32 +747,38 @@ export class Server extends EventEmitter {
   /** Hands every queued answer to native code, at most maxBatch per call. */
   #flush(): void {
     const total = this.#outSlots.length;
-    if (total === 0) return;
-    const slots = this.#outSlots;
-    const kinds = this.#outKinds;
-    const bytes = this.#outBytes;
-    this.#outSlots = [];
-    this.#outKinds = [];
-    this.#outBytes = [];
-    const r = this.#results;
-    const words = this.#outWords;
-    for (let start = 0; start < total; start += this.#maxBatch) {
-      const end = Math.min(total, start + this.#maxBatch);
-      let size = 0;
-      for (let i = start, at = 0; i < end; i++, at += words) {
-        const len = bytes[i]!.length;
-        r[at] = slots[i]!;
-        r[at + 1] = kinds[i]!;
-        r[at + 2] = len;
-        r[at + 3] = 0;
-        size += len;
+    if (total > 0) {
+      const slots = this.#outSlots;
+      const kinds = this.#outKinds;
+      const bytes = this.#outBytes;
+      this.#outSlots = [];
+      this.#outKinds = [];
+      this.#outBytes = [];
+      const r = this.#results;
+      const words = this.#outWords;
+      for (let start = 0; start < total; start += this.#maxBatch) {
+        const end = Math.min(total, start + this.#maxBatch);
+        let size = 0;
+        for (let i = start, at = 0; i < end; i++, at += words) {
+          const len = bytes[i]!.length;
+          r[at] = slots[i]!;
+          r[at + 1] = kinds[i]!;
+          r[at + 2] = len;
+          r[at + 3] = 0;
+          size += len;
+        }
+        const data = end - start === 1 ? Buffer.from(bytes[start]!.buffer, bytes[start]!.byteOffset, size) : Buffer.concat(bytes.slice(start, end), size);
+        this.#native.complete(end - start, data);
       }
-      const data = end - start === 1 ? Buffer.from(bytes[start]!.buffer, bytes[start]!.byteOffset, size) : Buffer.concat(bytes.slice(start, end), size);
-      this.#native.complete(end - start, data);
+    }
+    if (this.#closeAfterFlush.length > 0) {
+      const closing = this.#closeAfterFlush;
+      this.#closeAfterFlush = [];
+      for (const client of closing) client.closeWhenIdle();
     }
   }
 
-  #report(err: Error, ctx: CallContext): void {
+  #report(err: Error, ctx: CallContext | undefined): void {
     process.nextTick(() => {
       if (this.listenerCount('error') > 0) this.emit('error', err, ctx);
       else process.emitWarning(err, 'XdrdHandlerWarning');
@@ -478,8 +786,21 @@ export class Server extends EventEmitter {
   }
 
   #closed(drained: boolean, callsCancelled: number, clientsClosed: number): void {
+    // Notices still queued (the server-close disconnects); the calls still
+    // queued were answered by the shutdown and are dropped by finishClose().
+    const json = this.#native.takeNotices();
+    if (json !== undefined) {
+      for (const notice of JSON.parse(json) as Notice[]) {
+        if (notice.kind === 'disconnect') this.#disconnected(notice.id, notice.reason);
+        else this.#notice(notice);
+      }
+    }
     this.#native.finishClose();
     this.#flush();
+    if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
+    // Whatever the native side did not report is gone with the run.
+    for (const id of [...this.#connections.keys()]) this.#disconnected(id, 'server-close');
     const result: CloseResult = { drained, callsCancelled, clientsClosed };
     const resolve = this.#resolveClose;
     this.#closing = undefined;
@@ -489,3 +810,11 @@ export class Server extends EventEmitter {
     this.emit('close', result);
   }
 }
+
+interface DisconnectNotice {
+  kind: 'disconnect';
+  id: number;
+  reason: DisconnectReason;
+}
+
+type Notice = ConnectNotice | DisconnectNotice | { kind: 'log'; id: number; message: string };

@@ -317,6 +317,26 @@ describe('calls and replies', () => {
     bodies.forEach((b, i) => expect(b).toEqual(Buffer.alloc(i % 9, i)));
   });
 
+  test('frames coalesced in one chunk that ends right after the next frame\'s length word', async () => {
+    const peer = await Peer.start();
+    const { client, conn } = await connect(peer);
+    const ps = [1, 2, 3, 4].map((proc) => client.call(REMOTE, 1, proc));
+    const calls = await conn.waitFrames(4);
+    const replies = calls.map((c) => replyTo(c, Buffer.alloc(4 * c.procedure, c.procedure)));
+    // Chunk 1: two whole replies and only the length word of the third.
+    let got = clientReceived(client, replies[0].length + replies[1].length + 4);
+    await conn.write(Buffer.concat([replies[0], replies[1], replies[2].subarray(0, 4)]));
+    await got;
+    expect(await Promise.all(ps.slice(0, 2))).toEqual([Buffer.alloc(4, 1), Buffer.alloc(8, 2)]);
+    // Chunk 2: the rest of the third, with the fourth whole behind it.
+    got = clientReceived(client, replies[2].length - 4 + replies[3].length);
+    await conn.write(Buffer.concat([replies[2].subarray(4), replies[3]]));
+    await got;
+    expect(await Promise.all(ps.slice(2))).toEqual([Buffer.alloc(12, 3), Buffer.alloc(16, 4)]);
+    // Nothing of the first chunk is held once its frames are delivered.
+    expect((client as unknown as { pieces: Buffer[] }).pieces).toEqual([]);
+  });
+
   test('a reply body stays intact after later replies arrive', async () => {
     const peer = await Peer.start();
     const { client, conn } = await connect(peer);
@@ -586,6 +606,25 @@ describe('abort and timeout', () => {
     const c2 = (await conn.waitFrames(2))[1];
     await conn.write(replyTo(c2, hex('00000002')));
     expect(await p2).toEqual(hex('00000002'));
+  });
+  test('timeoutMs and keepalive intervals outside what setTimeout honours are refused, not run as 1 ms', async () => {
+    const peer = await Peer.start();
+    const { client, conn } = await connect(peer);
+    for (const timeoutMs of [-1, NaN, Infinity, 2 ** 31]) {
+      await expect(client.call(REMOTE, 1, 1, undefined, { timeoutMs })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    }
+    for (const intervalMs of [0, NaN, 2 ** 31]) {
+      expect(() => client.startKeepalive({ intervalMs, count: 1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    }
+    expect(() => client.startKeepalive({ intervalMs: 10, count: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(client.pending).toBe(0);
+    // The largest delay is accepted, and the call is still waiting after a tick.
+    const p = client.call(REMOTE, 1, 2, undefined, { timeoutMs: 2 ** 31 - 1 });
+    const [call] = await conn.waitFrames(1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(client.pending).toBe(1);
+    await conn.write(replyTo(call));
+    await p;
   });
 });
 

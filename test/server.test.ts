@@ -253,7 +253,7 @@ describe('listen', () => {
     const server = track(new Server());
     const err = (await server.listen({ path: p }).catch((e: unknown) => e)) as NodeJS.ErrnoException;
     expect(err).toMatchObject({ code: 'EADDRINUSE', syscall: 'listen', address: p });
-    expect(err.message).toBe(`listen EADDRINUSE: address already in use ${p}`);
+    expect(err.message).toBe(`listen EADDRINUSE: address already in use ${p} (path exists and is not a socket; not replacing it)`);
     expect(fs.readFileSync(p, 'utf8')).toBe('precious');
     expect(server.listening).toBe(false);
   });

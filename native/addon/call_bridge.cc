@@ -1,6 +1,7 @@
 // call_bridge.cc — see call_bridge.h for the threads and the flat layouts.
 #include "call_bridge.h"
 
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <utility>
@@ -11,7 +12,37 @@
 namespace xdrd::addon {
 
 namespace {
+
 char g_drain_tag;
+
+int64_t MonotonicUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// A JSON string literal for `text` (which may hold any bytes a log line can).
+void AppendJsonString(std::string* out, const std::string& text) {
+  static const char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  for (unsigned char ch : text) {
+    if (ch == '"' || ch == '\\') {
+      out->push_back('\\');
+      out->push_back(static_cast<char>(ch));
+    } else if (ch < 0x20 || ch == 0x7f) {
+      out->append("\\u00");
+      out->push_back(kHex[ch >> 4]);
+      out->push_back(kHex[ch & 15]);
+    } else {
+      out->push_back(static_cast<char>(ch));
+    }
+  }
+  out->push_back('"');
+}
+
+// Ids are below 2^53 for as long as any process runs; JS reads them exactly.
+std::string IdText(uint64_t id) { return std::to_string(id); }
+
 }  // namespace
 
 void* CallBridge::DrainTag() { return &g_drain_tag; }
@@ -51,6 +82,64 @@ void CallBridge::Post(uint32_t handler, Call call) {
   if (wake != nullptr) Wake(wake);
 }
 
+void CallBridge::PostNotices(const std::vector<ClientNotice>& notices) {
+  for (const ClientNotice& n : notices) {
+    std::string json;
+    if (n.kind == ClientNotice::Kind::kConnect) {
+      const PeerInfo& p = n.peer;
+      json = "{\"kind\":\"connect\",\"id\":" + IdText(n.client_id) + ",\"transport\":\"" +
+             (p.transport == Transport::kUnix ? "unix" : "tcp") + "\",\"readOnly\":" +
+             (p.read_only ? "true" : "false") + ",\"listener\":" + std::to_string(p.listener_id);
+      if (p.has_credentials) {
+        json += ",\"uid\":" + std::to_string(p.uid) + ",\"gid\":" + std::to_string(p.gid) +
+                ",\"pid\":" + std::to_string(p.pid);
+      }
+      if (p.transport == Transport::kTcp) {
+        json += ",\"address\":";
+        AppendJsonString(&json, p.address);
+        json += ",\"port\":" + std::to_string(p.port);
+      }
+      json += "}";
+    } else {
+      json = "{\"kind\":\"disconnect\",\"id\":" + IdText(n.client_id) + ",\"reason\":\"" +
+             CloseReasonName(n.reason) + "\"}";
+    }
+    PostNotice(std::move(json));
+  }
+}
+
+void CallBridge::PostLog(const LogRecord& record) {
+  std::string json = "{\"kind\":\"log\",\"id\":" + IdText(record.client_id) + ",\"message\":";
+  AppendJsonString(&json, record.message);
+  json += "}";
+  PostNotice(std::move(json));
+}
+
+void CallBridge::PostNotice(std::string json) {
+  napi_threadsafe_function wake = nullptr;
+  {
+    std::lock_guard<RankedMutex> lock(mu_);
+    if (tsfn_ == nullptr) return;  // no JS side any more: nobody to tell
+    if (!notices_.empty()) notices_.push_back(',');
+    notices_ += json;
+    if (!wake_pending_) {
+      wake_pending_ = true;
+      wake = tsfn_;
+    }
+  }
+  if (wake != nullptr) Wake(wake);
+}
+
+std::string CallBridge::TakeNotices() {
+  std::string taken;
+  {
+    std::lock_guard<RankedMutex> lock(mu_);
+    taken.swap(notices_);
+  }
+  if (taken.empty()) return taken;
+  return "[" + taken + "]";
+}
+
 void CallBridge::Wake(napi_threadsafe_function tsfn) {
   // Outside mu_: the thread-safe function has its own lock, and mu_ is a leaf.
   if (napi_call_threadsafe_function(tsfn, DrainTag(), napi_tsfn_nonblocking) == napi_ok) {
@@ -82,9 +171,10 @@ uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size
       batch.push_back(std::move(pending_.front()));
       pending_.pop_front();
     }
-    // More than one batch's worth: keep the wake flag and ask for another
-    // turn, so the event loop gets to run in between.
-    if (pending_.empty()) {
+    // More than one batch's worth, or notices that came after JS took
+    // them: keep the wake flag and ask for another turn, so the event loop
+    // gets to run in between.
+    if (pending_.empty() && notices_.empty()) {
       wake_pending_ = false;
     } else {
       rewake = tsfn_;
@@ -92,10 +182,14 @@ uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size
   }
   const uint32_t n = static_cast<uint32_t>(batch.size());
   area[0] = n;
-  if (n == 0) return 0;
+  if (n == 0) {
+    if (rewake != nullptr) Wake(rewake);  // notices came after JS took them
+    return 0;
+  }
 
   size_t total = 0;
   for (const Pending& p : batch) total += p.call.body_size();
+  const int64_t now_us = MonotonicUs();
   uint8_t* bodies = alloc(total);
   size_t offset = 0;
   uint32_t* rec = area + 1;
@@ -118,7 +212,8 @@ uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size
     rec[4] = static_cast<uint32_t>(client);
     rec[5] = static_cast<uint32_t>(client >> 32);
     rec[6] = static_cast<uint32_t>(len);
-    rec[7] = 0;
+    const int64_t waited = now_us - p.call.received_us();
+    rec[7] = waited <= 0 ? 0 : waited >= 0xffffffffLL ? 0xffffffffu : static_cast<uint32_t>(waited);
     rec += kInWords;
     if (len != 0) std::memcpy(bodies + offset, p.call.body(), len);
     offset += len;

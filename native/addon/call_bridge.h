@@ -4,6 +4,8 @@
 // Threads
 //   workers     Post(): queue a call; wake the JS thread only when the queue
 //               goes from empty to non-empty. Never waits for JS.
+//   loop thread PostNotices(), PostLog(): client arrivals and departures and
+//               log records, queued and woken for the same way.
 //   JS thread   TakeBatch(), Complete(), DropAll(), Attach(), stats.
 //   any thread  DropPending() (a worker, when the JS side has gone).
 //   closer      Detach() (server_wrap.cc), once the workers are joined.
@@ -26,7 +28,11 @@
 //     4 client id, low 32 bits
 //     5 client id, high 32 bits
 //     6 body length; bodies sit back to back in one Buffer per batch
-//     7 reserved (0)
+//     7 queue wait: microseconds from the loop framing the call to this
+//       hand-over (saturates at 2^32 - 1)
+//   Notices (connects, disconnects, logs) are rare next to calls; they
+//   cross as one JSON array per drain (TakeNotices), which JS parses in one
+//   go rather than paying an N-API call per field.
 //   The result area holds kOutWords words per answer:
 //     0 slot
 //     1 kind       kResultBody: reply OK with these bytes as the body;
@@ -48,6 +54,7 @@
 #include "core/call.h"
 #include "core/lock.h"
 #include "core/refcount.h"
+#include "core/server.h"
 
 namespace xdrd::addon {
 
@@ -87,6 +94,14 @@ class CallBridge : public RefCounted<CallBridge> {
   // Worker thread.
   void Post(uint32_t handler, Call call);
 
+  // Loop thread, no xdrd lock held.
+  void PostNotices(const std::vector<ClientNotice>& notices);
+  void PostLog(const LogRecord& record);
+
+  // JS thread. Everything noticed since the last call, as a JSON array of
+  // objects {kind:"connect"|"disconnect"|"log", ...}; empty when none.
+  std::string TakeNotices();
+
   // JS thread. Moves up to kMaxBatch queued calls into the in-flight table
   // and describes them in `area` (kInAreaWords words). `alloc(n)` must
   // return n writable bytes for the bodies (a JS Buffer); it is called once,
@@ -117,9 +132,12 @@ class CallBridge : public RefCounted<CallBridge> {
   };
 
   void Wake(napi_threadsafe_function tsfn);
+  // Queues one JSON object; wakes JS if no wake-up is on its way.
+  void PostNotice(std::string json);
 
   mutable RankedMutex mu_{LockRank::kLeaf, "call bridge"};
   std::deque<Pending> pending_;                // [mu_]
+  std::string notices_;                        // [mu_] JSON objects, comma-separated
   bool wake_pending_ = false;                  // [mu_] a drain is on its way to JS
   napi_threadsafe_function tsfn_ = nullptr;    // [mu_] null: posts are refused
 

@@ -2,8 +2,12 @@
 #include "server_wrap.h"
 
 #include <pthread.h>
+#include <sys/socket.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <utility>
@@ -50,7 +54,28 @@ ServerOptions ParseOptions(const Napi::Object& o) {
       static_cast<size_t>(IntOption(o, "readBudgetBytes", 1, 1 << 30, s.read_budget_bytes));
   s.frame_timeout_ms =
       static_cast<uint32_t>(IntOption(o, "frameTimeoutMs", 1, 0x7fffffff, s.frame_timeout_ms));
+  s.max_unauthenticated_clients = static_cast<uint32_t>(
+      IntOption(o, "maxUnauthenticatedClients", 1, 1 << 24, s.max_unauthenticated_clients));
+  Napi::Value auth = o.Get("requireAuthorization");
+  if (!auth.IsUndefined()) {
+    if (!auth.IsBoolean()) throw Napi::TypeError::New(o.Env(), "options.requireAuthorization must be a boolean");
+    s.require_authorization = auth.As<Napi::Boolean>().Value();
+  }
   return s;
+}
+
+bool BoolArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsBoolean()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a boolean");
+  return info[i].As<Napi::Boolean>().Value();
+}
+
+// Client ids cross as doubles: exact below 2^53, which no process reaches.
+uint64_t ClientIdArg(const Napi::CallbackInfo& info, size_t i) {
+  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), "client id must be a number");
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!(d >= 1 && d <= 9007199254740991.0) || std::floor(d) != d)
+    throw Napi::RangeError::New(info.Env(), "client id must be a positive integer");
+  return static_cast<uint64_t>(d);
 }
 
 uint32_t UintArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
@@ -76,6 +101,8 @@ Napi::Object ListenResult(Napi::Env env, const ListenSocket& s) {
     r.Set("errno", Napi::Number::New(env, s.error));
     r.Set("message", Napi::String::New(env, s.message));
   }
+  if (s.ok()) r.Set("family", Napi::String::New(env, s.family == AF_UNIX ? "unix" : s.family == AF_INET6 ? "ipv6" : "ipv4"));
+  if (s.replaced_stale) r.Set("replacedStale", Napi::Boolean::New(env, true));
   if (!s.path.empty()) r.Set("path", Napi::String::New(env, s.path));
   if (!s.host.empty()) {
     r.Set("host", Napi::String::New(env, s.host));
@@ -93,6 +120,12 @@ Napi::Function ServerWrap::Define(Napi::Env env) {
                          InstanceMethod<&ServerWrap::HandleProgram>("handleProgram"),
                          InstanceMethod<&ServerWrap::ListenUnix>("listenUnix"),
                          InstanceMethod<&ServerWrap::ListenTcp>("listenTcp"),
+                         InstanceMethod<&ServerWrap::ListenFd>("listenFd"),
+                         InstanceMethod<&ServerWrap::TakeNotices>("takeNotices"),
+                         InstanceMethod<&ServerWrap::Authorize>("authorize"),
+                         InstanceMethod<&ServerWrap::CloseClient>("closeClient"),
+                         InstanceMethod<&ServerWrap::StartKeepalive>("startKeepalive"),
+                         InstanceMethod<&ServerWrap::SendEvent>("sendEvent"),
                          InstanceMethod<&ServerWrap::Start>("start"),
                          InstanceMethod<&ServerWrap::Close>("close"),
                          InstanceMethod<&ServerWrap::FinishClose>("finishClose"),
@@ -120,6 +153,21 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   result_area_ref_ = Napi::Persistent(result);
   on_native_ = Napi::Persistent(info[1].As<Napi::Function>());
   bridge_ = MakeRef<CallBridge>();
+  // Both run on the loop thread with no lock held; the bridge only queues.
+  const bool debug = [] {
+    const char* v = std::getenv("XDRD_DEBUG");
+    return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
+  }();
+  options.log = [bridge = bridge_, debug](const LogRecord& r) {
+    if (debug) {
+      if (r.client_id != 0)
+        std::fprintf(stderr, "xdrd: client %llu: %s\n", static_cast<unsigned long long>(r.client_id), r.message.c_str());
+      else
+        std::fprintf(stderr, "xdrd: %s\n", r.message.c_str());
+    }
+    bridge->PostLog(r);
+  };
+  options.on_clients = [bridge = bridge_](std::vector<ClientNotice>& notices) { bridge->PostNotices(notices); };
   core_ = std::make_unique<Server>(std::move(options));
 }
 
@@ -159,8 +207,10 @@ Napi::Value ServerWrap::ListenUnix(const Napi::CallbackInfo& info) {
   if (state_ == State::kClosing) throw Napi::Error::New(info.Env(), "listen: the server is closing");
   if (!info[0].IsString()) throw Napi::TypeError::New(info.Env(), "path must be a string");
   uint32_t mode = UintArg(info, 1, "mode");
+  ListenerOptions options;
+  options.read_only = BoolArg(info, 2, "readOnly");
   return ListenResult(info.Env(), core_->ListenUnix(info[0].As<Napi::String>().Utf8Value(),
-                                                    static_cast<mode_t>(mode & 07777)));
+                                                    static_cast<mode_t>(mode & 07777), options));
 }
 
 Napi::Value ServerWrap::ListenTcp(const Napi::CallbackInfo& info) {
@@ -168,8 +218,65 @@ Napi::Value ServerWrap::ListenTcp(const Napi::CallbackInfo& info) {
   if (!info[0].IsString()) throw Napi::TypeError::New(info.Env(), "host must be a string");
   uint32_t port = UintArg(info, 1, "port");
   if (port > 65535) throw Napi::RangeError::New(info.Env(), "port must be from 0 to 65535");
-  return ListenResult(info.Env(),
-                      core_->ListenTcp(info[0].As<Napi::String>().Utf8Value(), static_cast<uint16_t>(port)));
+  ListenerOptions options;
+  options.read_only = BoolArg(info, 2, "readOnly");
+  return ListenResult(info.Env(), core_->ListenTcp(info[0].As<Napi::String>().Utf8Value(),
+                                                   static_cast<uint16_t>(port), options));
+}
+
+Napi::Value ServerWrap::ListenFd(const Napi::CallbackInfo& info) {
+  if (state_ == State::kClosing) throw Napi::Error::New(info.Env(), "listen: the server is closing");
+  uint32_t fd = UintArg(info, 0, "fd");
+  if (fd > 0x7fffffff) throw Napi::RangeError::New(info.Env(), "fd must be a descriptor number");
+  ListenerOptions options;
+  options.read_only = BoolArg(info, 1, "readOnly");
+  return ListenResult(info.Env(), core_->ListenFd(static_cast<int>(fd), options));
+}
+
+Napi::Value ServerWrap::TakeNotices(const Napi::CallbackInfo& info) {
+  std::string json = bridge_->TakeNotices();
+  if (json.empty()) return info.Env().Undefined();
+  return Napi::String::New(info.Env(), json);
+}
+
+Napi::Value ServerWrap::Authorize(const Napi::CallbackInfo& info) {
+  ClientControl c;
+  c.kind = ClientControl::Kind::kAuthorize;
+  uint64_t id = ClientIdArg(info, 0);
+  c.allow = BoolArg(info, 1, "allow");
+  return Napi::Boolean::New(info.Env(), core_->ControlClient(id, std::move(c)));
+}
+
+Napi::Value ServerWrap::CloseClient(const Napi::CallbackInfo& info) {
+  ClientControl c;
+  c.kind = ClientControl::Kind::kClose;
+  uint64_t id = ClientIdArg(info, 0);
+  c.after_writes = BoolArg(info, 1, "afterWrites");
+  return Napi::Boolean::New(info.Env(), core_->ControlClient(id, std::move(c)));
+}
+
+Napi::Value ServerWrap::StartKeepalive(const Napi::CallbackInfo& info) {
+  ClientControl c;
+  c.kind = ClientControl::Kind::kKeepalive;
+  uint64_t id = ClientIdArg(info, 0);
+  c.keepalive_interval_ms = UintArg(info, 1, "intervalMs");
+  c.keepalive_count = UintArg(info, 2, "count");
+  return Napi::Boolean::New(info.Env(), core_->ControlClient(id, std::move(c)));
+}
+
+// (id, prog, vers, proc, body) → false when the client is gone or the
+// frame would exceed maxMessageBytes.
+Napi::Value ServerWrap::SendEvent(const Napi::CallbackInfo& info) {
+  ClientControl c;
+  c.kind = ClientControl::Kind::kEvent;
+  uint64_t id = ClientIdArg(info, 0);
+  c.prog = UintArg(info, 1, "program");
+  c.vers = UintArg(info, 2, "version");
+  c.proc = IntArg(info, 3, "procedure");
+  if (!info[4].IsTypedArray()) throw Napi::TypeError::New(info.Env(), "body must be a Uint8Array");
+  Napi::Uint8Array body = info[4].As<Napi::Uint8Array>();
+  c.body.assign(body.Data(), body.Data() + body.ByteLength());
+  return Napi::Boolean::New(info.Env(), core_->ControlClient(id, std::move(c)));
 }
 
 Napi::Value ServerWrap::Start(const Napi::CallbackInfo& info) {
@@ -307,6 +414,10 @@ Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {
   set("logSuppressed", c.log_suppressed);
   set("bytesRead", c.bytes_read);
   set("bytesWritten", c.bytes_written);
+  set("clientsUnauthenticated", c.clients_unauthenticated);
+  set("clientsDenied", c.clients_denied);
+  set("eventsSent", c.events_sent);
+  set("eventsDropped", c.events_dropped);
   set("jsWakeups", b.wakeups);
   set("jsCalls", b.calls);
   set("jsBatches", b.batches);

@@ -58,8 +58,14 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
 
   Napi::Value HandleProcedure(const Napi::CallbackInfo& info);  // (prog, vers, proc, index)
   Napi::Value HandleProgram(const Napi::CallbackInfo& info);    // (prog, vers, index)
-  Napi::Value ListenUnix(const Napi::CallbackInfo& info);       // (path, mode) → result
-  Napi::Value ListenTcp(const Napi::CallbackInfo& info);        // (host, port) → result
+  Napi::Value ListenUnix(const Napi::CallbackInfo& info);       // (path, mode, readOnly) → result
+  Napi::Value ListenTcp(const Napi::CallbackInfo& info);        // (host, port, readOnly) → result
+  Napi::Value ListenFd(const Napi::CallbackInfo& info);         // (fd, readOnly) → result
+  Napi::Value TakeNotices(const Napi::CallbackInfo& info);      // → JSON string | undefined
+  Napi::Value Authorize(const Napi::CallbackInfo& info);        // (id, allow) → client known?
+  Napi::Value CloseClient(const Napi::CallbackInfo& info);      // (id, afterWrites) → client known?
+  Napi::Value StartKeepalive(const Napi::CallbackInfo& info);   // (id, intervalMs, count) → client known?
+  Napi::Value SendEvent(const Napi::CallbackInfo& info);        // (id, prog, vers, proc, body) → sent?
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);            // (graceMs) → started?
   Napi::Value FinishClose(const Napi::CallbackInfo& info);

@@ -47,6 +47,9 @@ class Call {
   const uint8_t* body() const { return message_.body(); }
   size_t body_size() const { return message_.body_size(); }
   uint64_t client_id() const { return client_->id(); }
+  // When the loop thread framed the call (monotonic clock, microseconds):
+  // now minus this is how long it waited for a worker and the handler.
+  int64_t received_us() const { return message_.received_us; }
 
   // Answers with status OK and `body` (already XDR-encoded).
   void Reply(const uint8_t* body, size_t n);

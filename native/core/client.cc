@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 namespace xdrd {
 
@@ -42,14 +43,18 @@ const char* CloseReasonName(CloseReason r) {
     case CloseReason::kKeepalive: return "keepalive";
     case CloseReason::kFrameTimeout: return "frameTimeout";
     case CloseReason::kSendQueue: return "sendQueue";
+    case CloseReason::kLimit: return "limit";
+    case CloseReason::kHandler: return "handler";
+    case CloseReason::kDenied: return "denied";
   }
   return "?";
 }
 
-Client::Client(uint64_t id, int fd, uint32_t max_message_bytes)
+Client::Client(uint64_t id, int fd, uint32_t max_message_bytes, PeerInfo peer)
     : mu(LockRank::kClient, ClientLockName(id).c_str()),
       splitter(max_message_bytes),
       id_(id),
+      peer_(std::move(peer)),
       fd_(fd) {}
 
 Client::~Client() {
@@ -159,9 +164,10 @@ void Client::MarkClosingLocked(CloseReason reason) {
 
 short Client::WantedEventsLocked() const {
   if (closing || fd_ < 0) return 0;
-  // A starved client is not read, but a peer that hangs up must still be
-  // noticed, or its buffers would stay held: ask for POLLRDHUP instead.
-  short in = throttled ? 0 : starved ? POLLRDHUP : POLLIN;
+  // A starved client, or one waiting for authorization, is not read, but a
+  // peer that hangs up must still be noticed, or it would stay held: ask
+  // for POLLRDHUP instead. One the application is closing is not read.
+  short in = throttled || close_after_writes ? 0 : starved || awaiting_auth ? POLLRDHUP : POLLIN;
   return static_cast<short>(in | (send_queue_.empty() ? 0 : POLLOUT));
 }
 

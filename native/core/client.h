@@ -44,9 +44,29 @@ enum class CloseReason : uint8_t {
   kKeepalive,    // no traffic for keepalive interval x (count + 1)
   kFrameTimeout, // a frame started and not finished in time
   kSendQueue,    // its unsent frames passed the per-client bound (it does not read)
+  kLimit,        // it announced a frame larger than max_message_bytes
+  kHandler,      // the application closed it (Server::ControlClient)
+  kDenied,       // the application's authorization refused it
 };
 
 const char* CloseReasonName(CloseReason r);
+
+enum class Transport : uint8_t { kUnix, kTcp };
+
+// Who is on the other end; fixed at accept, readable without the lock.
+struct PeerInfo {
+  Transport transport = Transport::kUnix;
+  // UNIX sockets: the peer's credentials (SO_PEERCRED) when the kernel gave them.
+  bool has_credentials = false;
+  uint32_t uid = 0, gid = 0;
+  int32_t pid = 0;
+  // TCP: the peer's numeric address and port.
+  std::string address;
+  uint16_t port = 0;
+  // From the listener that accepted it.
+  bool read_only = false;
+  uint32_t listener_id = 0;
+};
 
 // How many of a client's calls are in each state.
 struct CallCounts {
@@ -59,11 +79,12 @@ struct CallCounts {
 
 class Client : public RefCounted<Client> {
  public:
-  Client(uint64_t id, int fd, uint32_t max_message_bytes);
+  Client(uint64_t id, int fd, uint32_t max_message_bytes, PeerInfo peer = {});
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
   uint64_t id() const { return id_; }
+  const PeerInfo& peer() const { return peer_; }
 
   enum class ReadStatus { kOk, kEof, kIoError, kProtocol };
   // Reads what the socket has (at most `budget` bytes, for fairness among
@@ -97,6 +118,8 @@ class Client : public RefCounted<Client> {
   bool throttled = false;       // a CALL waits for a free request slot: not read
   bool starved = false;         // the server's buffer bound is reached: not read
   bool starve_listed = false;   // on the server's list of starved clients
+  bool awaiting_auth = false;   // the application has not authorized it yet: not read
+  bool close_after_writes = false;  // close once the send queue is empty; not read
   size_t accounted_bytes = 0;   // what this client adds to the server's buffered bytes
   bool closed_mid_frame = false;
   bool closed_mid_call = false;
@@ -125,6 +148,7 @@ class Client : public RefCounted<Client> {
   ~Client();
 
   const uint64_t id_;
+  const PeerInfo peer_;
   int fd_;                        // [mu]; -1 once closed
   std::deque<OutFrame> send_queue_;  // [mu]
   size_t send_offset_ = 0;        // [mu] bytes of the first frame already sent

@@ -49,6 +49,11 @@ void CompletionQueue::TakeAll(std::vector<Completion>* out) {
   }
 }
 
+void CompletionQueue::Open() {
+  std::lock_guard<RankedMutex> lock(mu_);
+  closed_ = false;
+}
+
 void CompletionQueue::Close(std::vector<Completion>* leftovers) {
   std::lock_guard<RankedMutex> lock(mu_);
   closed_ = true;

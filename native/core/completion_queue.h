@@ -4,7 +4,8 @@
 //
 // Threads and locks
 //   Push(): any thread. TakeAll(): the loop thread, in the callback of its
-//   watch on fd(). Close(): the server's owner, once, at destruction.
+//   watch on fd(). Open(): the owner, at Start(). Close(): the loop thread
+//   as its last act, and the owner at destruction.
 //   mu_ is a leaf lock: nothing is taken under it and no reference is
 //   dropped under it (dropping the last client reference runs a destructor).
 //   The eventfd only wakes the loop; the items themselves cross threads
@@ -12,8 +13,9 @@
 //
 // Lifetime
 //   Calls hold a reference on the queue, so a call completed after its
-//   server is gone pushes into a closed queue: the push fails and the
-//   caller drops its reply and its client reference.
+//   server stopped (or is gone) pushes into a closed queue: the push fails
+//   and the caller drops its reply and its client reference at once. A
+//   stopped server holds no client that way.
 #pragma once
 
 #include <memory>
@@ -24,17 +26,19 @@
 
 namespace xdrd {
 
-// What a thread other than the loop asks of one client: queue a reply, or
-// switch server-side keepalive on. Items for one client are applied in the
-// order they were pushed.
+// What a thread other than the loop asks of one client: queue a reply or an
+// event, switch server-side keepalive on, settle its authorization, close
+// it. Items for one client are applied in the order they were pushed.
 struct Completion {
-  enum class Kind : uint8_t { kReply, kKeepalive };
+  enum class Kind : uint8_t { kReply, kKeepalive, kEvent, kAuthorize, kClose };
   Kind kind = Kind::kReply;
   ClientRef client;
   RefPtr<CallState> call;  // kReply: the call answered
-  std::vector<uint8_t> frame;  // kReply: the encoded reply
+  std::vector<uint8_t> frame;  // kReply: the encoded reply; kEvent: the MESSAGE frame
   uint32_t keepalive_interval_ms = 0;  // kKeepalive
   uint32_t keepalive_count = 0;
+  bool allow = false;         // kAuthorize: let it in (or close it as denied)
+  bool after_writes = false;  // kClose: once what is queued is written
   LiveToken<live_detail::kMessage> live;
 };
 
@@ -54,7 +58,9 @@ class CompletionQueue : public RefCounted<CompletionQueue> {
   bool Push(Completion& c);
   // Moves everything queued into *out and resets the wake-up.
   void TakeAll(std::vector<Completion>* out);
-  // Refuses later pushes; hands back what was still queued.
+  // Accepts pushes (again).
+  void Open();
+  // Refuses later pushes until Open(); hands back what was still queued.
   void Close(std::vector<Completion>* leftovers);
 
  private:

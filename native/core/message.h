@@ -20,6 +20,7 @@ struct Message {
   Header header;
   std::vector<uint8_t> frame;  // the whole frame, length word included
   size_t payload_offset = 0;   // where the body starts in `frame`
+  int64_t received_us = 0;     // when the loop framed it (monotonic clock)
   LiveToken<live_detail::kMessage> live;
 
   const uint8_t* body() const { return frame.data() + payload_offset; }

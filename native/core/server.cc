@@ -6,6 +6,8 @@
 #endif
 #include "server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,6 +34,12 @@ constexpr int64_t kAcceptPauseMs = 100;
 
 int64_t MonotonicMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t MonotonicUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
@@ -88,22 +96,30 @@ bool Server::HandleProgram(uint32_t prog, uint32_t vers, Handler catch_all) {
   return true;
 }
 
-ListenSocket Server::ListenUnix(const std::string& path, mode_t mode) {
+ListenSocket Server::ListenUnix(const std::string& path, mode_t mode, ListenerOptions options) {
   ListenSocket s = xdrd::ListenUnix(path, mode, options_.listen_backlog);
-  if (s.ok()) AddListener(s);
+  if (s.ok()) AddListener(s, options);
   return s;
 }
 
-ListenSocket Server::ListenTcp(const std::string& host, uint16_t port) {
+ListenSocket Server::ListenTcp(const std::string& host, uint16_t port, ListenerOptions options) {
   ListenSocket s = xdrd::ListenTcp(host, port, options_.listen_backlog);
-  if (s.ok()) AddListener(s);
+  if (s.ok()) AddListener(s, options);
   return s;
 }
 
-void Server::AddListener(const ListenSocket& s) {
+ListenSocket Server::ListenFd(int fd, ListenerOptions options) {
+  ListenSocket s = xdrd::AdoptListenSocket(fd);
+  if (s.ok()) AddListener(s, options);
+  return s;
+}
+
+void Server::AddListener(const ListenSocket& s, ListenerOptions options) {
   std::lock_guard<RankedMutex> lock(mu_);
   Listener l;
   l.socket = s;
+  l.options = options;
+  l.id = next_listener_id_++;
   l.watch = loop_.AddWatch(s.fd, accepting_ ? POLLIN : 0, [this](EventLoop::Id id, int fd, short) {
     OnListenerReady(id, fd);
   });
@@ -121,6 +137,7 @@ bool Server::Start(std::string* error) {
     stop_ = false;
     accepting_ = true;
   }
+  completions_->Open();
   loop_thread_ = std::thread([this] { LoopThreadMain(); });
   return true;
 }
@@ -142,6 +159,58 @@ ShutdownResult Server::Shutdown(uint32_t deadline_ms) {
   running_ = false;
   draining_ = false;
   return result_;
+}
+
+bool Server::ControlClient(uint64_t id, ClientControl control) {
+  Completion item;
+  {
+    std::lock_guard<RankedMutex> lock(mu_);
+    auto it = clients_.find(id);
+    if (it == clients_.end()) return false;
+    item.client = it->second;
+  }
+  switch (control.kind) {
+    case ClientControl::Kind::kAuthorize:
+      item.kind = Completion::Kind::kAuthorize;
+      item.allow = control.allow;
+      break;
+    case ClientControl::Kind::kClose:
+      item.kind = Completion::Kind::kClose;
+      item.after_writes = control.after_writes;
+      break;
+    case ClientControl::Kind::kKeepalive:
+      item.kind = Completion::Kind::kKeepalive;
+      item.keepalive_interval_ms = control.keepalive_interval_ms;
+      item.keepalive_count = control.keepalive_count;
+      break;
+    case ClientControl::Kind::kEvent: {
+      Header h;
+      h.prog = control.prog;
+      h.vers = control.vers;
+      h.proc = control.proc;
+      h.type = kTypeMessage;
+      h.serial = 0;  // events never use up a serial
+      h.status = kStatusOk;
+      item.kind = Completion::Kind::kEvent;
+      size_t start = BeginFrame(&item.frame, h);
+      item.frame.insert(item.frame.end(), control.body.begin(), control.body.end());
+      if (!FinishFrame(&item.frame, start, options_.max_message_bytes)) return false;
+      break;
+    }
+  }
+  Push(item);
+  return true;
+}
+
+// From a worker of this server the item is applied at once, as its replies
+// are; from any other thread it goes through the completion queue, as its
+// replies do. Either way one thread's items keep their order.
+void Server::Push(Completion& item) {
+  if (IsWorkerOf(this)) {
+    ApplyFromWorker(item);
+    return;
+  }
+  completions_->Push(item);  // refused only once the server is destroyed
 }
 
 void Server::ShortenShutdown(uint32_t deadline_ms) {
@@ -186,7 +255,11 @@ ServerCounters Server::Counters() const {
   s.clients_live = clients_.size();
   s.jobs_queued = jobs_.size();
   s.workers_idle = static_cast<uint64_t>(idle_workers_);
-  s.workers_busy = workers_.size() - static_cast<uint64_t>(idle_workers_);
+  s.workers_busy = static_cast<uint64_t>(busy_workers_);
+  s.clients_unauthenticated = unauthenticated_;
+  s.clients_denied = counters_.clients_denied.load();
+  s.events_sent = counters_.events_sent.load();
+  s.events_dropped = counters_.events_dropped.load();
   for (const auto& [id, client] : clients_) {
     std::lock_guard<RankedMutex> client_lock(client->mu);
     s.calls_read += client->calls.read;
@@ -225,6 +298,7 @@ void Server::LoopThreadMain() {
       timeout = static_cast<int>(std::min<int64_t>(left, 24 * 3600 * 1000));
     }
     lock.unlock();
+    FlushLogs();  // what reaping noted, before poll() may sleep
     loop_.RunOnce(timeout);
     FlushLogs();
     lock.lock();
@@ -248,10 +322,66 @@ void Server::LoopThreadMain() {
   // the clients' watch references) and drops late completions.
   loop_.RunOnce(0);
   FlushLogs();
+  // Answers that come later (a JS handler finishing after close()) are
+  // refused and dropped by whoever gives them, so a stopped server holds
+  // no client until it starts again or is destroyed.
+  std::vector<Completion> late;
+  completions_->Close(&late);
+  late.clear();
+}
+
+// Who is on the other end of a freshly accepted `fd`.
+PeerInfo Server::DescribePeerLocked(const Listener& l, int fd) {
+  AssertHeld(mu_);
+  PeerInfo peer;
+  peer.read_only = l.options.read_only;
+  peer.listener_id = l.id;
+  if (l.socket.family == AF_UNIX) {
+    peer.transport = Transport::kUnix;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && len == sizeof cred) {
+      peer.has_credentials = true;
+      peer.uid = cred.uid;
+      peer.gid = cred.gid;
+      peer.pid = cred.pid;
+    }
+    return peer;
+  }
+  peer.transport = Transport::kTcp;
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    char text[INET6_ADDRSTRLEN] = "";
+    if (addr.ss_family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+      inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
+      peer.port = ntohs(a->sin_port);
+    } else if (addr.ss_family == AF_INET6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+      inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
+      peer.port = ntohs(a->sin6_port);
+    }
+    peer.address = text;
+  }
+  return peer;
 }
 
 void Server::OnListenerReady(EventLoop::Id watch, int listen_fd) {
-  std::lock_guard<RankedMutex> lock(mu_);
+  {
+    std::lock_guard<RankedMutex> lock(mu_);
+    AcceptLocked(watch, listen_fd);
+  }
+  FlushLogs();  // the connect notices, before any of these clients is read
+}
+
+void Server::AcceptLocked(EventLoop::Id watch, int listen_fd) {
+  AssertHeld(mu_);
+  const Listener* listener = nullptr;
+  for (const Listener& l : listeners_) {
+    if (l.watch == watch) listener = &l;
+  }
+  if (listener == nullptr) return;  // closed meanwhile
   for (int i = 0; i < kAcceptsPerTurn && accepting_; ++i) {
     int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
@@ -264,7 +394,7 @@ void Server::OnListenerReady(EventLoop::Id watch, int listen_fd) {
         // leaves and frees a descriptor.
         counters_.accept_failures.fetch_add(1, std::memory_order_relaxed);
         counters_.accepts_paused.fetch_add(1, std::memory_order_relaxed);
-        Log(std::string("accept: ") + std::strerror(errno) + "; pausing accepts for " +
+        Log(0, std::string("accept: ") + std::strerror(errno) + "; pausing accepts for " +
             std::to_string(kAcceptPauseMs) + " ms");
         for (Listener& l : listeners_) {
           if (l.watch != watch || l.backing_off) continue;
@@ -284,23 +414,34 @@ void Server::OnListenerReady(EventLoop::Id watch, int listen_fd) {
         }
         break;
       }
-      Log(std::string("accept: ") + std::strerror(errno));
+      Log(0, std::string("accept: ") + std::strerror(errno));
       break;
     }
-    ClientRef client = MakeRef<Client>(next_client_id_++, fd, options_.max_message_bytes);
+    ClientRef client =
+        MakeRef<Client>(next_client_id_++, fd, options_.max_message_bytes, DescribePeerLocked(*listener, fd));
     Client* raw = client.get();
     {
       std::lock_guard<RankedMutex> client_lock(raw->mu);
+      raw->awaiting_auth = options_.require_authorization;
+      short want = raw->WantedEventsLocked();
       raw->Ref();  // the watch's reference, dropped by its free function
       raw->watch = loop_.AddWatch(
-          fd, POLLIN, [this, raw](EventLoop::Id, int, short revents) { OnClientEvent(raw, revents); },
+          fd, want, [this, raw](EventLoop::Id, int, short revents) { OnClientEvent(raw, revents); },
           [raw] { raw->Unref(); });
-      raw->watched_events = POLLIN;
+      raw->watched_events = want;
       raw->Ref();  // the timer's reference, dropped by its free function
       raw->timer = loop_.AddTimer(
           -1, 0, [this, raw](EventLoop::Id) { OnClientTimer(raw); }, [raw] { raw->Unref(); });
       raw->last_rx_ms = MonotonicMs();
     }
+    if (options_.on_clients) {
+      ClientNotice notice;
+      notice.kind = ClientNotice::Kind::kConnect;
+      notice.client_id = raw->id();
+      notice.peer = raw->peer();
+      pending_notices_.push_back(std::move(notice));
+    }
+    if (options_.require_authorization) ++unauthenticated_;
     clients_.emplace(raw->id(), std::move(client));
     counters_.clients_accepted.fetch_add(1, std::memory_order_relaxed);
     UpdateAcceptingLocked();
@@ -308,10 +449,12 @@ void Server::OnListenerReady(EventLoop::Id watch, int listen_fd) {
 }
 
 // Listeners watch for connections only while the server is below
-// max_clients and they are not backing off after running out of fds.
+// max_clients and max_unauthenticated_clients and they are not backing off
+// after running out of fds.
 void Server::UpdateAcceptingLocked() {
   AssertHeld(mu_);
-  bool below_limit = clients_.size() < options_.max_clients;
+  bool below_limit = clients_.size() < options_.max_clients &&
+                     (!options_.require_authorization || unauthenticated_ < options_.max_unauthenticated_clients);
   if (!below_limit && accepting_) counters_.accepts_paused.fetch_add(1, std::memory_order_relaxed);
   accepting_ = below_limit;
   for (Listener& l : listeners_) loop_.UpdateWatch(l.watch, accepting_ && !l.backing_off ? POLLIN : 0);
@@ -335,9 +478,11 @@ void Server::ServiceClient(Client& c, short revents, bool timer_fired) {
   mu_.lock();
   c.mu.lock();
   mu_.unlock();
-  // Only a starved client asks for POLLRDHUP: it is gone, and what it sent
-  // last will never be read. Close it, so its buffers are freed.
-  if ((revents & POLLRDHUP) && c.starved) c.MarkClosingLocked(CloseReason::kEof);
+  // Only a starved client or one awaiting authorization is watched for
+  // POLLRDHUP: it is gone, and what it sent last will never be read. Close
+  // it, so what it holds is freed (and poll() does not spin on its hang-up).
+  if ((revents & (POLLRDHUP | POLLHUP | POLLERR)) && (c.starved || c.awaiting_auth))
+    c.MarkClosingLocked(CloseReason::kEof);
   if (timer_fired) {
     c.timer_due_ms = -1;  // a one-shot: it is disarmed now
     if (!c.closing) CheckClocksLocked(c, MonotonicMs());
@@ -370,8 +515,8 @@ void Server::CheckClocksLocked(Client& c, int64_t now) {
   AssertHeld(c.mu);
   if (c.throttled) return;
   if (c.frame_started_ms >= 0 && now - c.frame_started_ms >= options_.frame_timeout_ms) {
-    Log("client " + std::to_string(c.id()) + ": frame not finished within " +
-        std::to_string(options_.frame_timeout_ms) + " ms; closing the connection");
+    Log(c.id(), "frame not finished within " + std::to_string(options_.frame_timeout_ms) +
+                    " ms; closing the connection");
     counters_.frame_timeouts.fetch_add(1, std::memory_order_relaxed);
     c.MarkClosingLocked(CloseReason::kFrameTimeout);
     return;
@@ -383,7 +528,7 @@ void Server::CheckClocksLocked(Client& c, int64_t now) {
   }
   const int64_t interval = c.keepalive_interval_ms;
   if (now - c.last_rx_ms >= interval * (int64_t{c.keepalive_count} + 1)) {
-    Log("client " + std::to_string(c.id()) + ": keepalive timeout; closing the connection");
+    Log(c.id(), "keepalive timeout; closing the connection");
     counters_.keepalive_drops.fetch_add(1, std::memory_order_relaxed);
     c.MarkClosingLocked(CloseReason::kKeepalive);
     return;
@@ -433,11 +578,12 @@ void Server::PumpClientLocked(Client& c, bool readable, std::vector<Job>* calls)
   TakeFramesLocked(c, calls);
   int64_t headroom = static_cast<int64_t>(options_.max_buffered_bytes) -
                      buffered_bytes_.load(std::memory_order_relaxed);
-  if (readable && !c.closing && !c.throttled && headroom <= 0 && !c.starved) {
+  const bool may_read = readable && !c.closing && !c.throttled && !c.awaiting_auth && !c.close_after_writes;
+  if (may_read && headroom <= 0 && !c.starved) {
     c.starved = true;  // ServiceClient lists it; ResumeStarvedLocked reads it again
     clients_starved_.fetch_add(1, std::memory_order_relaxed);
   }
-  if (readable && !c.closing && !c.throttled && !c.starved) {
+  if (may_read && !c.starved) {
     // Never more than the room left (give or take one read chunk).
     size_t budget = std::min<size_t>(options_.read_budget_bytes, static_cast<size_t>(headroom));
     Client::ReadStatus status = c.ReadLocked(&read_scratch_, budget);
@@ -451,13 +597,14 @@ void Server::PumpClientLocked(Client& c, bool readable, std::vector<Job>* calls)
       case Client::ReadStatus::kEof: c.MarkClosingLocked(CloseReason::kEof); break;
       case Client::ReadStatus::kIoError: c.MarkClosingLocked(CloseReason::kIoError); break;
       case Client::ReadStatus::kProtocol:
-        Log("client " + std::to_string(c.id()) + ": " + c.splitter.error_message() +
-            "; closing the connection");
-        c.MarkClosingLocked(CloseReason::kProtocol);
+        Log(c.id(), c.splitter.error_message() + "; closing the connection");
+        c.MarkClosingLocked(c.splitter.error() == FrameError::kLengthAboveMaximum ? CloseReason::kLimit
+                                                                                : CloseReason::kProtocol);
         break;
     }
   }
   flush();
+  if (!c.closing && c.close_after_writes && c.queued_bytes() == 0) c.MarkClosingLocked(CloseReason::kHandler);
   // Writing the loop's own replies (errors) may have freed the slots a
   // queued CALL waits for: take and write until nothing more moves.
   while (!c.closing && c.throttled && c.calls.total() < options_.max_requests_per_client) {
@@ -468,8 +615,7 @@ void Server::PumpClientLocked(Client& c, bool readable, std::vector<Job>* calls)
   // replies) may not make us hold it without bound.
   if (!c.closing &&
       c.queued_bytes() > std::max<size_t>(options_.max_send_queue_bytes, options_.max_message_bytes + 4)) {
-    Log("client " + std::to_string(c.id()) + ": " + std::to_string(c.queued_bytes()) +
-        " bytes unsent, more than the send-queue bound; closing the connection");
+    Log(c.id(), std::to_string(c.queued_bytes()) + " bytes unsent, more than the send-queue bound; closing the connection");
     counters_.send_queue_drops.fetch_add(1, std::memory_order_relaxed);
     c.MarkClosingLocked(CloseReason::kSendQueue);
   }
@@ -503,7 +649,7 @@ void Server::PumpClientLocked(Client& c, bool readable, std::vector<Job>* calls)
 void Server::TakeFramesLocked(Client& c, std::vector<Job>* calls) {
   AssertHeld(c.mu);
   std::vector<uint8_t> frame;
-  while (!c.closing) {
+  while (!c.closing && !c.close_after_writes) {
     const std::vector<uint8_t>* next = c.splitter.Front();
     if (next == nullptr) break;
     Header h;
@@ -515,8 +661,7 @@ void Server::TakeFramesLocked(Client& c, std::vector<Job>* calls) {
     }
     c.splitter.Pop(&frame);
     if (!decoded.ok()) {
-      Log("client " + std::to_string(c.id()) + ": " + HeaderErrorText(decoded.error) +
-          "; closing the connection");
+      Log(c.id(), std::string(HeaderErrorText(decoded.error)) + "; closing the connection");
       c.MarkClosingLocked(CloseReason::kProtocol);
       return;
     }
@@ -623,6 +768,7 @@ void Server::HandleFrameLocked(Client& c, const Header& h, size_t payload_offset
       job.message.header = h;
       job.message.frame = std::move(frame);
       job.message.payload_offset = payload_offset;
+      job.message.received_us = MonotonicUs();
       job.handler = handler;
       ++c.calls.read;
       calls->push_back(std::move(job));
@@ -642,12 +788,11 @@ void Server::HandleFrameLocked(Client& c, const Header& h, size_t payload_offset
     case kTypeStreamHole:
       // libvirtd drops these silently and keeps the connection; so do we.
       counters_.frames_dropped.fetch_add(1, std::memory_order_relaxed);
-      Log("client " + std::to_string(c.id()) + ": dropped unexpected " + TypeName(h.type) +
-          " frame (prog " + std::to_string(h.prog) + " proc " + std::to_string(h.proc) + ")");
+      Log(c.id(), std::string("dropped unexpected ") + TypeName(h.type) + " frame (prog " +
+                      std::to_string(h.prog) + " proc " + std::to_string(h.proc) + ")");
       return;
     default:
-      Log("client " + std::to_string(c.id()) + ": frame of unknown type " + std::to_string(h.type) +
-          "; closing the connection");
+      Log(c.id(), "frame of unknown type " + std::to_string(h.type) + "; closing the connection");
       c.MarkClosingLocked(CloseReason::kProtocol);
       return;
   }
@@ -688,10 +833,11 @@ void Server::OnCompletions() {
   for (size_t i = 0; i < order.size();) {
     Client& c = *done[order[i]].client;
     bool reap = false;
+    ApplyEffects effects;
     mu_.lock();
     c.mu.lock();
     mu_.unlock();
-    for (; i < order.size() && done[order[i]].client.get() == &c; ++i) ApplyLocked(c, done[order[i]]);
+    for (; i < order.size() && done[order[i]].client.get() == &c; ++i) ApplyLocked(c, done[order[i]], &effects);
     // Write it now (we are the loop thread); freed slots may let queued
     // calls in.
     std::vector<Job> calls;
@@ -701,10 +847,14 @@ void Server::OnCompletions() {
       reap = true;
     }
     c.mu.unlock();
-    if (reap || !calls.empty()) {
+    if (reap || !calls.empty() || effects.authorized) {
       std::lock_guard<RankedMutex> lock(mu_);
       if (reap) to_reap_.push_back(&c);
       if (!calls.empty()) QueueJobsLocked(c, &calls);
+      if (effects.authorized) {
+        --unauthenticated_;
+        UpdateAcceptingLocked();
+      }
     }
   }
   done.clear();  // drops the client references with no lock held
@@ -715,6 +865,19 @@ void Server::ReapClosedClientsLocked() {
   for (Client* c : to_reap_) {
     {
       std::lock_guard<RankedMutex> client_lock(c->mu);
+      if (c->awaiting_auth) {
+        c->awaiting_auth = false;
+        --unauthenticated_;
+      }
+      if (c->close_reason == CloseReason::kDenied)
+        counters_.clients_denied.fetch_add(1, std::memory_order_relaxed);
+      if (options_.on_clients) {
+        ClientNotice notice;
+        notice.kind = ClientNotice::Kind::kDisconnect;
+        notice.client_id = c->id();
+        notice.reason = c->close_reason;
+        pending_notices_.push_back(std::move(notice));
+      }
       loop_.RemoveWatch(c->watch);  // its free function drops the watch's reference
       loop_.RemoveTimer(c->timer);  // and the timer's
       if (c->closed_mid_frame) counters_.closed_mid_frame.fetch_add(1, std::memory_order_relaxed);
@@ -803,12 +966,14 @@ void Server::CloseListenersLocked() {
   for (Listener& l : listeners_) {
     loop_.RemoveWatch(l.watch);
     close(l.socket.fd);
-    if (!l.socket.path.empty()) unlink(l.socket.path.c_str());
+    // Only a path we created; an adopted socket's path belongs to whoever
+    // made it (a service manager may hand it to the next process).
+    if (l.socket.owns_path && !l.socket.path.empty()) unlink(l.socket.path.c_str());
   }
   listeners_.clear();
 }
 
-void Server::Log(const std::string& line) {
+void Server::Log(uint64_t client_id, std::string message) {
   if (!options_.log) return;
   int64_t now = MonotonicMs();
   if (now - log_window_start_ms_ >= 1000) {
@@ -820,14 +985,19 @@ void Server::Log(const std::string& line) {
     return;
   }
   ++log_in_window_;
-  pending_logs_.push_back(line);
+  pending_logs_.push_back(LogRecord{client_id, std::move(message)});
 }
 
 void Server::FlushLogs() {
+  if (!pending_notices_.empty()) {
+    std::vector<ClientNotice> notices;
+    notices.swap(pending_notices_);
+    options_.on_clients(notices);
+  }
   if (pending_logs_.empty()) return;
-  std::vector<std::string> lines;
-  lines.swap(pending_logs_);
-  for (const std::string& line : lines) options_.log(line);
+  std::vector<LogRecord> records;
+  records.swap(pending_logs_);
+  for (const LogRecord& r : records) options_.log(r);
 }
 
 // ---- Workers ----------------------------------------------------------------------
@@ -847,6 +1017,7 @@ void Server::WorkerMain(int index) {
       --idle_workers_;
     }
     if (stop_) break;
+    ++busy_workers_;
     {
       Job job = std::move(jobs_.front());
       jobs_.pop_front();
@@ -864,6 +1035,7 @@ void Server::WorkerMain(int index) {
       if (state) RunJob(job, std::move(state));
     }  // the job, and its client reference, go here with no lock held
     lock.lock();
+    --busy_workers_;
   }
   t_worker_of = nullptr;
 }
@@ -883,21 +1055,36 @@ void Server::RunJob(Job& job, RefPtr<CallState> state) {
 
 void Server::ApplyFromWorker(Completion& item) {
   Client& c = *item.client;
+  ApplyEffects effects;
+  bool reap = false;
   mu_.lock();
   c.mu.lock();
   mu_.unlock();
-  ApplyLocked(c, item);
+  ApplyLocked(c, item, &effects);
   AccountLocked(c);
   short want = c.WantedEventsLocked();
   if (want != c.watched_events) {
     loop_.UpdateWatch(c.watch, want);  // wakes the loop, which writes it
     c.watched_events = want;
   }
+  if (c.closing && !c.reap_queued) {
+    c.reap_queued = true;
+    reap = true;
+  }
   c.mu.unlock();
+  if (reap || effects.authorized) {
+    std::lock_guard<RankedMutex> lock(mu_);
+    if (reap) to_reap_.push_back(&c);
+    if (effects.authorized) {
+      --unauthenticated_;
+      UpdateAcceptingLocked();
+    }
+  }
+  if (reap) loop_.Wake();  // it reaps between turns
   item.client.reset();  // with no lock held: it may be the last reference
 }
 
-void Server::ApplyLocked(Client& c, Completion& item) {
+void Server::ApplyLocked(Client& c, Completion& item, ApplyEffects* effects) {
   AssertHeld(c.mu);
   switch (item.kind) {
     case Completion::Kind::kReply:
@@ -928,6 +1115,33 @@ void Server::ApplyLocked(Client& c, Completion& item) {
       ScheduleTimerLocked(c, now);
       return;
     }
+    case Completion::Kind::kEvent:
+      if (c.closing) {
+        counters_.events_dropped.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      counters_.events_sent.fetch_add(1, std::memory_order_relaxed);
+      c.QueueLocked(std::move(item.frame), /*is_reply=*/false);
+      return;
+    case Completion::Kind::kAuthorize:
+      if (c.closing || !c.awaiting_auth) return;
+      if (!item.allow) {
+        c.MarkClosingLocked(CloseReason::kDenied);
+        return;
+      }
+      c.awaiting_auth = false;
+      effects->authorized = true;
+      // Its clocks start now: the wait was ours, not its silence.
+      c.last_rx_ms = MonotonicMs();
+      return;
+    case Completion::Kind::kClose:
+      if (c.closing) return;
+      if (!item.after_writes || c.queued_bytes() == 0) {
+        c.MarkClosingLocked(CloseReason::kHandler);
+        return;
+      }
+      c.close_after_writes = true;  // PumpClientLocked closes it once written
+      return;
   }
 }
 

@@ -49,6 +49,45 @@ namespace xdrd {
 // later, from any thread (call.h).
 using Handler = std::function<void(Call call)>;
 
+// A record of what the loop dropped, refused or paused.
+struct LogRecord {
+  uint64_t client_id = 0;  // the client it concerns; 0: the server itself
+  std::string message;
+};
+
+// A client arrived or left. Delivered in batches, in the order they
+// happened: a client's connect before anything else about it, its
+// disconnect last.
+struct ClientNotice {
+  enum class Kind : uint8_t { kConnect, kDisconnect };
+  Kind kind = Kind::kConnect;
+  uint64_t client_id = 0;
+  PeerInfo peer;                              // kConnect
+  CloseReason reason = CloseReason::kNone;    // kDisconnect
+};
+
+// Per-listener settings.
+struct ListenerOptions {
+  // Passed to the client (PeerInfo::read_only) for the application to
+  // enforce; the core itself treats read-only clients like any other.
+  bool read_only = false;
+};
+
+// What the application may ask of a client by id, from any thread
+// (Server::ControlClient).
+struct ClientControl {
+  enum class Kind : uint8_t { kAuthorize, kClose, kKeepalive, kEvent };
+  Kind kind = Kind::kClose;
+  bool allow = false;         // kAuthorize
+  bool after_writes = false;  // kClose: let what is already queued be written first
+  uint32_t keepalive_interval_ms = 0, keepalive_count = 0;  // kKeepalive
+  // kEvent: a MESSAGE frame with this header's prog, vers, proc (serial 0,
+  // status OK) and this XDR-encoded body.
+  uint32_t prog = 0, vers = 0;
+  int32_t proc = 0;
+  std::vector<uint8_t> body;
+};
+
 struct ServerOptions {
   int workers = 5;  // libvirtd's min_workers
   // Calls a client may have outstanding (read and not yet answered on the
@@ -79,8 +118,18 @@ struct ServerOptions {
   // Log sink for what the loop drops or refuses. Called on the loop thread
   // with no lock held, at most `log_burst` times per second; the rest are
   // counted in Counters::log_suppressed. Null: no logging.
-  std::function<void(const std::string&)> log;
+  std::function<void(const LogRecord&)> log;
   int log_burst = 10;
+  // Client arrivals and departures, in batches, on the loop thread with no
+  // lock held. Null: none.
+  std::function<void(std::vector<ClientNotice>&)> on_clients;
+  // When set, a new client is not read until ControlClient(kAuthorize)
+  // settles it: allowed, it is read; denied, it is closed (kDenied)
+  // without a byte of it read.
+  bool require_authorization = false;
+  // Clients accepted and not yet authorized, at most; at the bound
+  // accepting pauses, as at max_clients. libvirtd's max_anonymous_clients.
+  uint32_t max_unauthenticated_clients = 20;
 };
 
 // A snapshot; every field is read from an atomic or under the server lock.
@@ -109,7 +158,7 @@ struct ServerCounters {
   uint64_t calls_waiting = 0;     //   WAIT_DISPATCH
   uint64_t calls_dispatching = 0; //   DISPATCHING
   uint64_t calls_reply_pending = 0; // reply queued, not yet written
-  uint64_t workers_busy = 0;
+  uint64_t workers_busy = 0;      // running a job (a worker still starting is neither busy nor idle)
   uint64_t buffered_bytes = 0;     // now: receive + send buffers, all clients
   uint64_t buffered_bytes_peak = 0;
   uint64_t clients_starved = 0;    // now: not read because of max_buffered_bytes
@@ -120,6 +169,10 @@ struct ServerCounters {
   uint64_t bytes_written = 0;
   uint64_t jobs_queued = 0;
   uint64_t workers_idle = 0;
+  uint64_t clients_unauthenticated = 0;  // now: waiting for authorization
+  uint64_t clients_denied = 0;    // closed because authorization refused them
+  uint64_t events_sent = 0;       // MESSAGE frames queued by ControlClient
+  uint64_t events_dropped = 0;    // ... for a client that was already closing
 };
 
 // What a shutdown did; a second Shutdown()/Stop() returns the first's.
@@ -145,9 +198,20 @@ class Server {
   bool HandleProgram(uint32_t prog, uint32_t vers, Handler catch_all);
 
   // Listeners, any time (before or after Start). Failures come back in the
-  // result's error and message; the server is unchanged.
-  ListenSocket ListenUnix(const std::string& path, mode_t mode = 0600);
-  ListenSocket ListenTcp(const std::string& host = "127.0.0.1", uint16_t port = 0);
+  // result's error and message; the server is unchanged. ListenFd adopts a
+  // listening socket the process inherited (socket activation); on failure
+  // the descriptor stays the caller's, on success it is the server's.
+  ListenSocket ListenUnix(const std::string& path, mode_t mode = 0600, ListenerOptions options = {});
+  ListenSocket ListenTcp(const std::string& host = "127.0.0.1", uint16_t port = 0,
+                         ListenerOptions options = {});
+  ListenSocket ListenFd(int fd, ListenerOptions options = {});
+
+  // Any thread holding no xdrd lock (a handler, the application): asks
+  // something of client `id` (see ClientControl). Applied in order with
+  // the replies the same thread gives: a reply and then an event reach the
+  // wire in that order. False if no such client is connected, or if an
+  // event's frame would exceed max_message_bytes.
+  bool ControlClient(uint64_t id, ClientControl control);
 
   // Starts the loop thread, which starts the workers. False (with *error
   // set) if already running. Start and Stop belong to the owner thread and
@@ -189,16 +253,24 @@ class Server {
   };
   struct Listener {
     ListenSocket socket;
+    ListenerOptions options;
+    uint32_t id = 0;
     EventLoop::Id watch = 0;
     bool backing_off = false;  // accept() failed for want of fds: wait for a tick
   };
+  // What applying a completion changed beyond its client.
+  struct ApplyEffects {
+    bool authorized = false;  // a client left the unauthenticated count
+  };
 
   static bool IsWorkerOf(const Server* server);  // is this thread one of its workers?
-  void AddListener(const ListenSocket& s);
+  void AddListener(const ListenSocket& s, ListenerOptions options);
+  PeerInfo DescribePeerLocked(const Listener& l, int fd);
 
   // Loop thread.
   void LoopThreadMain();
   void OnListenerReady(EventLoop::Id watch, int listen_fd);
+  void AcceptLocked(EventLoop::Id watch, int listen_fd);
   void QueueJobsLocked(Client& c, std::vector<Job>* calls);
   void OnClientEvent(Client* client, short revents);
   void PumpClientLocked(Client& c, bool readable, std::vector<Job>* calls);
@@ -216,7 +288,9 @@ class Server {
   void AnswerOutstandingLocked();
   void UpdateAcceptingLocked();
   void CloseListenersLocked();
-  void Log(const std::string& line);
+  void Log(uint64_t client_id, std::string message);
+  // Hands the logs and client notices gathered under locks to their sinks.
+  // Loop thread, no lock held.
   void FlushLogs();
 
   // Workers.
@@ -227,7 +301,8 @@ class Server {
   // (server lock, then the client lock) or, via the completion queue, on the
   // loop thread.
   void ApplyFromWorker(Completion& item);
-  void ApplyLocked(Client& c, Completion& item);
+  void ApplyLocked(Client& c, Completion& item, ApplyEffects* effects);
+  void Push(Completion& item);
 
   // The client's timer (keepalive, partial frame), loop thread.
   void OnClientTimer(Client* client);
@@ -243,13 +318,16 @@ class Server {
   mutable RankedMutex mu_{LockRank::kServer, "server"};
   CondVar job_cv_;       // signalled with mu_ held
   std::deque<Job> jobs_;                 // [mu_] the FIFO
-  int idle_workers_ = 0;                 // [mu_]
+  int idle_workers_ = 0;                 // [mu_] waiting on job_cv_
+  int busy_workers_ = 0;                 // [mu_] between taking a job and coming back for the next
   bool running_ = false;                 // [mu_]
   bool stop_ = false;                    // [mu_]
   bool draining_ = false;                // [mu_] Shutdown() has begun
   int64_t deadline_ms_ = 0;              // [mu_] when draining ends
   ShutdownResult result_;                // [mu_] of the last shutdown
-  bool accepting_ = true;                // [mu_] below max_clients
+  bool accepting_ = true;                // [mu_] below max_clients and max_unauthenticated_clients
+  uint64_t unauthenticated_ = 0;         // [mu_] clients accepted, not yet authorized
+  uint32_t next_listener_id_ = 1;        // [mu_]
   std::vector<uint64_t> starved_ids_;    // [mu_] clients waiting for buffer room
   uint64_t next_client_id_ = 1;          // [mu_] never reused
   std::unordered_map<uint64_t, ClientRef> clients_;  // [mu_] by id
@@ -265,7 +343,8 @@ class Server {
   // Loop-thread scratch.
   bool loop_draining_ = false;  // a copy of draining_, taken between turns
   std::vector<uint8_t> read_scratch_;
-  std::vector<std::string> pending_logs_;  // emitted once no lock is held
+  std::vector<LogRecord> pending_logs_;  // emitted once no lock is held
+  std::vector<ClientNotice> pending_notices_;
   int64_t log_window_start_ms_ = 0;
   int log_in_window_ = 0;
 
@@ -276,7 +355,7 @@ class Server {
         pings_sent{0}, keepalive_drops{0}, frame_timeouts{0}, send_queue_drops{0},
         accepts_paused{0}, accept_failures{0}, accept_retries{0},
         fds_closed{0}, handler_exceptions{0}, log_suppressed{0}, bytes_read{0},
-        bytes_written{0};
+        bytes_written{0}, clients_denied{0}, events_sent{0}, events_dropped{0};
   };
   mutable AtomicCounters counters_;
   std::atomic<int64_t> buffered_bytes_{0};

@@ -54,6 +54,16 @@ export async function connect(address: AddressInfo): Promise<Client> {
   return client;
 }
 
+/**
+ * Resolves once `condition()` holds, checking after each turn of the event
+ * loop: for state another thread settles (the native loop frees a client a
+ * moment after JS let go of it). Not a sleep: it returns as soon as the
+ * condition holds, and jest's timeout bounds it.
+ */
+export async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((r) => setTimeout(r, 1));
+}
+
 export function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(n >>> 0);

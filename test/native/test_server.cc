@@ -595,9 +595,9 @@ XT_TEST(log_of_dropped_frames_is_rate_limited) {
   std::vector<std::string> lines;
   ServerOptions options = TestServer::DefaultOptions();
   options.log_burst = 5;
-  options.log = [&](const std::string& line) {
+  options.log = [&](const LogRecord& record) {
     std::lock_guard<std::mutex> lock(mu);
-    lines.push_back(line);
+    lines.push_back(record.message);
   };
   TestServer t(options);
   XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
