@@ -12,7 +12,7 @@ import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { RpcError } from './errors';
 import { isInt32, isUint32 } from './int32';
-import type { Procedure } from './program';
+import type { Procedure, ProgramEvent } from './program';
 import { decode, encode } from './xdr/codec';
 import type { Static } from './xdr/types';
 
@@ -151,6 +151,17 @@ function typeName(type: number): string {
 
 type State = 'open' | 'closing' | 'closed';
 
+/** A listener for one event of a defineProgram() program: its body decoded. */
+export type EventListener<E extends ProgramEvent> = (value: Static<E['body']>, message: ServerMessage) => void;
+
+function isProgramEvent(v: unknown): v is ProgramEvent {
+  return typeof v === 'object' && v !== null && (v as ProgramEvent).kind === 'event';
+}
+
+function eventKey(program: number, version: number, procedure: number): string {
+  return `${program}:${version}:${procedure}`;
+}
+
 export class Client extends EventEmitter<ClientEvents> {
   private readonly socket: net.Socket;
   private readonly maxMessageBytes: number;
@@ -176,6 +187,9 @@ export class Client extends EventEmitter<ClientEvents> {
   private frameBytes = -1;
   private pieces: Buffer[] = [];
   private piecesBytes = 0;
+
+  /** Typed event listeners, by program, version and procedure. */
+  private readonly eventListeners = new Map<string, { event: ProgramEvent; listeners: Array<EventListener<ProgramEvent>> }>();
 
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private keepalive: KeepaliveOptions | undefined;
@@ -358,6 +372,57 @@ export class Client extends EventEmitter<ClientEvents> {
    * the socket closes. Pending calls reject at once with ERR_XDRD_CLIENT_CLOSED;
    * the promise resolves when the socket is closed.
    */
+  /**
+   * Listens for one event of a defineProgram() program (`Program.events.name`):
+   * the listener gets the body decoded with the event's schema, and the raw
+   * message. A body that does not decode is an 'error' event (the listener
+   * is not called). Other arguments: as EventEmitter's on().
+   */
+  override on<K extends keyof ClientEvents>(event: K, listener: (...args: ClientEvents[K]) => void): this;
+  override on<E extends ProgramEvent>(event: E, listener: EventListener<E>): this;
+  override on(event: unknown, listener: (...args: never[]) => void): this {
+    if (!isProgramEvent(event)) return super.on(event as keyof ClientEvents, listener as never);
+    if (typeof listener !== 'function') throw new TypeError('the listener must be a function');
+    const key = eventKey(event.program, event.version, event.id);
+    let entry = this.eventListeners.get(key);
+    if (entry === undefined) {
+      entry = { event, listeners: [] };
+      this.eventListeners.set(key, entry);
+    }
+    entry.listeners.push(listener as unknown as EventListener<ProgramEvent>);
+    return this;
+  }
+
+  /** Removes a listener added with on(); for program events, the typed one. */
+  override off<K extends keyof ClientEvents>(event: K, listener: (...args: ClientEvents[K]) => void): this;
+  override off<E extends ProgramEvent>(event: E, listener: EventListener<E>): this;
+  override off(event: unknown, listener: (...args: never[]) => void): this {
+    if (!isProgramEvent(event)) return super.off(event as keyof ClientEvents, listener as never);
+    const key = eventKey(event.program, event.version, event.id);
+    const entry = this.eventListeners.get(key);
+    if (entry === undefined) return this;
+    const i = entry.listeners.lastIndexOf(listener as unknown as EventListener<ProgramEvent>);
+    if (i >= 0) entry.listeners.splice(i, 1);
+    if (entry.listeners.length === 0) this.eventListeners.delete(key);
+    return this;
+  }
+
+  private dispatchTyped(message: ServerMessage): void {
+    if (this.eventListeners.size === 0) return;
+    const entry = this.eventListeners.get(eventKey(message.program, message.version, message.procedure));
+    if (entry === undefined) return;
+    let value: unknown;
+    try {
+      value = decode(entry.event.body, message.body, { name: entry.event.name });
+    } catch (e) {
+      const err = clientError('ERR_XDRD_BAD_EVENT', `Event ${entry.event.name} did not decode: ${(e as Error).message}`, e);
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+      else process.emitWarning(err);
+      return;
+    }
+    for (const listener of [...entry.listeners]) listener(value as never, message);
+  }
+
   close(): Promise<void> {
     if (this.state === 'open') {
       this.shutdown(clientError('ERR_XDRD_CLIENT_CLOSED', 'The client was closed before the reply arrived.'));
@@ -512,7 +577,9 @@ export class Client extends EventEmitter<ClientEvents> {
         // peer is alive, which receiving it already recorded.
         return;
       }
-      this.emit('message', { program, version, procedure, serial, body });
+      const message: ServerMessage = { program, version, procedure, serial, body };
+      this.emit('message', message);
+      this.dispatchTyped(message);
     } else {
       this.protocolError(`The server sent a ${typeName(type)} frame (program ${program}, procedure ${procedure}, serial ${serial}), which this client does not accept.`);
     }

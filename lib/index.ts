@@ -42,7 +42,7 @@ export type {
   LogRecord,
 } from './server';
 export { Client } from './client';
-export type { ConnectOptions, CallOptions, ServerMessage, KeepaliveOptions } from './client';
+export type { ConnectOptions, CallOptions, ServerMessage, KeepaliveOptions, EventListener } from './client';
 export { RpcError, isRpcError, remoteError, ErrorCode, ErrorDomain, ErrorLevel } from './errors';
 export { LatencyHistogram } from './histogram';
 export type { LatencySnapshot } from './histogram';

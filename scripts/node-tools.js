@@ -28,6 +28,7 @@ const supp = path.join(root, 'test', 'valgrind', 'node.supp');
 // (memory errors are still checked).
 const scenarios = {
   'bridge-load': { args: [], script: 'bridge-load.js', arg: 'dir', threadTools: true },
+  'api-load': { args: [], script: 'api-load.js', arg: 'dir', threadTools: true },
   'exit-held': { args: [], script: 'exit-in-flight.js', arg: 'sock', extra: ['held'], exitCode: 3, viaExit: true },
   'exit-queued': { args: [], script: 'exit-in-flight.js', arg: 'sock', extra: ['queued'], exitCode: 3, viaExit: true, threadTools: true },
   'gc-listening': { args: ['--expose-gc'], script: 'gc-listening.js', arg: 'sock', viaExit: true },

@@ -62,10 +62,38 @@ test("typed events: server.sendEvent(client, Program.events.x, value) and client
   const address = await server.listen({ path: socketPath() });
   const client: Client = await connect(address);
   const message = new Promise<{ procedure: number; body: Buffer }>((r) => client.once('message', r));
+  const typed = new Promise<{ who: string; text: string }>((r) => client.on(Chat.events.said, (value) => r(value)));
   await client.call(Chat.procedures.join, 'ann');
   const m = await message;
   expect(m.procedure).toBe(2);
   expect(xdr.decode(Chat.events.said.body, m.body)).toEqual({ who: 'server', text: 'welcome ann' });
+  expect(await typed).toEqual({ who: 'server', text: 'welcome ann' });
+});
+
+test("client.on(Program.events.x): a body that does not decode is an 'error', and off() removes the listener", async () => {
+  const Feed = defineProgram({
+    number: 0x20000078,
+    version: 1,
+    procedures: {},
+    events: { tick: { id: 5, body: xdr.uint() } },
+  });
+  const { server, address } = await startServer({});
+  const connected = firstConnection(server);
+  const client: Client = await connect(address);
+  const conn = await connected;
+  const ticks: number[] = [];
+  const onTick = (v: number): void => void ticks.push(v);
+  client.on(Feed.events.tick, onTick);
+  const bad = new Promise<Error & { code?: string }>((r) => client.once('error', r));
+  server.sendEvent(conn, Feed.events.tick, 7);
+  server.sendEvent(conn, Feed.number, Feed.version, 5, Buffer.from([1, 2]));  // not a uint
+  expect((await bad).code).toBe('ERR_XDRD_BAD_EVENT');
+  expect(ticks).toEqual([7]);
+  client.off(Feed.events.tick, onTick);
+  server.sendEvent(conn, Feed.events.tick, 8);
+  const raw = new Promise<void>((r) => client.once('message', () => r()));
+  await raw;
+  expect(ticks).toEqual([7]);
 });
 
 test('sendEvent() to a client that is gone returns false; bad arguments throw', async () => {

@@ -22,6 +22,13 @@ test('the tools scenario (every handler kind, load, close under load, listen aga
   expect(r.stdout).toBe('ok\n');
 });
 
+test('the API scenario (authorize, events, deadlines, clients closed and leaving, two listeners) runs clean', async () => {
+  const r = await runChild(fixture('api-load.js'), [tempDir()]);
+  expect(r.stderr).toBe('');
+  expect({ code: r.code, signal: r.signal }).toEqual({ code: 0, signal: null });
+  expect(r.stdout).toMatch(/^ok \{.*"denied":\d+.*\}\n$/);
+});
+
 test('process.exit() with calls held by JS handlers', async () => {
   const r = await runChild(fixture('exit-in-flight.js'), [socketPath(), 'held']);
   expect(r.stderr).toBe('');

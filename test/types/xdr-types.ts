@@ -4,7 +4,7 @@
  * `@ts-expect-error` line must be an error.
  */
 import { Client, Server, defineProgram, xdr } from '../../lib';
-import type { CallContext, EventBody, Handler, HandlerArgs, HandlerResult, Handlers, Static } from '../../lib';
+import type { CallContext, Connection, EventBody, Handler, HandlerArgs, HandlerResult, Handlers, Static } from '../../lib';
 
 type Equals<A, B> = (<X>() => X extends A ? 1 : 2) extends (<X>() => X extends B ? 1 : 2) ? true : false;
 function assertType<T extends true>(): T | undefined {
@@ -243,3 +243,18 @@ async function typedCalls(): Promise<void> {
   await client.call(Demo.procedures.lookup, { name: 5 });
 }
 void typedCalls;
+
+// --- typed events: server.sendEvent and client.on ------------------------------
+declare const someClient: Connection;
+server.sendEvent(someClient, Demo.events.changed, { id: 3 });
+// @ts-expect-error an event body of the wrong shape
+server.sendEvent(someClient, Demo.events.changed, { id: 'three' });
+server.sendEvent(someClient, 0x20000001, 1, 100, buf);  // raw: bytes
+client.on(Demo.events.changed, (value, message) => {
+  assertType<Equals<typeof value, { id: number }>>();
+  assertType<Equals<typeof message.body, Buffer>>();
+});
+// @ts-expect-error the listener reads the body as the wrong type
+client.on(Demo.events.changed, (value: { id: string }) => void value);
+client.on('message', (m) => assertType<Equals<typeof m.procedure, number>>());
+client.on('close', (err) => assertType<Equals<typeof err, Error | undefined>>());
