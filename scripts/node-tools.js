@@ -72,6 +72,9 @@ function buildAddon(variant) {
   const cli = path.join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
   const args = [cli, 'compile', '-O', out, '--debug'];
   if (variant === 'asan') args.push('--CDXDRD_SANITIZE=address');
+  // Test-only builds with a deliberate bug (scripts/tools-bite.js).
+  if (variant.startsWith('plant-')) args.push(`--CDXDRD_PLANT=${variant.slice('plant-'.length)}`);
+  else args.push('--CDXDRD_PLANT=');
   const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) die(`cmake-js build of the ${variant} addon failed`);
   const file = path.join(root, out, 'Debug', 'xdrd.node');
@@ -131,4 +134,6 @@ function main() {
   if (failures.length) die(`failed under ${toolName}:\n  ${failures.join('\n  ')}`);
 }
 
-main();
+if (require.main === module) main();
+
+module.exports = { tools, scenarios, fixtures, buildAddon, buildTs };

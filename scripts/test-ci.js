@@ -16,4 +16,5 @@ runSteps('test:ci', [
   { name: 'bridge under ASan+UBSan', cmd: npm('test:node:asan'), limitSec: 600 },
   { name: 'bridge under memcheck', cmd: npm('test:node:memcheck'), limitSec: 900 },
   { name: 'bridge under helgrind', cmd: npm('test:node:helgrind'), limitSec: 900 },
+  { name: 'the tools report planted bugs', cmd: npm('test:tools-bite'), limitSec: 900 },
 ]);

@@ -2,6 +2,7 @@
 #include "call_bridge.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <utility>
@@ -14,6 +15,23 @@ namespace xdrd::addon {
 namespace {
 
 char g_drain_tag;
+
+#if defined(XDRD_PLANT_LEAK) || defined(XDRD_PLANT_RACE)
+// Test-only builds (CMake XDRD_PLANT, scripts/tools-bite.js): one
+// deliberate bug each, which memcheck and helgrind must report.
+#ifdef XDRD_PLANT_LEAK
+void PlantedLeak() {
+  // Lost at once: nothing keeps the pointer.
+  volatile char* lost = static_cast<char*>(std::malloc(48));
+  lost[0] = 1;
+}
+#endif
+#ifdef XDRD_PLANT_RACE
+// Written by workers (Post) and read by the JS thread (TakeBatch) with no
+// lock and no atomic.
+uint64_t g_planted_race_counter = 0;
+#endif
+#endif
 
 int64_t MonotonicUs() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -61,6 +79,12 @@ void CallBridge::Detach() {
 }
 
 void CallBridge::Post(uint32_t handler, Call call) {
+#ifdef XDRD_PLANT_LEAK
+  PlantedLeak();
+#endif
+#ifdef XDRD_PLANT_RACE
+  g_planted_race_counter = g_planted_race_counter + 1;
+#endif
   bool accepted = false;
   napi_threadsafe_function wake = nullptr;
   {
@@ -182,6 +206,9 @@ uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size
   }
   const uint32_t n = static_cast<uint32_t>(batch.size());
   area[0] = n;
+#ifdef XDRD_PLANT_RACE
+  if (g_planted_race_counter == 0xffffffffffffffffull) area[0] = 0;  // a read that cannot be optimised away
+#endif
   if (n == 0) {
     if (rewake != nullptr) Wake(rewake);  // notices came after JS took them
     return 0;
