@@ -2,15 +2,16 @@
 /**
  * The `xdrd` command (package.json `bin` → dist/lib/cli.js).
  *
- * Today it only answers `--version` and `--help`; subcommands go into
- * `commands` below (`xdrd gen` is planned), and `--help` lists whatever is
- * there. Exit codes: 0 done, 1 a command failed, 2 a usage error (unknown
- * command or option), reported on stderr with a pointer to --help.
+ * It answers `--version` and `--help` and runs the subcommands in
+ * `commands` below (`help`, `stress`; `xdrd gen` is planned); `--help` lists
+ * whatever is there. Exit codes: 0 done, 1 a command failed, 2 a usage error
+ * (unknown command or option), reported on stderr with a pointer to --help.
  *
  * Nothing here loads the native addon, so the CLI answers even where the
- * addon cannot be loaded.
+ * addon cannot be loaded; `stress` loads it only when it runs.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 
 import { packageRoot } from './native';
@@ -23,6 +24,8 @@ interface Command {
   args: string;
   /** One line for the command list. */
   summary: string;
+  /** The full text of `xdrd help <command>`, when there is more to say than the summary. */
+  help?: string;
   run(argv: string[]): ExitCode | Promise<ExitCode>;
 }
 
@@ -45,9 +48,154 @@ const commands: Record<string, Command> = {
         return 0;
       }
       const cmd = lookup(name);
-      process.stdout.write(`Usage: xdrd ${name} ${cmd.args}\n\n${cmd.summary}.\n`);
+      process.stdout.write(cmd.help ?? `Usage: xdrd ${name} ${cmd.args}\n\n${cmd.summary}.\n`);
       return 0;
     },
+  },
+};
+
+const STRESS_HELP = `Usage: xdrd stress [module] [options]
+
+Stresses a daemon in this process: pipelined calls of every handler kind,
+malformed frames of every kind, half frames that stall, disconnects
+mid-frame and mid-call, a burst of connects past maxClients, a client that
+never reads, events to a slow reader, calls past their deadline, close()
+under load and listen() again, round after round, over a UNIX socket and
+loopback TCP. Then it checks that every call on a connection that stayed
+open was answered exactly once, that native clients, jobs, messages and
+threads return to 0, that buffered bytes return to their round-2 value and
+that RSS stays flat, and that each kind of abuse happened. It stops by
+itself.
+
+  module            a CommonJS module exporting setup(server) and optionally
+                    calls: [{ program, version, procedure, body }] (see
+                    lib/stress/run.ts); its handlers are served and its calls
+                    sent alongside the built-in stress program
+
+Options:
+  --clients N       pipelined clients per round (default 8)
+  --seconds S       upper bound of the run's time (default 120)
+  --scale X         multiplies every count; 0.05 under valgrind (default 1)
+  --seed N          repeat a run's random choices (default: a fresh seed,
+                    printed on the first line)
+  --rounds N        rounds, each ending with close() and a new listen()
+                    (default 6; the RSS check needs at least 5)
+  -h, --help        show this help
+
+Exit codes: 0 every check passed, 1 a check failed, 2 a usage error.
+RSS is compared after a full GC, with V8's young generation pinned: unless
+node already runs with --max-semi-space-size, the command runs itself again
+under node --max-semi-space-size=1 --expose-gc (XDRD_STRESS_NO_REEXEC=1
+prevents that; under valgrind, give node both flags so no child is spawned).
+XDRD_UNDER_VALGRIND=1 makes every time limit ten times longer.
+`;
+
+/** Parses a number option of `xdrd stress`. */
+function numberOption(name: string, text: string, min: number, max: number, integer: boolean): number {
+  const v = /^0x[0-9a-f]+$/i.test(text) ? parseInt(text, 16) : Number(text);
+  if (text.trim() === '' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v)))
+    throw new UsageError(`${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got '${text}'`);
+  return v;
+}
+
+interface StressArgs {
+  module?: string;
+  clients?: number;
+  seconds?: number;
+  scale?: number;
+  seed?: number;
+  rounds?: number;
+}
+
+function parseStressArgs(argv: string[]): StressArgs | 'help' {
+  const out: StressArgs = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '-h' || arg === '--help') return 'help';
+    if (!arg.startsWith('-') || arg === '-') {
+      if (out.module !== undefined) throw new UsageError(`stress takes at most one module, got '${out.module}' and '${arg}'`);
+      out.module = arg;
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq >= 0 ? arg.slice(0, eq) : arg;
+    const known = ['--clients', '--seconds', '--scale', '--seed', '--rounds'];
+    if (!known.includes(name)) throw new UsageError(`unknown option '${name}' for stress (options: ${known.join(', ')})`);
+    const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new UsageError(`${name} needs a value`);
+    if (name === '--clients') out.clients = numberOption(name, value, 1, 1000, true);
+    else if (name === '--seconds') out.seconds = numberOption(name, value, 1, 86400, false);
+    else if (name === '--scale') out.scale = numberOption(name, value, 0.001, 100, false);
+    else if (name === '--seed') out.seed = numberOption(name, value, 0, 0xffffffff, true);
+    else out.rounds = numberOption(name, value, 1, 1000, true);
+  }
+  return out;
+}
+
+/**
+ * The node flags a stress run needs that this process lacks. RSS is compared
+ * between rounds, and V8 grows its young generation (up to 16 MiB per
+ * semi-space) whenever allocation pressure says so, a step larger than the
+ * whole RSS allowance; pinned at 1 MiB it stays put, so RSS shows what the
+ * daemon keeps. The flag only works at startup, hence a re-exec.
+ */
+function missingStressFlags(): string[] {
+  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].map((a) => a.replace(/_/g, '-'));
+  const has = (flag: string): boolean => given.some((a) => a === flag || a.startsWith(`${flag}=`));
+  if (has('--max-semi-space-size')) return [];  // gc, if missing, is enabled at run time
+  return ['--max-semi-space-size=1', ...(has('--expose-gc') ? [] : ['--expose-gc'])];
+}
+
+/** Runs this same command in a child node with `flags`; resolves with its exit code. */
+async function reexec(flags: string[]): Promise<ExitCode> {
+  const { spawn } = await import('child_process');
+  const child = spawn(process.execPath, [...process.execArgv, ...flags, process.argv[1]!, ...process.argv.slice(2)], { stdio: 'inherit' });
+  const forward = (signal: NodeJS.Signals): void => void child.kill(signal);
+  process.on('SIGINT', forward).on('SIGTERM', forward);
+  return new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      process.off('SIGINT', forward).off('SIGTERM', forward);
+      resolve(code ?? (signal !== null ? 128 + (os.constants.signals[signal] ?? 0) : 1));
+    });
+  });
+}
+
+commands.stress = {
+  args: '[module] [options]',
+  summary: 'Stress a daemon (ours, or a module\'s handlers) and check its invariants',
+  help: STRESS_HELP,
+  async run(argv) {
+    const args = parseStressArgs(argv);
+    if (args === 'help') {
+      process.stdout.write(STRESS_HELP);
+      return 0;
+    }
+    const flags = missingStressFlags();
+    if (flags.length > 0 && process.env.XDRD_STRESS_NO_REEXEC !== '1') return reexec(flags);
+    // Loaded only now: the rest of the CLI works without the native addon.
+    const { runStress, STRESS_DEFAULTS } = await import('./stress/run');
+    // A last resort, so the command always stops by itself: its waits are
+    // bounded by --seconds, and this fires only if something hangs anyway.
+    const limitMs = ((args.seconds ?? STRESS_DEFAULTS.seconds) + 300) * 1000;
+    const watchdog = setTimeout(() => {
+      process.stderr.write(`xdrd stress: still running ${limitMs / 1000} s after it started; giving up\n`);
+      process.exit(1);
+    }, limitMs).unref();
+    try {
+      return await runStress(args);
+    } catch (e) {
+      if (e instanceof Error && e.name === 'StressUsageError') throw new UsageError(e.message);
+      throw e;
+    } finally {
+      clearTimeout(watchdog);
+      // Everything the run opened is closed; if something still holds the
+      // process (a leaked handle), say so and exit instead of hanging.
+      setTimeout(() => {
+        const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
+        process.stderr.write(`xdrd stress: the process did not exit 10 s after the run (${handles.length} handles open)\n`);
+        process.exit(1);
+      }, 10000).unref();
+    }
   },
 };
 

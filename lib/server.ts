@@ -263,6 +263,8 @@ export class Server extends EventEmitter {
   #flushQueued = false;
   // Connections to close once the answers queued before are handed over.
   #closeAfterFlush: Connection[] = [];
+  // Disconnects pulled during a drain, applied at its end.
+  #departures: DisconnectNotice[] = [];
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -531,18 +533,28 @@ export class Server extends EventEmitter {
     // Notices first: a client's connect always comes before its calls. Its
     // disconnect is applied after the calls taken in the same turn, so
     // those see the client and are then abandoned with it.
-    const json = this.#native.takeNotices();
-    let departures: DisconnectNotice[] | undefined;
-    if (json !== undefined) {
-      for (const notice of JSON.parse(json) as Notice[]) {
-        if (notice.kind === 'disconnect') (departures ??= []).push(notice);
-        else this.#notice(notice);
-      }
-    }
+    this.#pullNotices();
     this.#takeCalls();
     this.#flush();
-    if (departures) for (const d of departures) this.#disconnected(d.id, d.reason);
+    const departures = this.#departures;
+    this.#departures = [];
+    for (const d of departures) this.#disconnected(d.id, d.reason);
     this.#flush();
+  }
+
+  /**
+   * Applies the notices queued so far; disconnects wait in #departures for
+   * the end of the drain. Native code queues a client's connect notice
+   * before the client is ever read, so a call whose client is unknown here
+   * finds it by pulling again.
+   */
+  #pullNotices(): void {
+    const json = this.#native.takeNotices();
+    if (json === undefined) return;
+    for (const notice of JSON.parse(json) as Notice[]) {
+      if (notice.kind === 'disconnect') this.#departures.push(notice);
+      else this.#notice(notice);
+    }
   }
 
   #takeCalls(): void {
@@ -561,7 +573,12 @@ export class Server extends EventEmitter {
       offset += length;
       const procedure = a[at + 2]! | 0;
       const clientId = a[at + 5]! * 4294967296 + a[at + 4]!;
-      const client = this.#connections.get(clientId);
+      let client = this.#connections.get(clientId);
+      if (client === undefined) {
+        // Its connect notice came after this drain took the notices.
+        this.#pullNotices();
+        client = this.#connections.get(clientId);
+      }
       if (client === undefined || client.closing) {
         // Gone or going: the answer would be dropped; do not run the handler.
         this.#queueAnswer(slot, this.#kindError, RpcError.rpc('the connection is closing').encode());
@@ -788,13 +805,10 @@ export class Server extends EventEmitter {
   #closed(drained: boolean, callsCancelled: number, clientsClosed: number): void {
     // Notices still queued (the server-close disconnects); the calls still
     // queued were answered by the shutdown and are dropped by finishClose().
-    const json = this.#native.takeNotices();
-    if (json !== undefined) {
-      for (const notice of JSON.parse(json) as Notice[]) {
-        if (notice.kind === 'disconnect') this.#disconnected(notice.id, notice.reason);
-        else this.#notice(notice);
-      }
-    }
+    this.#pullNotices();
+    const departures = this.#departures;
+    this.#departures = [];
+    for (const d of departures) this.#disconnected(d.id, d.reason);
     this.#native.finishClose();
     this.#flush();
     if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer);

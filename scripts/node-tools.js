@@ -19,7 +19,7 @@ const { have, missingTool } = require('./steps');
 
 const root = path.join(__dirname, '..');
 const fixtures = path.join(root, 'test', 'fixtures');
-const supp = path.join(root, 'test', 'valgrind', 'node.supp');
+const supp = path.join(root, 'valgrind', 'node.supp');
 
 // Each scenario: node flags, the fixture, whether it takes a temp dir or a
 // socket path, its expected exit code, whether helgrind and DRD run it, and
@@ -29,6 +29,18 @@ const supp = path.join(root, 'test', 'valgrind', 'node.supp');
 const scenarios = {
   'bridge-load': { args: [], script: 'bridge-load.js', arg: 'dir', threadTools: true },
   'api-load': { args: [], script: 'api-load.js', arg: 'dir', threadTools: true },
+  // The stress driver (`xdrd stress`, lib/stress/) at a small scale: every
+  // scenario in one process, 3 rounds. Run only when named (npm run
+  // stress:valgrind / stress:helgrind / stress:asan), not with the fixtures.
+  // The RSS rule needs 5 rounds and means little under valgrind; the other
+  // invariants all hold there.
+  stress: {
+    args: ['--expose-gc', '--max-semi-space-size=1'],
+    command: ['dist/lib/cli.js', 'stress', '--scale', '0.05', '--rounds', '3', '--seconds', '1500'],
+    env: { XDRD_STRESS_NO_REEXEC: '1' },
+    explicitOnly: true,
+    threadTools: true,
+  },
   'exit-held': { args: [], script: 'exit-in-flight.js', arg: 'sock', extra: ['held'], exitCode: 3, viaExit: true },
   'exit-queued': { args: [], script: 'exit-in-flight.js', arg: 'sock', extra: ['queued'], exitCode: 3, viaExit: true, threadTools: true },
   'gc-listening': { args: ['--expose-gc'], script: 'gc-listening.js', arg: 'sock', viaExit: true },
@@ -109,17 +121,22 @@ function main() {
     env.ASAN_OPTIONS = 'detect_leaks=1';
     env.UBSAN_OPTIONS = 'print_stacktrace=1 halt_on_error=1';
   }
-  const names = only.length ? only : Object.keys(scenarios).filter((n) => tool.all || scenarios[n].threadTools);
+  const names = only.length
+    ? only
+    : Object.keys(scenarios).filter((n) => !scenarios[n].explicitOnly && (tool.all || scenarios[n].threadTools));
   const failures = [];
   for (const name of names) {
     const s = scenarios[name];
     if (!s) die(`unknown scenario ${name} (${Object.keys(scenarios).join(', ')})`);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `xdrd-${toolName}-`));
     const target = s.arg === 'dir' ? dir : path.join(dir, 'sock');
-    const cmd = [...tool.prefix, process.execPath, ...(tool.nodeArgs || []), ...s.args, path.join(fixtures, s.script), target, ...(s.extra || [])];
+    const program = s.command ? [path.join(root, s.command[0]), ...s.command.slice(1)] : [path.join(fixtures, s.script), target, ...(s.extra || [])];
+    const cmd = [...tool.prefix, process.execPath, ...(tool.nodeArgs || []), ...s.args, ...program];
     console.log(`\n--- ${toolName}: ${name}`);
     const started = Date.now();
-    const runEnv = toolName === 'asan' && s.viaExit ? { ...env, ASAN_OPTIONS: 'detect_leaks=0' } : env;
+    let runEnv = toolName === 'asan' && s.viaExit ? { ...env, ASAN_OPTIONS: 'detect_leaks=0' } : env;
+    if (s.env) runEnv = { ...runEnv, ...s.env };
+    if (tool.prefix[0] === 'valgrind') runEnv = { ...runEnv, XDRD_UNDER_VALGRIND: '1' };
     const r = spawnSync(cmd[0], cmd.slice(1), { cwd: root, env: runEnv, stdio: 'inherit' });
     fs.rmSync(dir, { recursive: true, force: true });
     const want = s.exitCode ?? 0;

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm run test:ci`: the native tests and the Node bridge under every tool
-// CI has, after `npm test`. Under XDRD_CI=1 a missing tool fails its step.
+// `npm run test:ci`: the native tests, the Node bridge and the stress driver
+// under every tool CI has, after `npm test`. Under XDRD_CI=1 a missing tool
+// fails its step.
 // The bridge under DRD (`npm run test:node:drd`) is left out: DRD needs
 // about ten minutes for node there, helgrind one; the native core's
 // threads still run under DRD in `native under DRD`.
@@ -16,5 +17,9 @@ runSteps('test:ci', [
   { name: 'bridge under ASan+UBSan', cmd: npm('test:node:asan'), limitSec: 600 },
   { name: 'bridge under memcheck', cmd: npm('test:node:memcheck'), limitSec: 900 },
   { name: 'bridge under helgrind', cmd: npm('test:node:helgrind'), limitSec: 900 },
+  { name: 'stress', cmd: npm('stress'), limitSec: 300 },
+  { name: 'stress under memcheck', cmd: npm('stress:valgrind'), limitSec: 1500 },
+  { name: 'stress under helgrind', cmd: npm('stress:helgrind'), limitSec: 1500 },
+  { name: 'stress under ASan+UBSan', cmd: npm('stress:asan'), limitSec: 600 },
   { name: 'the tools report planted bugs', cmd: npm('test:tools-bite'), limitSec: 900 },
 ]);
