@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -302,6 +303,7 @@ XT_TEST(mode_is_right_the_moment_the_path_appears) {
   TempDir dir;
   std::string path = dir.File("sock");
   ScopedUmask open_umask(0);
+  const bool under_valgrind = std::getenv("XDRD_UNDER_VALGRIND") != nullptr;
   std::mutex mu;
   bool stop = false;
   long sightings = 0;
@@ -313,6 +315,7 @@ XT_TEST(mode_is_right_the_moment_the_path_appears) {
         std::lock_guard<std::mutex> lock(mu);
         if (stop) return;
       }
+      if (under_valgrind) usleep(1000);
       struct stat st;
       if (lstat(path.c_str(), &st) != 0) continue;
       std::lock_guard<std::mutex> lock(mu);
@@ -325,7 +328,10 @@ XT_TEST(mode_is_right_the_moment_the_path_appears) {
   });
   int failures = 0;
   bool expect_stale = false;
-  for (int round = 0; round < 200 && failures == 0; ++round) {
+  // Under valgrind threads take turns, so the race cannot show there and a
+  // spinning watcher only starves the binder: a few rounds check the paths.
+  const int rounds = under_valgrind ? 6 : 200;
+  for (int round = 0; round < rounds && failures == 0; ++round) {
     ListenSocket s = ListenUnix(path, 0600, 4);
     if (!s.ok() || s.replaced_stale != expect_stale) {
       ++failures;
