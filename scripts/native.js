@@ -91,7 +91,15 @@ function valgrindMode(tool, only) {
   let tests = ctestCommands(dir);
   // The race detectors only have something to find where there are threads.
   if (tool !== 'memcheck') tests = tests.filter((t) => t.labels.includes('concurrent'));
-  if (only.length) tests = tests.filter((t) => only.includes(t.name));
+  if (only.length) {
+    // Names are ctest's (`clients`, not `test_clients`); a name that matches
+    // nothing would otherwise pass with nothing run.
+    const known = new Set(tests.map((t) => t.name));
+    const unknown = only.filter((n) => !known.has(n));
+    if (unknown.length)
+      die(`no ${tool} test named ${unknown.join(', ')}; the names are: ${[...known].join(', ')}`);
+    tests = tests.filter((t) => only.includes(t.name));
+  }
   const results = [];
   for (const t of tests) {
     const started = Date.now();
