@@ -115,6 +115,8 @@ export interface NativeServer {
   /** Answers `count` calls described in the result area. */
   complete(count: number, data: Buffer): void;
   stats(): NativeStats;
+  /** Stops at once, joining every thread (for process 'exit'). */
+  stopNow(): void;
   /** Whether a running server keeps the process alive (default true). */
   setRef(keepsProcessAlive: boolean): void;
   readonly state: 'idle' | 'running' | 'closing';

@@ -146,6 +146,19 @@ interface HandlerEntry {
 }
 
 const DEFAULT_GRACE_MS = 10000;
+
+/**
+ * Natives of the servers now running. process.exit() on the main thread
+ * leaves without running the addon's cleanup hook, so the 'exit' listener
+ * stops them (no grace; every xdrd thread joined) before exit() tears the
+ * process down under threads that would still hold locks.
+ */
+const runningNatives = new Set<NativeServer>();
+let exitListener = false;
+function stopAllOnExit(): void {
+  for (const n of runningNatives) n.stopNow();
+  runningNatives.clear();
+}
 const DEFAULT_MAX_MESSAGE_BYTES = 33554432;
 const HEADER_BYTES = 24;
 
@@ -403,6 +416,11 @@ export class Server extends EventEmitter {
       address = { host: r.host ?? host, port: r.port ?? port };
     }
     this.#native.start();
+    runningNatives.add(this.#native);
+    if (!exitListener) {
+      exitListener = true;
+      process.on('exit', stopAllOnExit);
+    }
     this.#addresses.push(address);
     this.emit('listening', address);
     return address;
@@ -810,6 +828,7 @@ export class Server extends EventEmitter {
     this.#departures = [];
     for (const d of departures) this.#disconnected(d.id, d.reason);
     this.#native.finishClose();
+    runningNatives.delete(this.#native);
     this.#flush();
     if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer);
     this.#graceTimer = undefined;

@@ -133,6 +133,7 @@ Napi::Function ServerWrap::Define(Napi::Env env) {
                          InstanceMethod<&ServerWrap::Complete>("complete"),
                          InstanceMethod<&ServerWrap::Stats>("stats"),
                          InstanceMethod<&ServerWrap::SetRef>("setRef"),
+                         InstanceMethod<&ServerWrap::StopNowJs>("stopNow"),
                          InstanceAccessor<&ServerWrap::GetState>("state"),
                      });
 }
@@ -442,6 +443,14 @@ Napi::Value ServerWrap::SetRef(const Napi::CallbackInfo& info) {
 Napi::Value ServerWrap::GetState(const Napi::CallbackInfo& info) {
   const char* s = state_ == State::kIdle ? "idle" : state_ == State::kRunning ? "running" : "closing";
   return Napi::String::New(info.Env(), s);
+}
+
+// From a process 'exit' listener: process.exit() on the main thread exits
+// without running env cleanup hooks, so without this the threads would still
+// run (holding locks, touching the heap) while exit() destroys statics.
+Napi::Value ServerWrap::StopNowJs(const Napi::CallbackInfo& info) {
+  StopNow();
+  return info.Env().Undefined();
 }
 
 void ServerWrap::StopNow() {

@@ -74,6 +74,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value GetState(const Napi::CallbackInfo& info);
   Napi::Value SetRef(const Napi::CallbackInfo& info);           // (keepsProcessAlive)
+  Napi::Value StopNowJs(const Napi::CallbackInfo& info);        // process 'exit': stop, no grace
 
   void CheckIdleForRegistration(Napi::Env env, const char* what);
   // Stops everything now: the cleanup hook and the destructor.
