@@ -210,7 +210,7 @@ void Server::Push(Completion& item) {
     ApplyFromWorker(item);
     return;
   }
-  completions_->Push(item);  // refused only once the server is destroyed
+  completions_->Push(item);  // refused while the server is stopped: `item` drops it
 }
 
 void Server::ShortenShutdown(uint32_t deadline_ms) {
