@@ -191,7 +191,9 @@ Napi::Value ServerWrap::HandleProcedure(const Napi::CallbackInfo& info) {
   uint32_t vers = UintArg(info, 1, "version");
   int32_t proc = IntArg(info, 2, "procedure");
   uint32_t index = UintArg(info, 3, "handler index");
-  core_->Handle(prog, vers, proc, [bridge = bridge_, index](Call call) { bridge->Post(index, std::move(call)); });
+  // Quick: Post only queues the call for the JS thread and never blocks.
+  core_->Handle(prog, vers, proc, [bridge = bridge_, index](Call call) { bridge->Post(index, std::move(call)); },
+                HandlerTraits{/*quick=*/true});
   return info.Env().Undefined();
 }
 
@@ -200,7 +202,8 @@ Napi::Value ServerWrap::HandleProgram(const Napi::CallbackInfo& info) {
   uint32_t prog = UintArg(info, 0, "program");
   uint32_t vers = UintArg(info, 1, "version");
   uint32_t index = UintArg(info, 2, "handler index");
-  core_->HandleProgram(prog, vers, [bridge = bridge_, index](Call call) { bridge->Post(index, std::move(call)); });
+  core_->HandleProgram(prog, vers, [bridge = bridge_, index](Call call) { bridge->Post(index, std::move(call)); },
+                       HandlerTraits{/*quick=*/true});
   return info.Env().Undefined();
 }
 

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "client.h"
@@ -41,6 +42,8 @@ struct Completion {
   bool after_writes = false;  // kClose: once what is queued is written
   LiveToken<live_detail::kMessage> live;
 };
+// Queues of these grow by moving; a throwing move would make them copy.
+static_assert(std::is_nothrow_move_constructible_v<Completion>, "Completion must move without throwing");
 
 class CompletionQueue : public RefCounted<CompletionQueue> {
  public:

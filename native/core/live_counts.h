@@ -28,12 +28,16 @@ extern std::atomic<int64_t> g_counts[kKinds];
 
 // A member that counts its owner: +1 when constructed or copied, -1 when
 // destroyed. A moved-from owner still counts until it is destroyed.
+// Every member is noexcept on purpose: an owner's implicit move constructor
+// is noexcept only if its members' are, and std::vector copies (instead of
+// moving) elements whose move may throw when it grows. A Job or Completion
+// copied that way copies its whole frame and takes client references.
 template <live_detail::Kind K>
 class LiveToken {
  public:
-  LiveToken() { live_detail::g_counts[K].fetch_add(1, std::memory_order_relaxed); }
-  LiveToken(const LiveToken&) : LiveToken() {}
-  LiveToken& operator=(const LiveToken&) { return *this; }
+  LiveToken() noexcept { live_detail::g_counts[K].fetch_add(1, std::memory_order_relaxed); }
+  LiveToken(const LiveToken&) noexcept : LiveToken() {}
+  LiveToken& operator=(const LiveToken&) noexcept { return *this; }
   ~LiveToken() { live_detail::g_counts[K].fetch_sub(1, std::memory_order_relaxed); }
 };
 

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "live_counts.h"
@@ -40,6 +41,8 @@ struct CallState : RefCounted<CallState> {
   std::atomic<bool> cancelled{false};
   bool answered_by_server = false;
 };
+
+static_assert(std::is_nothrow_move_constructible_v<Message>, "Message must move without throwing");
 
 struct OutFrame {
   std::vector<uint8_t> bytes;

@@ -82,17 +82,17 @@ Server::~Server() {
 
 // ---- Registration and lifecycle (owner thread) --------------------------------
 
-bool Server::Handle(uint32_t prog, uint32_t vers, int32_t proc, Handler handler) {
+bool Server::Handle(uint32_t prog, uint32_t vers, int32_t proc, Handler handler, HandlerTraits traits) {
   std::lock_guard<RankedMutex> lock(mu_);
   if (running_) return false;
-  programs_[{prog, vers}].procedures[proc] = std::move(handler);
+  programs_[{prog, vers}].procedures[proc] = Registered{std::move(handler), traits};
   return true;
 }
 
-bool Server::HandleProgram(uint32_t prog, uint32_t vers, Handler catch_all) {
+bool Server::HandleProgram(uint32_t prog, uint32_t vers, Handler catch_all, HandlerTraits traits) {
   std::lock_guard<RankedMutex> lock(mu_);
   if (running_) return false;
-  programs_[{prog, vers}].catch_all = std::move(catch_all);
+  programs_[{prog, vers}].catch_all = Registered{std::move(catch_all), traits};
   return true;
 }
 
@@ -278,9 +278,11 @@ void Server::LoopThreadMain() {
   std::unique_lock<RankedMutex> lock(mu_);
   // The workers start while we hold the server lock; they block on it until
   // the first turn releases it.
+  wakes_pending_ = 0;
   for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this, i] { WorkerMain(i); });
   loop_draining_ = false;
   for (;;) {
+    WakeWorkerLocked();  // for the jobs this turn queued
     if (!to_reap_.empty()) ReapClosedClientsLocked();
     if (!starved_ids_.empty()) ResumeStarvedLocked();
     int timeout = -1;
@@ -731,10 +733,20 @@ void Server::QueueJobsLocked(Client& c, std::vector<Job>* calls) {
   if (c.closing) return;
   for (Job& job : *calls) jobs_.push_back(std::move(job));
   c.calls.wait_dispatch += static_cast<uint32_t>(calls->size());
-  // Wake only idle workers, one per job; busy ones come back for more.
-  size_t wake = std::min(calls->size(), static_cast<size_t>(idle_workers_));
-  for (size_t i = 0; i < wake; ++i) job_cv_.NotifyOne();
+  // No signal here: the loop signals once between turns, for all the jobs
+  // of the turn (WakeWorkerLocked). Busy workers come back for more anyway.
   calls->clear();
+}
+
+// Server lock; the loop thread between turns, and a worker that leaves jobs
+// behind. One signal at a time: the worker it wakes takes the front of the
+// FIFO and passes the baton on if work is left, so a burst of calls costs a
+// wake-up or two, not one per call (a futex each).
+void Server::WakeWorkerLocked() {
+  AssertHeld(mu_);
+  if (jobs_.empty() || idle_workers_ == 0 || wakes_pending_ > 0) return;
+  ++wakes_pending_;
+  job_cv_.NotifyOne();
 }
 
 void Server::HandleFrameLocked(Client& c, const Header& h, size_t payload_offset,
@@ -758,7 +770,7 @@ void Server::HandleFrameLocked(Client& c, const Header& h, size_t payload_offset
         return;
       }
       RpcError error;
-      const Handler* handler = FindHandler(h, &error);
+      const Registered* handler = FindHandler(h, &error);
       if (handler == nullptr) {
         ReplyErrorLocked(c, h, error);
         return;
@@ -798,7 +810,7 @@ void Server::HandleFrameLocked(Client& c, const Header& h, size_t payload_offset
   }
 }
 
-const Handler* Server::FindHandler(const Header& h, RpcError* error) const {
+const Server::Registered* Server::FindHandler(const Header& h, RpcError* error) const {
   // programs_ is frozen while the server runs: no lock needed.
   auto program = programs_.find({h.prog, h.vers});
   if (program == programs_.end()) {
@@ -807,7 +819,7 @@ const Handler* Server::FindHandler(const Header& h, RpcError* error) const {
   }
   auto proc = program->second.procedures.find(h.proc);
   if (proc != program->second.procedures.end()) return &proc->second;
-  if (program->second.catch_all) return &program->second.catch_all;
+  if (program->second.catch_all.fn) return &program->second.catch_all;
   *error = UnknownProcedureError(h.proc);
   return nullptr;
 }
@@ -1009,31 +1021,47 @@ void Server::WorkerMain(int index) {
   name[15] = '\0';  // the kernel's limit for a thread name
   pthread_setname_np(pthread_self(), name);
   t_worker_of = this;
+  // Reused from run to run; empty whenever the server lock is taken.
+  std::vector<Job> run;
+  std::vector<RefPtr<CallState>> states;
+  run.reserve(kMaxQuickRun);
+  states.reserve(kMaxQuickRun);
   std::unique_lock<RankedMutex> lock(mu_);
   for (;;) {
     while (jobs_.empty() && !stop_) {
       ++idle_workers_;
       mu_.Wait(job_cv_);
       --idle_workers_;
+      if (wakes_pending_ > 0) --wakes_pending_;  // ours, or one we beat to the job
     }
     if (stop_) break;
     ++busy_workers_;
-    {
-      Job job = std::move(jobs_.front());
+    // The front job, and if it is quick the quick ones right behind it.
+    const bool quick = jobs_.front().handler->traits.quick;
+    do {
+      run.push_back(std::move(jobs_.front()));
       jobs_.pop_front();
+    } while (quick && !jobs_.empty() && jobs_.front().handler->traits.quick && run.size() < kMaxQuickRun);
+    for (Job& job : run) {
+      std::lock_guard<RankedMutex> client_lock(job.client->mu);
+      --job.client->calls.wait_dispatch;
       RefPtr<CallState> state;
-      {
-        std::lock_guard<RankedMutex> client_lock(job.client->mu);
-        --job.client->calls.wait_dispatch;
-        if (!job.client->closing) {
-          ++job.client->calls.dispatching;
-          state = MakeRef<CallState>(job.message.header);
-          job.client->in_flight.push_back(state);
-        }
+      if (!job.client->closing) {
+        ++job.client->calls.dispatching;
+        state = MakeRef<CallState>(job.message.header);
+        job.client->in_flight.push_back(state);
       }
-      lock.unlock();
-      if (state) RunJob(job, std::move(state));
-    }  // the job, and its client reference, go here with no lock held
+      states.push_back(std::move(state));
+    }
+    // Work is left, and it may wait behind this run: pass the baton on.
+    WakeWorkerLocked();
+    lock.unlock();
+    for (size_t i = 0; i < run.size(); ++i) {
+      if (states[i]) RunJob(run[i], std::move(states[i]));
+    }
+    // The jobs, and their client references, go here with no lock held.
+    run.clear();
+    states.clear();
     lock.lock();
     --busy_workers_;
   }
@@ -1045,7 +1073,7 @@ void Server::RunJob(Job& job, RefPtr<CallState> state) {
   Call call(this, completions_, std::move(job.client), std::move(job.message), std::move(state),
             options_.max_message_bytes);
   try {
-    (*job.handler)(std::move(call));
+    job.handler->fn(std::move(call));
   } catch (...) {
     // The handler's Call was destroyed unanswered while unwinding and has
     // answered itself with an internal error.

@@ -7,7 +7,8 @@
 //   loop thread    "xdrd-loop": poll(); accept; read and frame; answers
 //                  PING and protocol errors itself; writes replies; reaps
 //                  closed clients.
-//   workers        "xdrd-worker-N": pop a job, run its handler.
+//   workers        "xdrd-worker-N": pop a job (or a run of quick ones),
+//                  run its handler.
 //   any thread     completes a Call (see call.h); Counters(); Listen*.
 //
 // Locks (THREADING.md)
@@ -15,8 +16,9 @@
 //   [mu_]. The loop thread holds it between turns of the event loop and
 //   drops it for the whole turn (poll() and dispatch); every fd callback
 //   takes it first, then a client's lock, then drops it before any I/O.
-//   Jobs are pushed and job_cv_ signalled with mu_ held, only when a worker
-//   is idle. Handlers run with no lock held.
+//   Jobs are pushed with mu_ held; job_cv_ is signalled with mu_ held, once
+//   per loop turn (not per job), only when a worker is idle and no signal
+//   is already on its way. Handlers run with no lock held.
 //   The event loop's and the completion queue's locks are leaf locks.
 //
 // References
@@ -32,6 +34,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -48,6 +51,18 @@ namespace xdrd {
 // Runs on a worker thread with no lock held. It must answer the Call, now or
 // later, from any thread (call.h).
 using Handler = std::function<void(Call call)>;
+
+// How a handler behaves, which decides how the workers share its calls.
+struct HandlerTraits {
+  // The handler never blocks: it answers at once, or hands the Call to
+  // another thread and returns (the addon's JS bridge does). A worker that
+  // pops a quick call also pops the quick calls queued right behind it (up
+  // to kMaxQuickRun) and runs them back to back, and no other worker is
+  // woken for them. A handler that may block must not say so: its calls are
+  // taken one at a time, and a worker that takes one while more wait wakes
+  // another, so slow calls still spread over the pool.
+  bool quick = false;
+};
 
 // A record of what the loop dropped, refused or paused.
 struct LogRecord {
@@ -194,8 +209,11 @@ class Server {
   // "unknown procedure: N"; an unregistered (program, version) answers
   // "Cannot find program P version V".
   // Returns false (and registers nothing) while the server runs.
-  bool Handle(uint32_t prog, uint32_t vers, int32_t proc, Handler handler);
-  bool HandleProgram(uint32_t prog, uint32_t vers, Handler catch_all);
+  bool Handle(uint32_t prog, uint32_t vers, int32_t proc, Handler handler, HandlerTraits traits = {});
+  bool HandleProgram(uint32_t prog, uint32_t vers, Handler catch_all, HandlerTraits traits = {});
+
+  // The most quick calls one worker takes at once (HandlerTraits).
+  static constexpr size_t kMaxQuickRun = 64;
 
   // Listeners, any time (before or after Start). Failures come back in the
   // result's error and message; the server is unchanged. ListenFd adopts a
@@ -241,16 +259,21 @@ class Server {
  private:
   friend class Call;
 
+  struct Registered {
+    Handler fn;
+    HandlerTraits traits;
+  };
   struct Program {
-    std::unordered_map<int32_t, Handler> procedures;
-    Handler catch_all;
+    std::unordered_map<int32_t, Registered> procedures;
+    Registered catch_all;
   };
   struct Job {
     ClientRef client;
     Message message;
-    const Handler* handler = nullptr;
+    const Registered* handler = nullptr;
     LiveToken<live_detail::kJob> live;
   };
+  static_assert(std::is_nothrow_move_constructible_v<Job>, "a Job must move without throwing (live_counts.h)");
   struct Listener {
     ListenSocket socket;
     ListenerOptions options;
@@ -310,7 +333,8 @@ class Server {
   void CheckClocksLocked(Client& c, int64_t now);
   void ScheduleTimerLocked(Client& c, int64_t now);
 
-  const Handler* FindHandler(const Header& h, RpcError* error) const;
+  const Registered* FindHandler(const Header& h, RpcError* error) const;
+  void WakeWorkerLocked();
 
   const ServerOptions options_;
   std::map<std::pair<uint32_t, uint32_t>, Program> programs_;  // frozen at Start
@@ -320,6 +344,9 @@ class Server {
   std::deque<Job> jobs_;                 // [mu_] the FIFO
   int idle_workers_ = 0;                 // [mu_] waiting on job_cv_
   int busy_workers_ = 0;                 // [mu_] between taking a job and coming back for the next
+  // [mu_] job_cv_ signals not yet taken by a waking worker: at most one
+  // (WakeWorkerLocked).
+  int wakes_pending_ = 0;
   bool running_ = false;                 // [mu_]
   bool stop_ = false;                    // [mu_]
   bool draining_ = false;                // [mu_] Shutdown() has begun

@@ -216,6 +216,91 @@ XT_TEST(latched_handler_does_not_block_other_calls) {
   XT_CHECK(t.ShutDownAndCheckNothingLeft());
 }
 
+// Calls that may block (handlers not marked quick) are taken one at a time,
+// and a worker that takes one while more wait wakes another: four calls
+// that arrive in one write, each waiting for all four to have started, meet
+// on four workers. (Were they run back to back on one worker, none would
+// be answered.)
+XT_TEST(slow_calls_sent_together_start_on_separate_workers) {
+  constexpr uint32_t kMeetProgram = 0x20000002;
+  constexpr int kCalls = 4;  // = the fixture's workers
+  TestServer t;
+  xt::Latch all_started(kCalls);
+  XT_REQUIRE(t.server->Handle(kMeetProgram, 1, 1, [&all_started](Call call) {
+    all_started.CountDown();
+    all_started.Wait();
+    call.Reply(std::vector<uint8_t>{0, 0, 0, 1});
+  }));
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  Bytes burst;
+  for (uint32_t serial = 0; serial < kCalls; ++serial) {
+    Bytes f = CallFrame(kMeetProgram, 1, 1, serial);
+    burst.insert(burst.end(), f.begin(), f.end());
+  }
+  XT_REQUIRE(c.Send(burst));
+  int answered = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    auto reply = c.ReadFrame();
+    if (!reply.has_value()) break;
+    XT_CHECK_BYTES(*reply, OkReply(kMeetProgram, 1, 1, HeaderOf(*reply).serial, {0, 0, 0, 1}));
+    ++answered;
+  }
+  XT_CHECK_EQ(answered, kCalls);
+  for (int i = 0; i < kCalls; ++i) all_started.CountDown();  // frees them if they never met
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// Quick handlers (HandlerTraits::quick) are run in runs by one worker; a
+// quick call queued behind a blocked slow one is still answered, and every
+// call of a pipelined burst from many clients is answered exactly once.
+XT_TEST(quick_calls_run_in_runs_and_pass_a_blocked_slow_call) {
+  constexpr uint32_t kQuickProgram = 0x20000003;
+  TestServer t;
+  XT_REQUIRE(t.server->HandleProgram(kQuickProgram, 1, [](Call call) {
+    call.Reply(call.body(), call.body_size());
+  }, HandlerTraits{/*quick=*/true}));
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient slow = RpcClient::Unix(t.UnixPath());
+  XT_REQUIRE(slow.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcLatched, 1)));
+  t.latched_entered.Wait();
+  const int kClients = xt::UnderValgrind() ? 3 : 6;
+  const uint32_t kCalls = xt::UnderValgrind() ? 30 : 200;
+  std::vector<RpcClient> clients;
+  for (int i = 0; i < kClients; ++i) clients.push_back(RpcClient::Unix(t.UnixPath()));
+  for (auto& c : clients) {
+    Bytes burst;
+    for (uint32_t serial = 0; serial < kCalls; ++serial) {
+      Bytes f = CallFrame(kQuickProgram, 1, static_cast<int32_t>(serial % 7), serial, kBody);
+      burst.insert(burst.end(), f.begin(), f.end());
+    }
+    XT_REQUIRE(c.Send(burst));
+  }
+  for (auto& c : clients) {
+    std::vector<int> seen(kCalls, 0);
+    for (uint32_t i = 0; i < kCalls; ++i) {
+      auto reply = c.ReadFrame();
+      XT_REQUIRE(reply.has_value());
+      uint32_t serial = HeaderOf(*reply).serial;
+      XT_REQUIRE(serial < kCalls);
+      ++seen[serial];
+      XT_CHECK_BYTES(*reply, OkReply(kQuickProgram, 1, static_cast<int32_t>(serial % 7), serial, kBody));
+    }
+    for (int n : seen) XT_CHECK_EQ(n, 1);
+  }
+  XT_CHECK(!t.latch.Released());  // the slow call was blocked all along
+  t.latch.CountDown();
+  auto reply = slow.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  XT_CHECK_BYTES(*reply, OkReply(kTestProgram, kTestVersion, xt::kProcLatched, 1, {0, 0, 0, 1}));
+  clients.clear();
+  slow.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
 XT_TEST(handler_that_never_answers_gets_an_internal_error) {
   TestServer t;
   XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
