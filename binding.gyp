@@ -8,6 +8,7 @@
         "native/core/xdr.cc",
         "native/core/wire.cc",
         "native/core/frame_splitter.cc",
+        "native/core/idle_core.cc",
         "native/core/listen_socket.cc",
         "native/core/live_counts.cc",
         "native/core/client.cc",

@@ -20,6 +20,8 @@ export interface NativeServerOptions {
   readBudgetBytes?: number;
   frameTimeoutMs?: number;
   maxUnauthenticatedClients?: number;
+  /** Microseconds the loop thread polls without sleeping after a busy turn, while a core is idle; 0: never. */
+  busyPollUs?: number;
   /** New clients are not read until authorize(id, true). */
   requireAuthorization?: boolean;
 }

@@ -42,6 +42,15 @@ describe('handlers', () => {
     expect(await client.call(TEST_PROGRAM, TEST_VERSION, 1, Buffer.from([1, 2, 3, 4]))).toEqual(Buffer.from([4, 3, 2, 1]));
   });
 
+  test.each([0, 1000])('calls are answered with busyPollUs %i (never spinning, and spinning long)', async (busyPollUs) => {
+    const { address } = await startServer({ 1: (body) => Buffer.concat([body, body]) }, { busyPollUs });
+    const client = await connect(address);
+    for (let i = 0; i < 20; i++) {
+      const body = Buffer.from([i, i + 1, i + 2, i + 3]);
+      expect(await client.call(TEST_PROGRAM, TEST_VERSION, 1, body)).toEqual(Buffer.concat([body, body]));
+    }
+  });
+
   test('an empty body in and out is a valid call and reply', async () => {
     const { address } = await startServer({ 1: (body) => body });
     const client = await connect(address);
@@ -216,6 +225,7 @@ describe('registration', () => {
   test('bad options are refused by name', () => {
     expect(() => new Server({ workers: 0 })).toThrow(/options.workers must be an integer from 1/);
     expect(() => new Server({ maxMessageBytes: 1.5 })).toThrow(/options.maxMessageBytes/);
+    expect(() => new Server({ busyPollUs: -1 })).toThrow(/options.busyPollUs must be an integer from 0 to 1000000/);
   });
 });
 

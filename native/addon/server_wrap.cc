@@ -56,6 +56,7 @@ ServerOptions ParseOptions(const Napi::Object& o) {
       static_cast<uint32_t>(IntOption(o, "frameTimeoutMs", 1, 0x7fffffff, s.frame_timeout_ms));
   s.max_unauthenticated_clients = static_cast<uint32_t>(
       IntOption(o, "maxUnauthenticatedClients", 1, 1 << 24, s.max_unauthenticated_clients));
+  s.busy_poll_us = static_cast<uint32_t>(IntOption(o, "busyPollUs", 0, 1000000, s.busy_poll_us));
   Napi::Value auth = o.Get("requireAuthorization");
   if (!auth.IsUndefined()) {
     if (!auth.IsBoolean()) throw Napi::TypeError::New(o.Env(), "options.requireAuthorization must be a boolean");

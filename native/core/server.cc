@@ -281,11 +281,13 @@ void Server::LoopThreadMain() {
   wakes_pending_ = 0;
   for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this, i] { WorkerMain(i); });
   loop_draining_ = false;
+  bool active = false;  // the last turn ran a callback
   for (;;) {
     WakeWorkerLocked();  // for the jobs this turn queued
     if (!to_reap_.empty()) ReapClosedClientsLocked();
     if (!starved_ids_.empty()) ResumeStarvedLocked();
     int timeout = -1;
+    const bool draining_now = draining_;
     if (draining_) {
       loop_draining_ = true;
       int64_t left = deadline_ms_ - MonotonicMs();
@@ -301,7 +303,7 @@ void Server::LoopThreadMain() {
     }
     lock.unlock();
     FlushLogs();  // what reaping noted, before poll() may sleep
-    loop_.RunOnce(timeout);
+    active = RunTurn(timeout, active && !draining_now) > 0;
     FlushLogs();
     lock.lock();
   }
@@ -508,6 +510,25 @@ void Server::ServiceClient(Client& c, short revents, bool timer_fired) {
   // held (the last client reference may go with them).
   calls.clear();
   FlushLogs();
+}
+
+// Loop thread, no lock held: one turn of the event loop. After a turn that
+// did something, the next is likely soon (a handler's answer, the client's
+// next call): while a core is idle, poll without sleeping for up to
+// busy_poll_us first, so it is taken without a wake-up. Returns the
+// callbacks run, as EventLoop::RunOnce.
+int Server::RunTurn(int timeout_ms, bool busy_poll) {
+  if (busy_poll && options_.busy_poll_us > 0 && timeout_ms != 0) {
+    const int64_t start = MonotonicUs();
+    if (idle_core_.CoreIdle(start)) {
+      const int64_t until = start + options_.busy_poll_us;
+      do {
+        int ran = loop_.RunOnce(0);
+        if (ran != 0) return ran;
+      } while (MonotonicUs() < until);
+    }
+  }
+  return loop_.RunOnce(timeout_ms);
 }
 
 // The keepalive and partial-frame rules, when the client's timer fires.
