@@ -40,7 +40,7 @@ bool IdleCoreProbe::CoreIdle(int64_t now_us) {
   if (checked_us_ >= 0 && now_us - checked_us_ < kRecheckUs) return idle_;
   checked_us_ = now_us;
   int running = ReadRunnable();
-  idle_ = running >= 0 && running < cpus_;
+  idle_ = running >= 0 && running <= cpus_;
   return idle_;
 }
 

@@ -1,14 +1,17 @@
-// idle_core.h — is a core idle right now? Asked by the loop thread before it
-// busy-polls instead of sleeping in poll() (ServerOptions::busy_poll_us): a
-// spin is only worth its CPU when it takes no core from a thread that could
-// run, and on a loaded machine it would.
+// idle_core.h — may this thread spin without taking a core from another?
+// Asked by the loop thread before it busy-polls instead of sleeping in
+// poll(), and by a worker before it spins for jobs
+// (ServerOptions::busy_poll_us): a spin is only worth its CPU when no
+// runnable thread is left waiting for a core because of it.
 //
 // How: the kernel's count of runnable threads, system-wide, is the fourth
-// field of /proc/loadavg ("running/total"). It includes the asking thread.
-// Fewer runnable threads than online CPUs means some core has nothing to
-// run. The answer is cached for kRecheckUs, so asking often costs little.
+// field of /proc/loadavg ("running/total"). It includes the asking thread,
+// which is running. At most as many runnable threads as online CPUs means
+// every one of them has a core, the asker included: spinning on its own
+// core keeps nobody waiting. The answer is cached for kRecheckUs, so asking
+// often costs little.
 //
-// Threads: one instance belongs to one thread (the loop thread); no lock.
+// Threads: one instance belongs to one thread; no lock.
 // Where /proc/loadavg cannot be read the answer is always "no", so nothing
 // spins blind.
 #pragma once
@@ -25,7 +28,8 @@ class IdleCoreProbe {
   IdleCoreProbe(const IdleCoreProbe&) = delete;
   IdleCoreProbe& operator=(const IdleCoreProbe&) = delete;
 
-  // now_us: the caller's monotonic clock, in microseconds.
+  // True if no runnable thread waits for a core (see above). now_us: the
+  // caller's monotonic clock, in microseconds.
   bool CoreIdle(int64_t now_us);
 
   // One reading of /proc/loadavg's runnable count, or -1; for tests.

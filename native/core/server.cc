@@ -514,7 +514,7 @@ void Server::ServiceClient(Client& c, short revents, bool timer_fired) {
 
 // Loop thread, no lock held: one turn of the event loop. After a turn that
 // did something, the next is likely soon (a handler's answer, the client's
-// next call): while a core is idle, poll without sleeping for up to
+// next call): while no thread waits for a core, poll without sleeping for up to
 // busy_poll_us first, so it is taken without a wake-up. Returns the
 // callbacks run, as EventLoop::RunOnce.
 int Server::RunTurn(int timeout_ms, bool busy_poll) {

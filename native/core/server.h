@@ -148,9 +148,10 @@ struct ServerOptions {
   uint32_t max_unauthenticated_clients = 20;
   // After a turn of the event loop that did something, the loop thread
   // polls without sleeping for up to this many microseconds before it
-  // sleeps in poll(), but only while a core is idle (idle_core.h). A reply
-  // or a call that arrives meanwhile is taken without a wake-up of the loop
-  // thread (about 12 us each on a VM). 0: never spin.
+  // sleeps in poll(), but only while no runnable thread waits for a core
+  // (idle_core.h). A reply or a call that arrives meanwhile is taken
+  // without a wake-up of the loop thread (about 12 us each on a VM).
+  // 0: never spin.
   uint32_t busy_poll_us = 50;
 };
 

@@ -37,15 +37,20 @@ XT_TEST(real_loadavg_counts_at_least_the_reading_thread) {
   XT_CHECK(probe.online_cpus() >= 1);
 }
 
-XT_TEST(fewer_runnable_than_cpus_is_idle) {
+// The count includes the asking thread: with 2 CPUs, "2 runnable" is the
+// asker and one other, each on its own core.
+XT_TEST(no_more_runnable_than_cpus_leaves_a_core_to_spin_on) {
   FakeLoadavg f("0.50 0.40 0.30 1/345 6789\n");
   IdleCoreProbe probe(f.path.c_str(), 2);
   XT_CHECK_EQ(probe.ReadRunnable(), 1);
   XT_CHECK(probe.CoreIdle(0));
+  f.Write("0.50 0.40 0.30 2/345 6789\n");
+  IdleCoreProbe probe2(f.path.c_str(), 2);
+  XT_CHECK(probe2.CoreIdle(0));
 }
 
-XT_TEST(as_many_runnable_as_cpus_is_not_idle) {
-  FakeLoadavg f("3.10 2.00 1.00 2/345 6789\n");
+XT_TEST(more_runnable_than_cpus_means_someone_waits) {
+  FakeLoadavg f("3.10 2.00 1.00 3/345 6789\n");
   IdleCoreProbe probe(f.path.c_str(), 2);
   XT_CHECK(!probe.CoreIdle(0));
   f.Write("3.10 2.00 1.00 17/345 6789\n");
