@@ -85,6 +85,8 @@ export interface NativeStats {
   jsCalls: number;
   /** JS calls that carried them (each at most `layout.maxBatch`). */
   jsBatches: number;
+  /** Call bodies of 32 KiB or more, lent to JS as Buffers of their own instead of copied. */
+  jsBodiesLent: number;
   /** Calls queued for JS and not yet handed over. */
   jsPending: number;
   /** Calls JS holds and has not answered yet. */
@@ -112,10 +114,15 @@ export interface NativeServer {
   /** Begins a graceful stop on a native thread; false if not running. */
   close(graceMs: number): boolean;
   finishClose(): void;
-  /** Fills the batch area; returns the bodies, or undefined if nothing waits. */
-  takeBatch(): Buffer | undefined;
-  /** Answers `count` calls described in the result area. */
-  complete(count: number, data: Buffer): void;
+  /**
+   * Fills the batch area; returns the copied bodies, or undefined if nothing
+   * waits. When some bodies are lent (length word with bit 31 set: large
+   * bodies cross without a copy), an array: the copied bodies first, then
+   * one Buffer per lent body, in call order.
+   */
+  takeBatch(): Buffer | Buffer[] | undefined;
+  /** Answers `count` calls described in the result area: their bytes back to back, or one Uint8Array each. */
+  complete(count: number, data: Buffer | Uint8Array[]): void;
   stats(): NativeStats;
   /** Stops at once, joining every thread (for process 'exit'). */
   stopNow(): void;

@@ -160,6 +160,14 @@ function stopAllOnExit(): void {
   runningNatives.clear();
 }
 const DEFAULT_MAX_MESSAGE_BYTES = 33554432;
+/** Bit 31 of a batch record's length word: the body is lent (native/addon/call_bridge.h). */
+const LENT_BODY = 0x80000000;
+/**
+ * A flush carrying at least this many bytes passes one Buffer per answer
+ * instead of concatenating them: a copy of that size costs more than the
+ * native side's per-Buffer look-up.
+ */
+const SEPARATE_ANSWERS_BYTES = 64 * 1024;
 const HEADER_BYTES = 24;
 
 /** A thrown value as an Error, without losing what it was. */
@@ -576,8 +584,13 @@ export class Server extends EventEmitter {
   }
 
   #takeCalls(): void {
-    const bodies = this.#native.takeBatch();
-    if (bodies === undefined) return;
+    const taken = this.#native.takeBatch();
+    if (taken === undefined) return;
+    // Large bodies are lent as Buffers of their own (bit 31 of the length
+    // word); the rest sit back to back in one Buffer.
+    const lent = Array.isArray(taken) ? taken : undefined;
+    const bodies = lent === undefined ? (taken as Buffer) : lent[0]!;
+    let nextLent = 1;
     const a = this.#batch;
     const n = a[0]!;
     const words = this.#inWords;
@@ -587,8 +600,13 @@ export class Server extends EventEmitter {
       const slot = a[at]!;
       const entry = this.#handlers[a[at + 1]!]!;
       const length = a[at + 6]!;
-      const body = bodies.subarray(offset, offset + length);
-      offset += length;
+      let body: Buffer;
+      if (length >= LENT_BODY) {
+        body = lent![nextLent++]!;
+      } else {
+        body = bodies.subarray(offset, offset + length);
+        offset += length;
+      }
       const procedure = a[at + 2]! | 0;
       const clientId = a[at + 5]! * 4294967296 + a[at + 4]!;
       let client = this.#connections.get(clientId);
@@ -802,7 +820,14 @@ export class Server extends EventEmitter {
           r[at + 3] = 0;
           size += len;
         }
-        const data = end - start === 1 ? Buffer.from(bytes[start]!.buffer, bytes[start]!.byteOffset, size) : Buffer.concat(bytes.slice(start, end), size);
+        // Large answers go one Buffer each: concatenating would copy them
+        // once more on this thread, and native code copies them anyway.
+        const data =
+          end - start === 1
+            ? Buffer.from(bytes[start]!.buffer, bytes[start]!.byteOffset, size)
+            : size >= SEPARATE_ANSWERS_BYTES
+              ? bytes.slice(start, end)
+              : Buffer.concat(bytes.slice(start, end), size);
         this.#native.complete(end - start, data);
       }
     }

@@ -75,6 +75,81 @@ test('10 clients x 1,000 pipelined calls: every reply matches its call', async (
   );
 });
 
+/** `size` bytes that name their call: byte i is (seed + i * 7) & 255. */
+function pattern(size: number, seed: number): Buffer {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = (seed + i * 7) & 255;
+  return b;
+}
+
+/** Spins (the JS thread busy) until `n` calls wait for JS, so they arrive in one batch. */
+function holdUntilPending(server: { stats(): { jsPending: number } }, n: number): void {
+  const until = Date.now() + 20000;
+  while (server.stats().jsPending < n && Date.now() < until) {
+    // busy on purpose
+  }
+}
+
+test('large bodies are lent to JS without a copy, mixed with copied small ones, and stay valid once answered', async () => {
+  // Sizes around the 32 KiB line (call_bridge.h kLendBodyBytes).
+  const SIZES = [12, 40000, 100, 70000, 32768, 32764, 0, 131072];
+  const kept: Buffer[] = [];
+  const { server, address } = await startServer(
+    {
+      1: (b) => {
+        kept.push(b);
+        return b;
+      },
+    },
+    { maxRequestsPerClient: 16 },
+  );
+  const client = await connect(address);
+  await client.call(TEST_PROGRAM, TEST_VERSION, 1, Buffer.alloc(0)); // connected and warm
+  kept.length = 0;
+  const lentBefore = server.stats().jsBodiesLent;
+  const sent = SIZES.map((size, i) => pattern(size, i + 1));
+  // Pipelined (not held back: the client shares this thread, and bodies
+  // this large leave it only while it is free), so batches mix sizes.
+  const replies = await Promise.all(sent.map((body) => client.call(TEST_PROGRAM, TEST_VERSION, 1, body)));
+  // Buffer.equals: jest's deep equality walks large Buffers byte by byte, slowly.
+  replies.forEach((r, i) => expect([i, r.equals(sent[i]!)]).toEqual([i, true]));
+  expect(kept).toHaveLength(SIZES.length);
+  // Exactly the bodies of 32 KiB or more were lent; each is a Buffer of its own.
+  expect(server.stats().jsBodiesLent - lentBefore).toBe(SIZES.filter((n) => n >= 32768).length);
+  kept.forEach((b, i) => {
+    if (SIZES[i]! >= 32768) expect([SIZES[i], b.byteOffset, b.buffer.byteLength]).toEqual([SIZES[i], 0, SIZES[i]]);
+  });
+  // More traffic, then the kept views still hold what was sent: the frames
+  // under the lent ones were not reused while JS held them.
+  for (let round = 0; round < 5; round++) {
+    const more = SIZES.map((size, i) => pattern(size, 100 + round * 10 + i));
+    const got = await Promise.all(more.map((body) => client.call(TEST_PROGRAM, TEST_VERSION, 1, body)));
+    got.forEach((r, i) => expect([i, r.equals(more[i]!)]).toEqual([i, true]));
+  }
+  kept.slice(0, SIZES.length).forEach((b, i) => expect([i, b.equals(sent[i]!)]).toEqual([i, true]));
+});
+
+test('large answers settled together are handed over one Buffer each, each to its own call', async () => {
+  const SIZES = [70000, 10, 40000, 65536, 3, 100000];
+  const { server, address } = await startServer(
+    {
+      // Answers of the asked size, all settled in one microtask turn, so they
+      // share one flush well above 64 KiB.
+      1: async (b) => {
+        await null;
+        return pattern(b.readUInt32BE(0), b.readUInt32BE(4));
+      },
+    },
+    { maxRequestsPerClient: 16 },
+  );
+  const client = await connect(address);
+  const calls = SIZES.map((size, i) => client.call(TEST_PROGRAM, TEST_VERSION, 1, Buffer.concat([u32(size), u32(i * 3)])));
+  holdUntilPending(server, SIZES.length);
+  const replies = await Promise.all(calls);
+  replies.forEach((r, i) => expect(r.equals(pattern(SIZES[i]!, i * 3))).toBe(true));
+  expect(server.stats().jsInFlight).toBe(0);
+});
+
 test('close({ graceMs }) under load: every call is answered or errored, none lost, no thread left', async () => {
   const CLIENTS = 8;
   const { server, address } = await startServer(

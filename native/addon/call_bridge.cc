@@ -185,7 +185,8 @@ void CallBridge::DropPending() {
   for (Pending& p : refused) p.call.ReplyError(ShuttingDownError());
 }
 
-uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size_t)>& alloc) {
+uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size_t)>& alloc,
+                               std::vector<LentBody>* lent) {
   std::vector<Pending> batch;
   batch.reserve(kMaxBatch);
   napi_threadsafe_function rewake = nullptr;
@@ -215,7 +216,9 @@ uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size
   }
 
   size_t total = 0;
-  for (const Pending& p : batch) total += p.call.body_size();
+  for (const Pending& p : batch) {
+    if (p.call.body_size() < kLendBodyBytes) total += p.call.body_size();
+  }
   const int64_t now_us = MonotonicUs();
   uint8_t* bodies = alloc(total);
   size_t offset = 0;
@@ -238,12 +241,22 @@ uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size
     rec[3] = h.serial;
     rec[4] = static_cast<uint32_t>(client);
     rec[5] = static_cast<uint32_t>(client >> 32);
-    rec[6] = static_cast<uint32_t>(len);
     const int64_t waited = now_us - p.call.received_us();
     rec[7] = waited <= 0 ? 0 : waited >= 0xffffffffLL ? 0xffffffffu : static_cast<uint32_t>(waited);
+    if (len >= kLendBodyBytes) {
+      // Lent, not copied (lengths stay below 2^31: max_message_bytes).
+      rec[6] = kExternalBody | static_cast<uint32_t>(len);
+      LentBody body;
+      body.frame = p.call.TakeFrame(&body.offset);
+      body.size = len;
+      lent->push_back(std::move(body));
+      lent_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      rec[6] = static_cast<uint32_t>(len);
+      if (len != 0) std::memcpy(bodies + offset, p.call.body(), len);
+      offset += len;
+    }
     rec += kInWords;
-    if (len != 0) std::memcpy(bodies + offset, p.call.body(), len);
-    offset += len;
     slots_[slot] = std::make_unique<Call>(std::move(p.call));
   }
   calls_.fetch_add(n, std::memory_order_relaxed);
@@ -252,44 +265,62 @@ uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size
   return n;
 }
 
+bool CallBridge::AnswerOne(uint32_t index, const uint32_t* rec, const uint8_t* bytes, size_t available,
+                           std::string* error) {
+  const uint32_t slot = rec[0], kind = rec[1], len = rec[2];
+  if (slot >= slots_.size() || !slots_[slot]) {
+    *error = "result " + std::to_string(index) + " names slot " + std::to_string(slot) + ", which holds no call";
+    return false;
+  }
+  if (len > available) {
+    *error = "result " + std::to_string(index) + " runs past the end of the data";
+    return false;
+  }
+  if (kind != kResultBody && kind != kResultError) {
+    *error = "result " + std::to_string(index) + " has unknown kind " + std::to_string(kind);
+    return false;
+  }
+  std::unique_ptr<Call> call = std::move(slots_[slot]);
+  free_slots_.push_back(slot);
+  // A call the server already gave up on (shutdown deadline) drops
+  // whatever it is answered with; answering keeps one path for both.
+  if (kind == kResultBody) {
+    call->Reply(bytes, len);
+    return true;
+  }
+  // The JS side encoded the error struct; decoding it again checks it
+  // before it reaches a peer.
+  RpcError e;
+  XdrReader reader(bytes, len);
+  if (DecodeRpcError(reader, &e) && reader.remaining() == 0) {
+    call->ReplyError(e);
+  } else {
+    call->ReplyError(InternalError("the handler's error could not be encoded"));
+  }
+  return true;
+}
+
 bool CallBridge::Complete(const uint32_t* area, uint32_t count, const uint8_t* data, size_t size,
                           std::string* error) {
   size_t offset = 0;
   for (uint32_t i = 0; i < count; ++i) {
     const uint32_t* rec = area + static_cast<size_t>(i) * kOutWords;
-    const uint32_t slot = rec[0], kind = rec[1], len = rec[2];
-    if (slot >= slots_.size() || !slots_[slot]) {
-      *error = "result " + std::to_string(i) + " names slot " + std::to_string(slot) +
-               ", which holds no call";
+    if (!AnswerOne(i, rec, data + offset, size - offset, error)) return false;
+    offset += rec[2];
+  }
+  return true;
+}
+
+bool CallBridge::CompleteEach(const uint32_t* area, uint32_t count, const ResultBytes* each,
+                              std::string* error) {
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t* rec = area + static_cast<size_t>(i) * kOutWords;
+    if (rec[2] != each[i].size) {
+      *error = "result " + std::to_string(i) + " says " + std::to_string(rec[2]) + " bytes, its Buffer holds " +
+               std::to_string(each[i].size);
       return false;
     }
-    if (len > size - offset) {
-      *error = "result " + std::to_string(i) + " runs past the end of the data";
-      return false;
-    }
-    if (kind != kResultBody && kind != kResultError) {
-      *error = "result " + std::to_string(i) + " has unknown kind " + std::to_string(kind);
-      return false;
-    }
-    std::unique_ptr<Call> call = std::move(slots_[slot]);
-    free_slots_.push_back(slot);
-    const uint8_t* bytes = data + offset;
-    offset += len;
-    // A call the server already gave up on (shutdown deadline) drops
-    // whatever it is answered with; answering keeps one path for both.
-    if (kind == kResultBody) {
-      call->Reply(bytes, len);
-      continue;
-    }
-    // The JS side encoded the error struct; decoding it again checks it
-    // before it reaches a peer.
-    RpcError e;
-    XdrReader reader(bytes, len);
-    if (DecodeRpcError(reader, &e) && reader.remaining() == 0) {
-      call->ReplyError(e);
-    } else {
-      call->ReplyError(InternalError("the handler's error could not be encoded"));
-    }
+    if (!AnswerOne(i, rec, each[i].data, each[i].size, error)) return false;
   }
   return true;
 }
@@ -309,6 +340,7 @@ CallBridge::Stats CallBridge::ReadStats() const {
   s.wakeups = wakeups_.load(std::memory_order_relaxed);
   s.calls = calls_.load(std::memory_order_relaxed);
   s.batches = batches_.load(std::memory_order_relaxed);
+  s.lent = lent_.load(std::memory_order_relaxed);
   s.in_flight = slots_.size() - free_slots_.size();
   std::lock_guard<RankedMutex> lock(mu_);
   s.pending = pending_.size();

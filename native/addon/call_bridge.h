@@ -27,7 +27,10 @@
 //     3 serial
 //     4 client id, low 32 bits
 //     5 client id, high 32 bits
-//     6 body length; bodies sit back to back in one Buffer per batch
+//     6 body length; bodies sit back to back in one Buffer per batch.
+//       With bit 31 (kExternalBody) set, the body is not there: it is the
+//       batch's next lent body (LentBody), a Buffer over the received frame
+//       itself, so a large body crosses to JS without a copy.
 //     7 queue wait: microseconds from the loop framing the call to this
 //       hand-over (saturates at 2^32 - 1)
 //   Notices (connects, disconnects, logs) are rare next to calls; they
@@ -37,7 +40,9 @@
 //     0 slot
 //     1 kind       kResultBody: reply OK with these bytes as the body;
 //                  kResultError: these bytes are an encoded remote_error
-//     2 length of the bytes, which sit back to back in one Buffer
+//     2 length of the bytes, which sit back to back in one Buffer, or are
+//       the answer's own Buffer when JS passes one per answer (large
+//       answers: concatenating them would copy them once more)
 //     3 reserved (0)
 #pragma once
 
@@ -69,6 +74,24 @@ class CallBridge : public RefCounted<CallBridge> {
   static constexpr uint32_t kOutAreaWords = kMaxBatch * kOutWords;
   static constexpr uint32_t kResultBody = 0;
   static constexpr uint32_t kResultError = 1;
+  // Bodies of at least this many bytes are lent to JS (LentBody), not
+  // copied: below it a copy into the batch Buffer is cheaper than a Buffer
+  // of its own (about 2 us with its finalizer, PERF-NOTES).
+  static constexpr size_t kLendBodyBytes = 32 * 1024;
+  static constexpr uint32_t kExternalBody = 0x80000000u;
+
+  // A received frame whose body JS borrows: the Buffer JS sees covers
+  // frame[offset, offset + size) and owns the frame until it is collected.
+  struct LentBody {
+    std::vector<uint8_t> frame;
+    size_t offset = 0;
+    size_t size = 0;
+  };
+  // One answer's bytes, when each has its own Buffer.
+  struct ResultBytes {
+    const uint8_t* data = nullptr;
+    size_t size = 0;
+  };
 
   // What the thread-safe function carries: a wake-up has no payload.
   static void* DrainTag();
@@ -77,6 +100,7 @@ class CallBridge : public RefCounted<CallBridge> {
     uint64_t wakeups = 0;   // thread-safe calls made to wake the JS thread
     uint64_t calls = 0;     // calls handed to JS
     uint64_t batches = 0;   // JS calls that carried them
+    uint64_t lent = 0;      // bodies lent to JS instead of copied (kLendBodyBytes)
     uint64_t pending = 0;   // queued, not yet handed to JS
     uint64_t in_flight = 0; // handed to JS, not yet answered
   };
@@ -104,15 +128,20 @@ class CallBridge : public RefCounted<CallBridge> {
 
   // JS thread. Moves up to kMaxBatch queued calls into the in-flight table
   // and describes them in `area` (kInAreaWords words). `alloc(n)` must
-  // return n writable bytes for the bodies (a JS Buffer); it is called once,
-  // and only when at least one call was taken. Returns the count.
-  uint32_t TakeBatch(uint32_t* area, const std::function<uint8_t*(size_t)>& alloc);
+  // return n writable bytes for the copied bodies (a JS Buffer); it is
+  // called once, and only when at least one call was taken. Bodies of
+  // kLendBodyBytes or more are moved into *lent instead, in call order.
+  // Returns the count.
+  uint32_t TakeBatch(uint32_t* area, const std::function<uint8_t*(size_t)>& alloc,
+                     std::vector<LentBody>* lent);
 
   // JS thread. Answers `count` calls described in `area` (kOutWords each)
-  // with bytes from `data`. On malformed input (a JS bug) answers nothing
-  // further, sets *error and returns false.
+  // with bytes from `data`, back to back. On malformed input (a JS bug)
+  // answers nothing further, sets *error and returns false.
   bool Complete(const uint32_t* area, uint32_t count, const uint8_t* data, size_t size,
                 std::string* error);
+  // The same with one Buffer per answer: each[i] holds answer i's bytes.
+  bool CompleteEach(const uint32_t* area, uint32_t count, const ResultBytes* each, std::string* error);
 
   // Any thread. Answers the queued calls (not yet handed to JS) with the
   // shutdown error.
@@ -132,6 +161,10 @@ class CallBridge : public RefCounted<CallBridge> {
   };
 
   void Wake(napi_threadsafe_function tsfn);
+  // Checks one result record and answers its call; false (with *error) if
+  // the record is malformed.
+  bool AnswerOne(uint32_t index, const uint32_t* rec, const uint8_t* bytes, size_t available,
+                 std::string* error);
   // Queues one JSON object; wakes JS if no wake-up is on its way.
   void PostNotice(std::string json);
 
@@ -148,6 +181,7 @@ class CallBridge : public RefCounted<CallBridge> {
   std::atomic<uint64_t> wakeups_{0};
   std::atomic<uint64_t> calls_{0};
   std::atomic<uint64_t> batches_{0};
+  std::atomic<uint64_t> lent_{0};
 };
 
 }  // namespace xdrd::addon

@@ -358,24 +358,70 @@ Napi::Value ServerWrap::FinishClose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+namespace {
+
+// A Buffer over a lent body that owns its frame until V8 collects it (or a
+// copy where the runtime refuses outside memory: NewOrCopy).
+Napi::Buffer<uint8_t> LendToJs(Napi::Env env, CallBridge::LentBody& body) {
+  auto owner = std::make_unique<std::vector<uint8_t>>(std::move(body.frame));
+  uint8_t* data = owner->data() + body.offset;
+  Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::NewOrCopy(
+      env, data, body.size,
+      [](Napi::Env, uint8_t*, std::vector<uint8_t>* frame) { std::unique_ptr<std::vector<uint8_t>> drop(frame); },
+      owner.get());
+  // The finalizer owns it now; had NewOrCopy copied, the finalizer already
+  // ran and freed it.
+  (void)owner.release();
+  return buffer;
+}
+
+}  // namespace
+
 Napi::Value ServerWrap::TakeBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Buffer<uint8_t> bodies;
-  uint32_t n = bridge_->TakeBatch(batch_area_, [&](size_t size) {
-    bodies = Napi::Buffer<uint8_t>::New(env, size);
-    return bodies.Data();
-  });
+  lent_.clear();
+  uint32_t n = bridge_->TakeBatch(
+      batch_area_,
+      [&](size_t size) {
+        bodies = Napi::Buffer<uint8_t>::New(env, size);
+        return bodies.Data();
+      },
+      &lent_);
   if (n == 0) return env.Undefined();
-  return bodies;
+  if (lent_.empty()) return bodies;
+  // [copied bodies, lent body 1, lent body 2, ...]
+  Napi::Array out = Napi::Array::New(env, 1 + lent_.size());
+  out.Set(uint32_t{0}, bodies);
+  for (size_t i = 0; i < lent_.size(); ++i) out.Set(static_cast<uint32_t>(i + 1), LendToJs(env, lent_[i]));
+  lent_.clear();
+  return out;
 }
 
 Napi::Value ServerWrap::Complete(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t count = UintArg(info, 0, "count");
   if (count > CallBridge::kMaxBatch) throw Napi::RangeError::New(env, "complete: too many results at once");
-  if (!info[1].IsBuffer()) throw Napi::TypeError::New(env, "complete: data must be a Buffer");
-  Napi::Buffer<uint8_t> data = info[1].As<Napi::Buffer<uint8_t>>();
   std::string error;
+  if (info[1].IsArray()) {
+    // One Uint8Array per answer (large answers, not concatenated in JS).
+    Napi::Array list = info[1].As<Napi::Array>();
+    if (list.Length() != count) throw Napi::TypeError::New(env, "complete: expected one Uint8Array per result");
+    each_.resize(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      Napi::Value v = list.Get(i);
+      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+        throw Napi::TypeError::New(env, "complete: result " + std::to_string(i) + " must be a Uint8Array");
+      Napi::Uint8Array bytes = v.As<Napi::Uint8Array>();
+      each_[i] = CallBridge::ResultBytes{bytes.Data(), bytes.ByteLength()};
+    }
+    bool ok = bridge_->CompleteEach(result_area_, count, each_.data(), &error);
+    each_.clear();
+    if (!ok) throw Napi::Error::New(env, "complete: " + error);
+    return env.Undefined();
+  }
+  if (!info[1].IsBuffer()) throw Napi::TypeError::New(env, "complete: data must be a Buffer or an array of Uint8Arrays");
+  Napi::Buffer<uint8_t> data = info[1].As<Napi::Buffer<uint8_t>>();
   if (!bridge_->Complete(result_area_, count, data.Data(), data.Length(), &error))
     throw Napi::Error::New(env, "complete: " + error);
   return env.Undefined();
@@ -426,6 +472,7 @@ Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {
   set("jsWakeups", b.wakeups);
   set("jsCalls", b.calls);
   set("jsBatches", b.batches);
+  set("jsBodiesLent", b.lent);
   set("jsPending", b.pending);
   set("jsInFlight", b.in_flight);
   return o;

@@ -98,6 +98,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Reference<Napi::Uint32Array> result_area_ref_;
   uint32_t* batch_area_ = nullptr;
   uint32_t* result_area_ = nullptr;
+  // JS-thread scratch of TakeBatch and Complete, reused from call to call.
+  std::vector<CallBridge::LentBody> lent_;
+  std::vector<CallBridge::ResultBytes> each_;
 };
 
 }  // namespace xdrd::addon

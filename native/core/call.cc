@@ -48,6 +48,14 @@ void Call::Reply(const uint8_t* body, size_t n) {
   Deliver(std::move(frame));
 }
 
+std::vector<uint8_t> Call::TakeFrame(size_t* body_offset) {
+  *body_offset = message_.payload_offset;
+  std::vector<uint8_t> frame = std::move(message_.frame);
+  message_.frame.clear();  // a moved-from vector is valid but unspecified
+  message_.payload_offset = 0;
+  return frame;
+}
+
 void Call::ReplyError(const RpcError& error) {
   std::vector<uint8_t> frame = EncodeErrorReply(message_.header, error);
   if (frame.empty()) frame = EncodeErrorReply(message_.header, InternalError("error reply too large"));

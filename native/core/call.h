@@ -66,6 +66,13 @@ class Call {
 
   bool answered() const { return answered_; }
 
+  // Gives up the received frame without copying it, for a caller that hands
+  // the body to another owner (the addon lends large bodies to JS this
+  // way). The body is the returned vector's bytes from *body_offset on.
+  // Afterwards body() and body_size() are empty; the header stays, and the
+  // Call is answered as before.
+  std::vector<uint8_t> TakeFrame(size_t* body_offset);
+
   // True once the server has given up on this call (a shutdown deadline
   // passed) and answered it itself: a long handler should stop, and
   // whatever it answers now is dropped.
