@@ -195,7 +195,8 @@ int EventLoop::PollTimeoutLocked(int timeout_ms, Clock::time_point now) const {
   return timeout;
 }
 
-int EventLoop::RunOnce(int timeout_ms) {
+int EventLoop::RunOnce(int timeout_ms, bool* woken) {
+  if (woken != nullptr) *woken = false;
   std::vector<Garbage> garbage;
   int timeout;
   {
@@ -233,7 +234,10 @@ int EventLoop::RunOnce(int timeout_ms) {
   if (ready < 0 && poll_errno != EINTR) {
     dispatched = -1;
   } else {
-    if (ready > 0 && (pollfds_[0].revents & POLLIN)) DrainWakeFd();
+    if (ready > 0 && (pollfds_[0].revents & POLLIN)) {
+      DrainWakeFd();
+      if (woken != nullptr) *woken = true;
+    }
     dispatched += DispatchTimers(Clock::now());
     if (ready > 0) dispatched += DispatchWatches();
   }

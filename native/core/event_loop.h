@@ -75,7 +75,10 @@ class EventLoop {
   // or timeout_ms passes (< 0: no limit), then run the due callbacks and free
   // what was removed. Returns the number of callbacks run, or -1 with errno
   // set if poll() failed (EINTR is not a failure: it counts as an empty turn).
-  int RunOnce(int timeout_ms = -1);
+  // *woken (if given) tells whether this turn took a Wake(): a turn that
+  // took one and ran no callback must still return to its caller's checks
+  // (a caller polling with timeout 0 in a loop would otherwise swallow it).
+  int RunOnce(int timeout_ms = -1, bool* woken = nullptr);
 
   // Live (not removed) entries, for tests and statistics.
   size_t watch_count() const;

@@ -523,8 +523,11 @@ int Server::RunTurn(int timeout_ms, bool busy_poll) {
     if (idle_core_.CoreIdle(start)) {
       const int64_t until = start + options_.busy_poll_us;
       do {
-        int ran = loop_.RunOnce(0);
-        if (ran != 0) return ran;
+        bool woken = false;
+        int ran = loop_.RunOnce(0, &woken);
+        // A Wake() (Shutdown, a stop) must reach LoopThreadMain's checks:
+        // this turn took it from the eventfd, and no later poll() would see it.
+        if (ran != 0 || woken) return ran;
       } while (MonotonicUs() < until);
     }
   }

@@ -47,6 +47,21 @@ XT_TEST(watch_fires_when_fd_is_readable) {
   XT_CHECK(seen & POLLIN);
 }
 
+// A turn that takes a Wake() and runs no callback says so: a caller that
+// polls with timeout 0 in a loop (the server's busy poll) must stop and
+// look at why it was woken, or the next blocking poll() sleeps through it.
+XT_TEST(turn_that_takes_a_wake_reports_it) {
+  EventLoop loop;
+  bool woken = true;
+  XT_CHECK_EQ(loop.RunOnce(0, &woken), 0);
+  XT_CHECK(!woken);
+  loop.Wake();
+  XT_CHECK_EQ(loop.RunOnce(0, &woken), 0);
+  XT_CHECK(woken);
+  XT_CHECK_EQ(loop.RunOnce(0, &woken), 0);  // taken once, not again
+  XT_CHECK(!woken);
+}
+
 XT_TEST(watch_with_no_events_is_not_dispatched) {
   EventLoop loop;
   xt::Pipe p;
