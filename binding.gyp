@@ -7,6 +7,7 @@
         "native/core/lock.cc",
         "native/core/xdr.cc",
         "native/core/wire.cc",
+        "native/core/buffer_pool.cc",
         "native/core/frame_splitter.cc",
         "native/core/idle_core.cc",
         "native/core/listen_socket.cc",

@@ -1,6 +1,8 @@
 // server_wrap.cc — see server_wrap.h for the threads and the lifetime rules.
 #include "server_wrap.h"
 
+#include "core/buffer_pool.h"
+
 #include <pthread.h>
 #include <sys/socket.h>
 
@@ -367,7 +369,10 @@ Napi::Buffer<uint8_t> LendToJs(Napi::Env env, CallBridge::LentBody& body) {
   uint8_t* data = owner->data() + body.offset;
   Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::NewOrCopy(
       env, data, body.size,
-      [](Napi::Env, uint8_t*, std::vector<uint8_t>* frame) { std::unique_ptr<std::vector<uint8_t>> drop(frame); },
+      [](Napi::Env, uint8_t*, std::vector<uint8_t>* frame) {
+        std::unique_ptr<std::vector<uint8_t>> owned(frame);
+        LargeBufferPool().Give(std::move(*owned));  // reused for a later frame
+      },
       owner.get());
   // The finalizer owns it now; had NewOrCopy copied, the finalizer already
   // ran and freed it.

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "buffer_pool.h"
 #include "completion_queue.h"
 #include "server.h"
 
@@ -38,7 +39,10 @@ void Call::Reply(const uint8_t* body, size_t n) {
   h.type = kTypeReply;
   h.status = kStatusOk;
   h.nfds = 0;
-  std::vector<uint8_t> frame;
+  // Room for the whole frame at once (length word, header, body), from the
+  // frame-buffer pool when it is large; the written frame goes back there
+  // (OutFrame's destructor).
+  std::vector<uint8_t> frame = LargeBufferPool().Take(kMinFrameBytes + n);
   size_t start = BeginFrame(&frame, h);
   frame.insert(frame.end(), body, body + n);  // already XDR-encoded
   if (!FinishFrame(&frame, start, max_message_bytes_)) {

@@ -4,14 +4,17 @@
 #include <algorithm>
 #include <utility>
 
+#include "buffer_pool.h"
+
 namespace xdrd {
 
 namespace {
 
-// First reservation for a frame whose length word has just arrived. Small
-// on purpose: a length word is a promise, not data; the buffer grows only as
-// the bytes come in.
-constexpr size_t kInitialFrameReserve = 4096;
+// The least first reservation for a frame, so that a small frame that
+// trickles in is not reallocated for every few bytes. Otherwise a frame's
+// first buffer holds what has arrived for it, not what its length word
+// announces: a length word is a promise, not data.
+constexpr size_t kMinFrameReserve = 4096;
 
 }  // namespace
 
@@ -57,19 +60,20 @@ bool FrameSplitter::StartFrame() {
   }
   frame_length_ = length;
   length_known_ = true;
-  partial_.reserve(std::min<size_t>(length, kInitialFrameReserve));
-  partial_.insert(partial_.end(), length_bytes_, length_bytes_ + kLengthWordBytes);
+  // No buffer yet: FillFrame, called next in the same Feed, sizes the first
+  // one by the bytes that came with the length word.
   return true;
 }
 
 size_t FrameSplitter::FillFrame(const uint8_t* data, size_t n) {
-  const size_t take = std::min(n, size_t{frame_length_} - partial_.size());
-  const size_t need = partial_.size() + take;
-  if (need > partial_.capacity()) {
-    // Double (amortised O(1) appends) but never past the frame's length.
-    const size_t grown = std::max(need, 2 * partial_.capacity());
-    partial_.reserve(std::min(grown, size_t{frame_length_}));
-  }
+  // partial_ is empty until the first FillFrame of a frame copies in its
+  // length word.
+  const bool starting = partial_.empty();
+  const size_t have = starting ? kLengthWordBytes : partial_.size();
+  const size_t take = std::min(n, size_t{frame_length_} - have);
+  const size_t need = have + take;  // bytes received for this frame so far
+  if (need > partial_.capacity()) Grow(need);
+  if (starting) partial_.insert(partial_.end(), length_bytes_, length_bytes_ + kLengthWordBytes);
   partial_.insert(partial_.end(), data, data + take);
   if (partial_.size() == frame_length_) {
     queued_bytes_ += partial_.size();
@@ -81,6 +85,21 @@ size_t FrameSplitter::FillFrame(const uint8_t* data, size_t n) {
     length_have_ = 0;
   }
   return take;
+}
+
+void FrameSplitter::Grow(size_t need) {
+  // Ask for what has arrived, or double (amortised O(1) appends as a large
+  // frame trickles in), but never past the frame's length. A pooled buffer
+  // may be larger than asked for, though never more than twice the bytes
+  // received: so a frame's buffer stays within about twice what the peer
+  // has sent, as for a fresh one.
+  const size_t want = std::min(size_t{frame_length_},
+                               std::max({need, 2 * partial_.capacity(), kMinFrameReserve}));
+  BufferPool& pool = LargeBufferPool();
+  std::vector<uint8_t> bigger = pool.Take(want, std::max(want, 2 * need));
+  bigger.insert(bigger.end(), partial_.begin(), partial_.end());
+  pool.Give(std::move(partial_));
+  partial_ = std::move(bigger);
 }
 
 bool FrameSplitter::Pop(std::vector<uint8_t>* frame) {
@@ -102,6 +121,7 @@ void FrameSplitter::Poison(FrameError e, std::string message) {
   // Nothing after a bad length word can be framed; drop it.
   length_have_ = 0;
   length_known_ = false;
+  LargeBufferPool().Give(std::move(partial_));
   partial_ = std::vector<uint8_t>();
 }
 

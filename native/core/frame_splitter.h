@@ -11,9 +11,13 @@
 // before anything is allocated for the frame (at least 28; at most
 // max_message_bytes + 4). A bad length word poisons the splitter: the stream
 // can no longer be framed, so the connection must be closed. The buffer of
-// the frame in progress grows with the bytes that actually arrive (doubling,
-// capped at the frame's length), so a peer cannot make us allocate more than
-// about twice what it has sent.
+// a frame is first sized by the bytes that came with its length word (so a
+// frame that arrives in one read is allocated once), then grows with the
+// bytes that actually arrive (doubling, capped at the frame's length), so a
+// peer cannot make us allocate more than about twice what it has sent.
+// Large frame buffers come from, and are given back to, LargeBufferPool()
+// (buffer_pool.h; it takes only its own leaf lock, allowed under the
+// client lock).
 //
 // Back-pressure: Feed never stops taking bytes; the caller limits what it
 // reads. Complete frames wait in a queue until popped, so the caller may
@@ -79,11 +83,15 @@ class FrameSplitter {
  private:
   // Bytes of the frame in progress, including a partial length word.
   size_t partial_bytes() const { return length_known_ ? partial_.size() : length_have_; }
-  // Called when the 4th length byte arrives: validates, then starts partial_.
+  // Called when the 4th length byte arrives: validates and records the
+  // length. The frame's buffer is made by the FillFrame that follows.
   bool StartFrame();
   // Appends up to the rest of the current frame from data; returns the
   // number of bytes taken.
   size_t FillFrame(const uint8_t* data, size_t n);
+  // Moves partial_ into a buffer (from the frame-buffer pool when large)
+  // that holds at least `need` bytes.
+  void Grow(size_t need);
   void Poison(FrameError e, std::string message);
 
   uint32_t max_message_bytes_;

@@ -3,7 +3,11 @@
 // Each counts as a live message (live_counts.h).
 //
 // Threads: plain values, owned by one thread at a time and handed over
-// under the lock that guards the queue they sit in.
+// under the lock that guards the queue they sit in. Destroying one gives its
+// frame buffer back to LargeBufferPool() (buffer_pool.h), which takes that
+// pool's leaf lock only for a large buffer: a moved-from Message or OutFrame
+// (empty vector) takes no lock, so one may die under any lock, while one
+// that still owns its frame must not die under another leaf lock.
 #pragma once
 
 #include <atomic>
@@ -11,6 +15,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "buffer_pool.h"
 #include "live_counts.h"
 #include "refcount.h"
 #include "wire.h"
@@ -18,6 +23,12 @@
 namespace xdrd {
 
 struct Message {
+  Message() = default;
+  Message(Message&&) = default;
+  Message& operator=(Message&&) = default;
+  // The received frame is reused for a later one (buffer_pool.h).
+  ~Message() { LargeBufferPool().Give(std::move(frame)); }
+
   Header header;
   std::vector<uint8_t> frame;  // the whole frame, length word included
   size_t payload_offset = 0;   // where the body starts in `frame`
@@ -45,6 +56,13 @@ struct CallState : RefCounted<CallState> {
 static_assert(std::is_nothrow_move_constructible_v<Message>, "Message must move without throwing");
 
 struct OutFrame {
+  OutFrame() = default;
+  OutFrame(OutFrame&&) = default;
+  OutFrame& operator=(OutFrame&&) = default;
+  // Written (or dropped with the connection): the buffer is reused for a
+  // later frame (buffer_pool.h).
+  ~OutFrame() { LargeBufferPool().Give(std::move(bytes)); }
+
   std::vector<uint8_t> bytes;
   // A reply to a call: writing it completes the call (and, with the request
   // budget, frees its slot). PONGs and events are not replies.

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "buffer_pool.h"
 #include "check.h"
 #include "frame_splitter.h"
 #include "wire.h"
@@ -195,6 +196,48 @@ XT_TEST(LargestFrameArrivesIn64KiBChunks) {
   for (size_t i = 4; i < length; ++i) pattern_intact &= frame[i] == PatternByte(i);
   XT_CHECK(pattern_intact);
   XT_CHECK_EQ(s.buffered_bytes(), size_t{0});
+}
+
+XT_TEST(A64KiBFrameInOneFeedIsAllocatedOnce) {
+  // The first buffer is sized by the bytes that came with the length word,
+  // not grown by doubling from a small reserve.
+  const Bytes big = FrameWithBody(7, 9, 64 * 1024);
+  BufferPool& pool = LargeBufferPool();
+  const BufferPool::Stats before = pool.stats();
+  FrameSplitter s;
+  XT_REQUIRE(s.Feed(big.data(), big.size()));
+  const BufferPool::Stats after = pool.stats();
+  XT_CHECK_EQ(after.hits + after.misses, before.hits + before.misses + 1);  // one Take
+  XT_CHECK_EQ(after.kept + after.dropped, before.kept + before.dropped);    // nothing grown out of
+  XT_CHECK_EQ(s.queued_frames(), size_t{1});
+  Bytes frame;
+  XT_REQUIRE(s.Pop(&frame));
+  XT_CHECK_BYTES(frame, big);
+  XT_CHECK(frame.capacity() >= big.size());
+  XT_CHECK(frame.capacity() <= 2 * big.size());
+  // A fresh buffer (nothing fitting was pooled) is exactly the frame's size.
+  if (after.misses > before.misses) XT_CHECK_EQ(frame.capacity(), big.size());
+}
+
+XT_TEST(PooledBuffersKeepTheAllocationNearTheBytesReceived) {
+  // A large buffer waits in the pool; a peer announces 32 MiB and sends a
+  // few bytes: neither the announcement nor the pooled buffer may make the
+  // splitter hold much more than it received.
+  LargeBufferPool().Give(Bytes(1024 * 1024));
+  FrameSplitter s;
+  Bytes start = LengthWord(33554436);
+  start.resize(10, 0x55);
+  XT_REQUIRE(s.Feed(start.data(), start.size()));
+  XT_CHECK_EQ(s.buffered_bytes(), size_t{10});
+  XT_CHECK(s.allocated_bytes() <= 4096);
+  Bytes chunk(64 * 1024, 0x66);
+  bool memory_tracks_data = true;
+  for (int i = 0; i < 20; ++i) {
+    XT_REQUIRE(s.Feed(chunk.data(), chunk.size()));
+    memory_tracks_data &= s.allocated_bytes() <= 2 * s.buffered_bytes();
+  }
+  XT_CHECK(memory_tracks_data);
+  XT_CHECK(s.mid_frame());
 }
 
 XT_TEST(LengthOneAboveLargestIsRejected) {
