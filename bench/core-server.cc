@@ -39,7 +39,7 @@ uint32_t GetU32(const uint8_t* p) {
 
 [[noreturn]] void Usage(const std::string& why) {
   std::fprintf(stderr,
-               "core-server: %s\nusage: core-server --socket PATH [--workers N] [--max-requests N]\n",
+               "core-server: %s\nusage: core-server --socket PATH [--workers N] [--max-requests N] [--busy-poll-us N]\n",
                why.c_str());
   std::exit(2);
 }
@@ -64,6 +64,8 @@ int main(int argc, char** argv) {
     else if (flag == "--workers") options.workers = static_cast<int>(ParseInt(flag, v, 1, 1024));
     else if (flag == "--max-requests")
       options.max_requests_per_client = static_cast<uint32_t>(ParseInt(flag, v, 1, 1 << 20));
+    else if (flag == "--busy-poll-us")
+      options.busy_poll_us = static_cast<uint32_t>(ParseInt(flag, v, 0, 1000000));
     else Usage("unknown flag " + flag);
   }
   if (path.empty()) Usage("--socket is required");

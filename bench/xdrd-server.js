@@ -12,7 +12,7 @@
  *           the answer before the batch's bodies are released.
  *
  * Control (bench/run.js):
- *   argv   --socket PATH [--max-requests N] (N omitted: xdrd's default)
+ *   argv   --socket PATH [--max-requests N] [--busy-poll-us N] (omitted: xdrd's defaults)
  *   stdout {"ready":true,"pid":...,"settings":{...}} once listening
  *   stdin  "stats"       -> server.stats() as one JSON line
  *          EOF or "quit" -> close() (grace 1 s), exit
@@ -37,12 +37,14 @@ function arg(name) {
 async function main() {
   const socketPath = arg('--socket');
   if (!socketPath) {
-    console.error('usage: node xdrd-server.js --socket PATH [--max-requests N]');
+    console.error('usage: node xdrd-server.js --socket PATH [--max-requests N] [--busy-poll-us N]');
     process.exit(2);
   }
   const options = {};
   const maxRequests = arg('--max-requests');
   if (maxRequests !== undefined) options.maxRequestsPerClient = Number(maxRequests);
+  const busyPollUs = arg('--busy-poll-us');
+  if (busyPollUs !== undefined) options.busyPollUs = Number(busyPollUs);
 
   const server = new Server(options);
   server.on('error', (err) => console.error(`xdrd-server: handler error: ${err.message}`));
