@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <utility>
 
 #include "core/wire.h"
@@ -257,7 +258,7 @@ uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size
       offset += len;
     }
     rec += kInWords;
-    slots_[slot] = std::make_unique<Call>(std::move(p.call));
+    slots_[slot].emplace(std::move(p.call));
   }
   calls_.fetch_add(n, std::memory_order_relaxed);
   batches_.fetch_add(1, std::memory_order_relaxed);
@@ -280,7 +281,8 @@ bool CallBridge::AnswerOne(uint32_t index, const uint32_t* rec, const uint8_t* b
     *error = "result " + std::to_string(index) + " has unknown kind " + std::to_string(kind);
     return false;
   }
-  std::unique_ptr<Call> call = std::move(slots_[slot]);
+  std::optional<Call> call = std::move(slots_[slot]);
+  slots_[slot].reset();  // a moved-from shell, answered: its destructor is silent
   free_slots_.push_back(slot);
   // A call the server already gave up on (shutdown deadline) drops
   // whatever it is answered with; answering keeps one path for both.
@@ -327,7 +329,7 @@ bool CallBridge::CompleteEach(const uint32_t* area, uint32_t count, const Result
 
 void CallBridge::DropAll() {
   DropPending();
-  std::vector<std::unique_ptr<Call>> slots;
+  std::vector<std::optional<Call>> slots;
   slots.swap(slots_);
   free_slots_.clear();
   for (auto& call : slots) {

@@ -53,6 +53,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -175,7 +176,8 @@ class CallBridge : public RefCounted<CallBridge> {
   napi_threadsafe_function tsfn_ = nullptr;    // [mu_] null: posts are refused
 
   // JS thread only.
-  std::vector<std::unique_ptr<Call>> slots_;
+  // Held by value: no heap allocation per call (Call moves without throwing).
+  std::vector<std::optional<Call>> slots_;
   std::vector<uint32_t> free_slots_;  // slots_ entries that hold no call
 
   std::atomic<uint64_t> wakeups_{0};

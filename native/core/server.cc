@@ -855,13 +855,16 @@ void Server::ReplyErrorLocked(Client& c, const Header& call, const RpcError& err
 }
 
 void Server::OnCompletions() {
-  std::vector<Completion> done;
+  // Reused from turn to turn: TakeAll swaps it with the queue's vector, so
+  // both keep their capacity and a burst of pushes does not regrow one.
+  std::vector<Completion>& done = taken_completions_;
   completions_->TakeAll(&done);
   // Group the items by client, keeping each client's own order (a reply and
   // an event pushed in that order must reach the wire in that order). Each
   // client is then locked once and flushed once, so the replies of a JS
   // batch go out in one vectored write per client, not one write each.
-  std::vector<size_t> order(done.size());
+  std::vector<size_t>& order = completion_order_;
+  order.resize(done.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return std::less<Client*>()(done[a].client.get(), done[b].client.get());

@@ -352,6 +352,9 @@ class Server {
   CondVar job_cv_;       // signalled with mu_ held
   std::deque<Job> jobs_;                 // [mu_] the FIFO
   IdleCoreProbe idle_core_;              // loop thread only (RunTurn)
+  // Loop thread only (OnCompletions): scratch kept for its capacity.
+  std::vector<Completion> taken_completions_;
+  std::vector<size_t> completion_order_;
   int idle_workers_ = 0;                 // [mu_] waiting on job_cv_
   int busy_workers_ = 0;                 // [mu_] between taking a job and coming back for the next
   // [mu_] job_cv_ signals not yet taken by a waking worker: at most one
