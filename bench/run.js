@@ -7,7 +7,7 @@
  * in interleaved rounds, and the median of the rounds is reported.
  *
  * What runs
- *   1. builds bench/ (loadgen, core-server) with CMake into
+ *   1. builds bench/ (loadgen, core-server, c-server) with CMake into
  *      build-native/bench/ (Release, -O2; incremental after the first time)
  *   2. for each round, each workload, each server (the server order rotates
  *      from round to round so no server always goes first):
@@ -20,12 +20,14 @@
  *
  * Servers: bench/xdrd-server.js (xdrd, JS handlers, through dist/lib),
  * bench/plain-server.js (a plain Node `net` server), build-native/bench/
- * core-server (xdrd's core alone, C++ handlers). Server CPU is all threads,
+ * core-server (xdrd's core alone, C++ handlers), build-native/bench/c-server
+ * (one thread, epoll, no framework: the limit proxy for issue 7's "core
+ * within 2× of a single-threaded C server"). Server CPU is all threads,
  * user + system, over the measured window only (loadgen reads
  * /proc/<pid>/stat at the window's edges).
  *
  * Usage: node bench/run.js [--quick] [--duration S] [--warmup S] [--rounds N]
- *          [--only latency,throughput,echo64k,echo1m] [--servers xdrd,plain,core]
+ *          [--only latency,throughput,echo64k,echo1m] [--servers xdrd,plain,core,c]
  *          [--max-requests N] [--server-env NAME=VALUE]... [--no-write | --write]
  */
 const { spawn, spawnSync } = require('child_process');
@@ -38,6 +40,7 @@ const ROOT = path.resolve(__dirname, '..');
 const BUILD_DIR = path.join(ROOT, 'build-native', 'bench');
 const LOADGEN = path.join(BUILD_DIR, 'loadgen');
 const CORE_SERVER = path.join(BUILD_DIR, 'core-server');
+const C_SERVER = path.join(BUILD_DIR, 'c-server');
 const RESULTS = path.join(__dirname, 'RESULTS.md');
 
 const BENCH_PROGRAM = 0x62656e63; // "benc": NOOP = 1, ECHO = 2 in every bench server
@@ -50,7 +53,7 @@ function usage(msg) {
   if (msg) console.error(`bench: ${msg}`);
   console.error(
     'usage: node bench/run.js [--quick] [--duration S] [--warmup S] [--rounds N]\n' +
-      '         [--only latency,throughput,echo64k,echo1m] [--servers xdrd,plain,core]\n' +
+      '         [--only latency,throughput,echo64k,echo1m] [--servers xdrd,plain,core,c]\n' +
       '         [--max-requests N] [--server-env NAME=VALUE]... [--no-write | --write]\n' +
       '  --quick        0.5 s runs, 0.2 s warm-up, 1 round; RESULTS.md left alone\n' +
       '  --duration S   measured seconds per run (default 2)\n' +
@@ -155,6 +158,11 @@ function serverDefs(opts) {
       label: `xdrd core alone, C++ handlers (max ${opts.maxRequests})`,
       cmd: CORE_SERVER, args: (sock) => ['--socket', sock, '--max-requests', String(opts.maxRequests)],
     },
+    c: {
+      id: 'c', kind: 'c',
+      label: 'single-threaded C epoll server (limit proxy)',
+      cmd: C_SERVER, args: (sock) => ['--socket', sock],
+    },
   };
 }
 
@@ -170,7 +178,7 @@ function checkPrerequisites() {
     problems.push(`the addon does not load (${String(e.message).split('\n')[0]}): build it with \`npm run build\` (node-gyp rebuild)`);
   }
   const cmake = spawnSync('cmake', ['--version'], { encoding: 'utf8' });
-  if (cmake.status !== 0) problems.push('cmake is not installed: the load generator and the core server are built with it');
+  if (cmake.status !== 0) problems.push('cmake is not installed: the load generator, the core server and the C server are built with it');
   if (problems.length) {
     console.error('bench: cannot run yet:');
     for (const p of problems) console.error(`  - ${p}`);
@@ -348,17 +356,24 @@ function workloadTables(w, summaries, defs) {
   out.push('');
   const plain = summaries.get('plain');
   const core = summaries.get('core');
+  const cServer = summaries.get('c');
   const rows = [...summaries.keys()].filter((id) => defs[id].kind === 'xdrd');
-  if (rows.length && (plain || core)) {
+  // [name, numerator, denominator]: every xdrd row against plain and core,
+  // then the core against the C server (issue 7's "within 2×" target).
+  const ratioRows = [];
+  for (const id of rows) {
+    const x = summaries.get(id);
+    const name = id === 'xdrd' ? 'xdrd' : `xdrd (default ${XDRD_DEFAULT_MAX_REQUESTS})`;
+    for (const [other, label] of [[plain, 'plain'], [core, 'core']]) {
+      if (other) ratioRows.push([`${name} / ${label}`, x, other]);
+    }
+  }
+  if (core && cServer) ratioRows.push(['xdrd core / C', core, cServer]);
+  if (ratioRows.length) {
     out.push(`| ratio (throughput: > 1 is xdrd faster; latency, CPU: < 1 is xdrd better) | ${w.primary === 'mb' ? 'MB/s' : 'calls/s'} | p50 | p99 | server CPU/call |`);
     out.push('|---|---:|---:|---:|---:|');
-    for (const id of rows) {
-      const x = summaries.get(id);
-      const name = id === 'xdrd' ? 'xdrd' : `xdrd (default ${XDRD_DEFAULT_MAX_REQUESTS})`;
-      for (const [other, label] of [[plain, 'plain'], [core, 'core']]) {
-        if (!other) continue;
-        out.push(`| ${name} / ${label} | ${ratio(x.calls, other.calls)} | ${ratio(x.p50, other.p50)} | ${ratio(x.p99, other.p99)} | ${ratio(x.srvCpu, other.srvCpu)} |`);
-      }
+    for (const [name, x, other] of ratioRows) {
+      out.push(`| ${name} | ${ratio(x.calls, other.calls)} | ${ratio(x.p50, other.p50)} | ${ratio(x.p99, other.p99)} | ${ratio(x.srvCpu, other.srvCpu)} |`);
     }
     out.push('');
   }
@@ -404,13 +419,13 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const started = Date.now();
   const defs = serverDefs(opts);
-  const base = opts.servers ?? ['xdrd', 'plain', 'core'];
-  for (const s of base) if (!defs[s] || s === 'xdrd5') usage(`unknown server ${s} (xdrd, plain, core)`);
+  const base = opts.servers ?? ['xdrd', 'plain', 'core', 'c'];
+  for (const s of base) if (!defs[s] || s === 'xdrd5') usage(`unknown server ${s} (xdrd, plain, core, c)`);
   if (opts.only) for (const id of opts.only) if (!WORKLOADS.some((w) => w.id === id)) usage(`unknown workload ${id}`);
   const workloads = WORKLOADS.filter((w) => !opts.only || opts.only.includes(w.id));
 
   checkPrerequisites();
-  process.stdout.write('bench: building loadgen and core-server (build-native/bench, Release -O2)… ');
+  process.stdout.write('bench: building loadgen, core-server and c-server (build-native/bench, Release -O2)… ');
   buildNative();
   console.log(`done (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 
@@ -420,7 +435,7 @@ async function main() {
     `bench: ${nRuns} runs (${opts.rounds} round${opts.rounds > 1 ? 's' : ''} × ${plan.map((p) => `${p.w.id}:${p.servers.length}`).join(' ')}), ` +
       `${opts.warmup} s warm-up + ${opts.duration} s measured each; about ${Math.ceil((nRuns * (opts.warmup + opts.duration + 0.5)) / 60)} min`,
   );
-  console.log(`bench: xdrd and the core server run with maxRequestsPerClient ${opts.maxRequests}; the throughput workload also runs xdrd with its default (${XDRD_DEFAULT_MAX_REQUESTS}); xdrd workers: default (5)`);
+  console.log(`bench: xdrd and the core server run with maxRequestsPerClient ${opts.maxRequests}; the throughput workload also runs xdrd with its default (${XDRD_DEFAULT_MAX_REQUESTS}); xdrd workers: default (5); the C server: one thread, no per-client limit`);
   if (Object.keys(opts.serverEnv).length) console.log(`bench: server environment: ${JSON.stringify(opts.serverEnv)}`);
 
   const background = await backgroundLoad(1000);
@@ -464,7 +479,7 @@ async function main() {
     `Machine: ${m.cores} cores, ${m.model}; ${m.kernel}; Node ${m.node}; ${m.compiler}`,
     `Command: \`${command}\` (${opts.rounds} round${opts.rounds > 1 ? 's' : ''}, ${opts.warmup} s warm-up + ${opts.duration} s per run, median of rounds; total ${elapsed.toFixed(0)} s)`,
     `Background: ${background === null ? 'unknown' : `${(background * 100).toFixed(0)} %`} of the machine's CPU was busy with other jobs in the second before the run (the machine is shared)`,
-    `Settings: maxRequestsPerClient ${opts.maxRequests} for xdrd and the core server (plus xdrd at its default ${XDRD_DEFAULT_MAX_REQUESTS} for throughput); xdrd workers 5 (default); loadgen: one thread, epoll, every reply checked` +
+    `Settings: maxRequestsPerClient ${opts.maxRequests} for xdrd and the core server (plus xdrd at its default ${XDRD_DEFAULT_MAX_REQUESTS} for throughput); xdrd workers 5 (default); C server (limit proxy): one thread, level-triggered epoll, no per-client limit; loadgen: one thread, epoll, every reply checked` +
       (Object.keys(opts.serverEnv).length ? `; server environment ${JSON.stringify(opts.serverEnv)}` : ''),
   ];
   console.log('');
