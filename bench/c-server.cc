@@ -63,13 +63,17 @@
 #include <string>
 #include <vector>
 
+#include "bench_program.h"
+
 namespace {
 
-constexpr uint32_t kBenchProgram = 0x62656e63;  // "benc"
-constexpr uint32_t kBenchVersion = 1;
-constexpr int32_t kProcNoop = 1;
-constexpr int32_t kProcEcho = 2;
-constexpr uint8_t kNoopValue[8] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef};
+using bench::GetU32;
+using bench::IsOneOpaque;
+using bench::kBenchProgram;
+using bench::kBenchVersion;
+using bench::kNoopValue;
+using bench::kProcEcho;
+using bench::kProcNoop;
 
 constexpr size_t kHeader = 28;  // length word + prog, vers, proc, type, serial, status
 constexpr uint32_t kMaxFrame = 33554432 + 4;  // VIR_NET_MESSAGE_MAX + the length word
@@ -88,16 +92,9 @@ constexpr size_t kOutputHighWater = 1024 * 1024;
 constexpr size_t kKeepCapacity = 8 * 1024 * 1024;
 constexpr int kMaxEvents = 256;
 
-uint32_t GetU32(const uint8_t* p) {
-  return (static_cast<uint32_t>(p[0]) << 24) | (static_cast<uint32_t>(p[1]) << 16) |
-         (static_cast<uint32_t>(p[2]) << 8) | static_cast<uint32_t>(p[3]);
-}
-
+// Writes v and returns the position after it.
 uint8_t* PutU32(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v >> 24);
-  p[1] = static_cast<uint8_t>(v >> 16);
-  p[2] = static_cast<uint8_t>(v >> 8);
-  p[3] = static_cast<uint8_t>(v);
+  bench::PutU32(p, v);
   return p + 4;
 }
 
@@ -364,9 +361,7 @@ void Server::HandleFrame(Connection* c, const uint8_t* frame, uint32_t length) {
   if (proc == kProcNoop) {
     AppendReply(c, frame, kStatusOk, kNoopValue, sizeof kNoopValue);
   } else if (proc == kProcEcho) {
-    // opaque<>: length, bytes, zero padding to a multiple of 4. size_t
-    // arithmetic, so a length word near 2^32 cannot wrap.
-    if (n < 4 || ((static_cast<size_t>(GetU32(body)) + 3) & ~size_t{3}) != n - 4) {
+    if (!IsOneOpaque(body, n)) {
       AppendError(c, frame, "Unable to decode message payload");
       return;
     }

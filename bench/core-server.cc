@@ -21,21 +21,19 @@
 #include <iostream>
 #include <string>
 
+#include "bench_program.h"
 #include "server.h"
 #include "wire.h"
 
 namespace {
 
-constexpr uint32_t kBenchProgram = 0x62656e63;  // "benc"
-constexpr uint32_t kBenchVersion = 1;
-constexpr int32_t kProcNoop = 1;
-constexpr int32_t kProcEcho = 2;
-constexpr uint8_t kNoopValue[8] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef};
-
-uint32_t GetU32(const uint8_t* p) {
-  return (static_cast<uint32_t>(p[0]) << 24) | (static_cast<uint32_t>(p[1]) << 16) |
-         (static_cast<uint32_t>(p[2]) << 8) | static_cast<uint32_t>(p[3]);
-}
+using bench::GetU32;
+using bench::IsOneOpaque;
+using bench::kBenchProgram;
+using bench::kBenchVersion;
+using bench::kNoopValue;
+using bench::kProcEcho;
+using bench::kProcNoop;
 
 [[noreturn]] void Usage(const std::string& why) {
   std::fprintf(stderr,
@@ -81,8 +79,7 @@ int main(int argc, char** argv) {
   server.Handle(kBenchProgram, kBenchVersion, kProcEcho, [](xdrd::Call call) {
     const uint8_t* body = call.body();
     const size_t n = call.body_size();
-    // opaque<>: length, bytes, zero padding to a multiple of 4.
-    if (n < 4 || ((static_cast<size_t>(GetU32(body)) + 3) & ~size_t{3}) != n - 4) {
+    if (!IsOneOpaque(body, n)) {
       call.ReplyError(xdrd::PayloadDecodeError());
       return;
     }

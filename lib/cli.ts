@@ -15,6 +15,7 @@ import * as os from 'os';
 import * as path from 'path';
 
 import { packageRoot } from './native';
+import type { StressOptions } from './stress/run';  // a type only: the module itself loads on demand
 
 /** What a subcommand returns: its exit code. */
 type ExitCode = number;
@@ -98,14 +99,8 @@ function numberOption(name: string, text: string, min: number, max: number, inte
   return v;
 }
 
-interface StressArgs {
-  module?: string;
-  clients?: number;
-  seconds?: number;
-  scale?: number;
-  seed?: number;
-  rounds?: number;
-}
+/** What the command line can set: the options of runStress but its report sink. */
+type StressArgs = Omit<StressOptions, 'write'>;
 
 function parseStressArgs(argv: string[]): StressArgs | 'help' {
   const out: StressArgs = {};

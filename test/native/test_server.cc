@@ -84,6 +84,35 @@ Bytes OkReply(uint32_t prog, uint32_t vers, int32_t proc, uint32_t serial, const
 
 const Bytes kBody = {0, 0, 0, 2, 'h', 'i', 0, 0};  // string "hi"
 
+// `calls` CALL frames back to back, serials 0..calls-1, with kBody.
+Bytes Burst(uint32_t prog, uint32_t vers, int32_t (*proc_of)(uint32_t serial), uint32_t calls) {
+  Bytes burst;
+  for (uint32_t serial = 0; serial < calls; ++serial) {
+    Bytes f = CallFrame(prog, vers, proc_of(serial), serial, kBody);
+    burst.insert(burst.end(), f.begin(), f.end());
+  }
+  return burst;
+}
+
+// Reads `calls` replies from `c`, in any order: each serial exactly once,
+// each an OK reply echoing kBody.
+void ExpectEachSerialAnsweredOnce(RpcClient& c, uint32_t prog, uint32_t vers,
+                                  int32_t (*proc_of)(uint32_t serial), uint32_t calls) {
+  std::vector<int> seen(calls, 0);
+  for (uint32_t i = 0; i < calls; ++i) {
+    auto reply = c.ReadFrame();
+    XT_REQUIRE(reply.has_value());
+    uint32_t serial = HeaderOf(*reply).serial;
+    XT_REQUIRE(serial < calls);
+    ++seen[serial];
+    XT_CHECK_BYTES(*reply, OkReply(prog, vers, proc_of(serial), serial, kBody));
+  }
+  for (int n : seen) XT_CHECK_EQ(n, 1);
+}
+
+int32_t EchoProc(uint32_t) { return xt::kProcEcho; }
+int32_t SpreadProc(uint32_t serial) { return static_cast<int32_t>(serial % 7); }
+
 }  // namespace
 
 XT_TEST(echo_over_unix_socket) {
@@ -234,12 +263,7 @@ XT_TEST(slow_calls_sent_together_start_on_separate_workers) {
   XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
   XT_REQUIRE(t.server->Start());
   RpcClient c = RpcClient::Unix(t.UnixPath());
-  Bytes burst;
-  for (uint32_t serial = 0; serial < kCalls; ++serial) {
-    Bytes f = CallFrame(kMeetProgram, 1, 1, serial);
-    burst.insert(burst.end(), f.begin(), f.end());
-  }
-  XT_REQUIRE(c.Send(burst));
+  XT_REQUIRE(c.Send(Burst(kMeetProgram, 1, [](uint32_t) { return int32_t{1}; }, kCalls)));
   int answered = 0;
   for (int i = 0; i < kCalls; ++i) {
     auto reply = c.ReadFrame();
@@ -271,26 +295,9 @@ XT_TEST(quick_calls_run_in_runs_and_pass_a_blocked_slow_call) {
   const uint32_t kCalls = xt::UnderValgrind() ? 30 : 200;
   std::vector<RpcClient> clients;
   for (int i = 0; i < kClients; ++i) clients.push_back(RpcClient::Unix(t.UnixPath()));
-  for (auto& c : clients) {
-    Bytes burst;
-    for (uint32_t serial = 0; serial < kCalls; ++serial) {
-      Bytes f = CallFrame(kQuickProgram, 1, static_cast<int32_t>(serial % 7), serial, kBody);
-      burst.insert(burst.end(), f.begin(), f.end());
-    }
-    XT_REQUIRE(c.Send(burst));
-  }
-  for (auto& c : clients) {
-    std::vector<int> seen(kCalls, 0);
-    for (uint32_t i = 0; i < kCalls; ++i) {
-      auto reply = c.ReadFrame();
-      XT_REQUIRE(reply.has_value());
-      uint32_t serial = HeaderOf(*reply).serial;
-      XT_REQUIRE(serial < kCalls);
-      ++seen[serial];
-      XT_CHECK_BYTES(*reply, OkReply(kQuickProgram, 1, static_cast<int32_t>(serial % 7), serial, kBody));
-    }
-    for (int n : seen) XT_CHECK_EQ(n, 1);
-  }
+  const Bytes burst = Burst(kQuickProgram, 1, SpreadProc, kCalls);
+  for (auto& c : clients) XT_REQUIRE(c.Send(burst));
+  for (auto& c : clients) ExpectEachSerialAnsweredOnce(c, kQuickProgram, 1, SpreadProc, kCalls);
   XT_CHECK(!t.latch.Released());  // the slow call was blocked all along
   t.latch.CountDown();
   auto reply = slow.ReadFrame();
@@ -528,24 +535,9 @@ XT_TEST(pipelined_calls_from_many_clients) {
   const uint32_t kCalls = xt::UnderValgrind() ? 20 : 50;
   std::vector<RpcClient> clients;
   for (int i = 0; i < kClients; ++i) clients.push_back(RpcClient::Unix(t.UnixPath()));
-  Bytes batch;
-  for (uint32_t serial = 0; serial < kCalls; ++serial) {
-    Bytes f = CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, serial, kBody);
-    batch.insert(batch.end(), f.begin(), f.end());
-  }
+  const Bytes batch = Burst(kTestProgram, kTestVersion, EchoProc, kCalls);
   for (auto& c : clients) XT_REQUIRE(c.Send(batch));
-  for (auto& c : clients) {
-    std::vector<int> seen(kCalls, 0);
-    for (uint32_t i = 0; i < kCalls; ++i) {
-      auto reply = c.ReadFrame();
-      XT_REQUIRE(reply.has_value());
-      uint32_t serial = HeaderOf(*reply).serial;
-      XT_REQUIRE(serial < kCalls);
-      ++seen[serial];
-      XT_CHECK_BYTES(*reply, OkReply(kTestProgram, kTestVersion, xt::kProcEcho, serial, kBody));
-    }
-    for (int n : seen) XT_CHECK_EQ(n, 1);
-  }
+  for (auto& c : clients) ExpectEachSerialAnsweredOnce(c, kTestProgram, kTestVersion, EchoProc, kCalls);
   clients.clear();
   XT_CHECK(t.ShutDownAndCheckNothingLeft());
 }
