@@ -22,8 +22,8 @@
 #include <string>
 
 #include "bench_program.h"
-#include "server.h"
-#include "wire.h"
+#include "server/server.h"
+#include "wire/wire.h"
 
 namespace {
 

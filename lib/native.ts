@@ -37,7 +37,12 @@ export interface NativeListenResult {
   port?: number;
 }
 
-/** Counters of the core and of the JS bridge; every field a number. */
+/**
+ * Counters of the core and of the JS bridge; every field a number. The
+ * addon makes them from one list (native/core/server/counters.def and the
+ * bridge's list in call_bridge.h); `nativeStatKeys` below must name exactly
+ * these keys, and a test compares it with the addon's own `statKeys`.
+ */
 export interface NativeStats {
   clientsAccepted: number;
   clientsClosed: number;
@@ -59,6 +64,8 @@ export interface NativeStats {
   sendQueueDrops: number;
   acceptsPaused: number;
   acceptFailures: number;
+  /** Back-off timer ticks after an accept() that failed for want of descriptors. */
+  acceptRetries: number;
   callsRead: number;
   callsWaiting: number;
   callsDispatching: number;
@@ -69,6 +76,10 @@ export interface NativeStats {
   bufferedBytes: number;
   bufferedBytesPeak: number;
   logSuppressed: number;
+  /** Descriptors that arrived with a message and were closed (fd passing is not supported). */
+  fdsClosed: number;
+  /** Native handlers that threw (JS handlers' errors are caught in JS). */
+  handlerExceptions: number;
   bytesRead: number;
   bytesWritten: number;
   /** Clients accepted and waiting for `authorize` to settle. */
@@ -77,7 +88,7 @@ export interface NativeStats {
   clientsDenied: number;
   /** Events (server → client MESSAGEs) queued by sendEvent(). */
   eventsSent: number;
-  /** Events dropped because their client was already closing. */
+  /** Events dropped because their client was closing or gone. */
   eventsDropped: number;
   /** Times a worker woke the JS thread (one per empty → non-empty queue). */
   jsWakeups: number;
@@ -93,6 +104,22 @@ export interface NativeStats {
   jsInFlight: number;
 }
 
+/**
+ * Every key of NativeStats, once: `satisfies` makes a key missing here, or
+ * one NativeStats does not have, a compile error.
+ */
+export const nativeStatKeys = {
+  clientsAccepted: true, clientsClosed: true, clientsLive: true, clientsThrottled: true, clientsStarved: true,
+  closedMidFrame: true, closedMidCall: true, callsReceived: true, callsDispatched: true, repliesWritten: true,
+  repliesDropped: true, errorReplies: true, framesDropped: true, pingsAnswered: true, pingsSent: true,
+  keepaliveDrops: true, frameTimeouts: true, sendQueueDrops: true, acceptsPaused: true, acceptFailures: true,
+  acceptRetries: true, callsRead: true, callsWaiting: true, callsDispatching: true, callsReplyPending: true,
+  workersBusy: true, workersIdle: true, jobsQueued: true, bufferedBytes: true, bufferedBytesPeak: true,
+  fdsClosed: true, handlerExceptions: true, logSuppressed: true, bytesRead: true, bytesWritten: true,
+  clientsUnauthenticated: true, clientsDenied: true, eventsSent: true, eventsDropped: true, jsWakeups: true,
+  jsCalls: true, jsBatches: true, jsBodiesLent: true, jsPending: true, jsInFlight: true,
+} as const satisfies Record<keyof NativeStats, true>;
+
 /** Called on the JS thread: kind 0 = calls are waiting; kind 1 = close finished. */
 export type OnNative = (kind: number, drained?: boolean, cancelled?: number, clientsClosed?: number) => void;
 
@@ -104,7 +131,10 @@ export interface NativeServer {
   listenFd(fd: number, readOnly: boolean): NativeListenResult;
   /** Connect, disconnect and log notices as a JSON array, or undefined if none. */
   takeNotices(): string | undefined;
-  /** Each returns false when no such client is connected. */
+  /**
+   * Each returns false when JS has already seen the client's disconnect
+   * notice (or never saw it connect); the native side takes no lock for it.
+   */
   authorize(id: number, allow: boolean): boolean;
   closeClient(id: number, afterWrites: boolean): boolean;
   startKeepalive(id: number, intervalMs: number, count: number): boolean;
@@ -158,6 +188,8 @@ export interface NativeAddon {
   ) => NativeServer;
   liveCounts(): LiveCounts;
   layout: NativeLayout;
+  /** The keys of stats(), from the native counter lists. */
+  statKeys: readonly string[];
 }
 
 /** The package root: the nearest folder above this file with xdrd's package.json. */

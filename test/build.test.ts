@@ -27,9 +27,10 @@ function cmakeList(name: string): string[] {
   return m[1]!.split(/\s+/).filter((s) => s !== '');
 }
 
+/** Every .cc file under `dir`, in its subfolders too. */
 function sourcesIn(dir: string): string[] {
   return fs
-    .readdirSync(path.join(REPO, dir))
+    .readdirSync(path.join(REPO, dir), { recursive: true, encoding: 'utf8' })
     .filter((f) => f.endsWith('.cc'))
     .map((f) => `${dir}/${f}`);
 }

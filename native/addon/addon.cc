@@ -5,7 +5,7 @@
 #include <napi.h>
 
 #include "call_bridge.h"
-#include "core/live_counts.h"
+#include "core/base/live_counts.h"
 #include "server_wrap.h"
 
 namespace {
@@ -34,6 +34,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   layout.Set("resultBody", CallBridge::kResultBody);
   layout.Set("resultError", CallBridge::kResultError);
   exports.Set("layout", layout);
+  // The keys of stats(), from the one list of counters (lib/native.ts
+  // checks its NativeStats type against them).
+  Napi::Array keys = Napi::Array::New(env);
+  uint32_t n = 0;
+#define XDRD_COUNTER(field, js, doc) keys.Set(n++, #js);
+#include "core/server/counters.def"
+#define XDRD_BRIDGE_KEY(field, js, doc) keys.Set(n++, #js);
+  XDRD_BRIDGE_COUNTERS(XDRD_BRIDGE_KEY)
+#undef XDRD_BRIDGE_KEY
+  exports.Set("statKeys", keys);
   return exports;
 }
 

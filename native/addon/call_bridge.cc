@@ -8,8 +8,8 @@
 #include <optional>
 #include <utility>
 
-#include "core/wire.h"
-#include "core/xdr.h"
+#include "core/wire/wire.h"
+#include "core/wire/xdr.h"
 
 namespace xdrd::addon {
 
@@ -129,7 +129,7 @@ void CallBridge::PostNotices(const std::vector<ClientNotice>& notices) {
       json = "{\"kind\":\"disconnect\",\"id\":" + IdText(n.client_id) + ",\"reason\":\"" +
              CloseReasonName(n.reason) + "\"}";
     }
-    PostNotice(std::move(json));
+    PostNotice(std::move(json), Membership{n.client_id, n.kind == ClientNotice::Kind::kConnect});
   }
 }
 
@@ -137,16 +137,17 @@ void CallBridge::PostLog(const LogRecord& record) {
   std::string json = "{\"kind\":\"log\",\"id\":" + IdText(record.client_id) + ",\"message\":";
   AppendJsonString(&json, record.message);
   json += "}";
-  PostNotice(std::move(json));
+  PostNotice(std::move(json), std::nullopt);
 }
 
-void CallBridge::PostNotice(std::string json) {
+void CallBridge::PostNotice(std::string json, std::optional<Membership> membership) {
   napi_threadsafe_function wake = nullptr;
   {
     std::lock_guard<RankedMutex> lock(mu_);
     if (tsfn_ == nullptr) return;  // no JS side any more: nobody to tell
     if (!notices_.empty()) notices_.push_back(',');
     notices_ += json;
+    if (membership) membership_.push_back(*membership);
     if (!wake_pending_) {
       wake_pending_ = true;
       wake = tsfn_;
@@ -155,11 +156,12 @@ void CallBridge::PostNotice(std::string json) {
   if (wake != nullptr) Wake(wake);
 }
 
-std::string CallBridge::TakeNotices() {
+std::string CallBridge::TakeNotices(std::vector<Membership>* membership) {
   std::string taken;
   {
     std::lock_guard<RankedMutex> lock(mu_);
     taken.swap(notices_);
+    membership->swap(membership_);
   }
   if (taken.empty()) return taken;
   return "[" + taken + "]";

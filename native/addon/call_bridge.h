@@ -57,10 +57,11 @@
 #include <string>
 #include <vector>
 
-#include "core/call.h"
-#include "core/lock.h"
-#include "core/refcount.h"
-#include "core/server.h"
+#include "core/server/call.h"
+#include "core/base/lock.h"
+#include "core/base/refcount.h"
+#include "core/server/api_types.h"
+#include "core/server/server.h"
 
 namespace xdrd::addon {
 
@@ -97,13 +98,19 @@ class CallBridge : public RefCounted<CallBridge> {
   // What the thread-safe function carries: a wake-up has no payload.
   static void* DrainTag();
 
+  // The bridge's counters, listed once: X(field, jsKey, doc). The stats()
+  // object and its key list (addon.cc) are made from this list.
+#define XDRD_BRIDGE_COUNTERS(X)                                                        \
+  X(wakeups, jsWakeups, "times a worker woke the JS thread")                           \
+  X(calls, jsCalls, "calls handed to JS handlers")                                     \
+  X(batches, jsBatches, "JS calls that carried them")                                  \
+  X(lent, jsBodiesLent, "bodies lent to JS instead of copied (kLendBodyBytes or more)") \
+  X(pending, jsPending, "calls queued for JS, not yet handed over")                    \
+  X(in_flight, jsInFlight, "calls JS holds and has not answered")
   struct Stats {
-    uint64_t wakeups = 0;   // thread-safe calls made to wake the JS thread
-    uint64_t calls = 0;     // calls handed to JS
-    uint64_t batches = 0;   // JS calls that carried them
-    uint64_t lent = 0;      // bodies lent to JS instead of copied (kLendBodyBytes)
-    uint64_t pending = 0;   // queued, not yet handed to JS
-    uint64_t in_flight = 0; // handed to JS, not yet answered
+#define XDRD_BRIDGE_FIELD(field, js, doc) uint64_t field = 0;
+    XDRD_BRIDGE_COUNTERS(XDRD_BRIDGE_FIELD)
+#undef XDRD_BRIDGE_FIELD
   };
 
   CallBridge() = default;
@@ -123,9 +130,17 @@ class CallBridge : public RefCounted<CallBridge> {
   void PostNotices(const std::vector<ClientNotice>& notices);
   void PostLog(const LogRecord& record);
 
+  // A client's arrival (connected) or departure, as JS learns of it.
+  struct Membership {
+    uint64_t client_id = 0;
+    bool connected = false;
+  };
+
   // JS thread. Everything noticed since the last call, as a JSON array of
-  // objects {kind:"connect"|"disconnect"|"log", ...}; empty when none.
-  std::string TakeNotices();
+  // objects {kind:"connect"|"disconnect"|"log", ...}; empty when none. The
+  // arrivals and departures among them, in order, go to *membership
+  // (which must be empty).
+  std::string TakeNotices(std::vector<Membership>* membership);
 
   // JS thread. Moves up to kMaxBatch queued calls into the in-flight table
   // and describes them in `area` (kInAreaWords words). `alloc(n)` must
@@ -167,11 +182,12 @@ class CallBridge : public RefCounted<CallBridge> {
   bool AnswerOne(uint32_t index, const uint32_t* rec, const uint8_t* bytes, size_t available,
                  std::string* error);
   // Queues one JSON object; wakes JS if no wake-up is on its way.
-  void PostNotice(std::string json);
+  void PostNotice(std::string json, std::optional<Membership> membership);
 
   mutable RankedMutex mu_{LockRank::kLeaf, "call bridge"};
   std::deque<Pending> pending_;                // [mu_]
   std::string notices_;                        // [mu_] JSON objects, comma-separated
+  std::vector<Membership> membership_;         // [mu_] the connects and disconnects among them
   bool wake_pending_ = false;                  // [mu_] a drain is on its way to JS
   napi_threadsafe_function tsfn_ = nullptr;    // [mu_] null: posts are refused
 

@@ -1,7 +1,7 @@
 // server_wrap.cc — see server_wrap.h for the threads and the lifetime rules.
 #include "server_wrap.h"
 
-#include "core/buffer_pool.h"
+#include "core/base/buffer_pool.h"
 
 #include <pthread.h>
 #include <sys/socket.h>
@@ -14,7 +14,7 @@
 #include <string>
 #include <utility>
 
-#include "core/live_counts.h"
+#include "core/base/live_counts.h"
 
 namespace xdrd::addon {
 
@@ -241,9 +241,27 @@ Napi::Value ServerWrap::ListenFd(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ServerWrap::TakeNotices(const Napi::CallbackInfo& info) {
-  std::string json = bridge_->TakeNotices();
+  std::string json = bridge_->TakeNotices(&membership_);
+  // JS sees these notices now: from here on a control request names a
+  // client JS knows to be connected, or one it knows to be gone.
+  for (const CallBridge::Membership& m : membership_) {
+    if (m.connected) known_clients_.insert(m.client_id);
+    else known_clients_.erase(m.client_id);
+  }
+  membership_.clear();
   if (json.empty()) return info.Env().Undefined();
   return Napi::String::New(info.Env(), json);
+}
+
+// The four requests about one client. They never take a server or client
+// lock: the command goes onto the core's queue by id, and the loop thread
+// finds the client. The answer is whether JS still knows the client as
+// connected (it has not yet seen its disconnect notice); a request for a
+// client that left meanwhile is skipped by the loop thread.
+Napi::Value ServerWrap::Control(const Napi::CallbackInfo& info, uint64_t id, ClientControl control) {
+  const bool known = known_clients_.count(id) != 0;
+  bool queued = known && core_->ControlClient(id, std::move(control));
+  return Napi::Boolean::New(info.Env(), queued);
 }
 
 Napi::Value ServerWrap::Authorize(const Napi::CallbackInfo& info) {
@@ -251,7 +269,7 @@ Napi::Value ServerWrap::Authorize(const Napi::CallbackInfo& info) {
   c.kind = ClientControl::Kind::kAuthorize;
   uint64_t id = ClientIdArg(info, 0);
   c.allow = BoolArg(info, 1, "allow");
-  return Napi::Boolean::New(info.Env(), core_->ControlClient(id, std::move(c)));
+  return Control(info, id, std::move(c));
 }
 
 Napi::Value ServerWrap::CloseClient(const Napi::CallbackInfo& info) {
@@ -259,7 +277,7 @@ Napi::Value ServerWrap::CloseClient(const Napi::CallbackInfo& info) {
   c.kind = ClientControl::Kind::kClose;
   uint64_t id = ClientIdArg(info, 0);
   c.after_writes = BoolArg(info, 1, "afterWrites");
-  return Napi::Boolean::New(info.Env(), core_->ControlClient(id, std::move(c)));
+  return Control(info, id, std::move(c));
 }
 
 Napi::Value ServerWrap::StartKeepalive(const Napi::CallbackInfo& info) {
@@ -268,11 +286,11 @@ Napi::Value ServerWrap::StartKeepalive(const Napi::CallbackInfo& info) {
   uint64_t id = ClientIdArg(info, 0);
   c.keepalive_interval_ms = UintArg(info, 1, "intervalMs");
   c.keepalive_count = UintArg(info, 2, "count");
-  return Napi::Boolean::New(info.Env(), core_->ControlClient(id, std::move(c)));
+  return Control(info, id, std::move(c));
 }
 
-// (id, prog, vers, proc, body) → false when the client is gone or the
-// frame would exceed maxMessageBytes.
+// (id, prog, vers, proc, body) → false when JS knows the client is gone or
+// the frame would exceed maxMessageBytes.
 Napi::Value ServerWrap::SendEvent(const Napi::CallbackInfo& info) {
   ClientControl c;
   c.kind = ClientControl::Kind::kEvent;
@@ -283,7 +301,7 @@ Napi::Value ServerWrap::SendEvent(const Napi::CallbackInfo& info) {
   if (!info[4].IsTypedArray()) throw Napi::TypeError::New(info.Env(), "body must be a Uint8Array");
   Napi::Uint8Array body = info[4].As<Napi::Uint8Array>();
   c.body.assign(body.Data(), body.Data() + body.ByteLength());
-  return Napi::Boolean::New(info.Env(), core_->ControlClient(id, std::move(c)));
+  return Control(info, id, std::move(c));
 }
 
 Napi::Value ServerWrap::Start(const Napi::CallbackInfo& info) {
@@ -355,6 +373,7 @@ Napi::Value ServerWrap::FinishClose(const Napi::CallbackInfo& info) {
     // Calls queued after JS last drained were answered by the shutdown;
     // drop them. Calls JS holds are still answered by JS (and dropped).
     bridge_->DropPending();
+    known_clients_.clear();  // the run closed every client
     Unref();
   }
   return info.Env().Undefined();
@@ -434,52 +453,16 @@ Napi::Value ServerWrap::Complete(const Napi::CallbackInfo& info) {
 
 Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  // Atomics only: no server or client lock, whatever the number of clients.
   ServerCounters c = core_->Counters();
   CallBridge::Stats b = bridge_->ReadStats();
   Napi::Object o = Napi::Object::New(env);
   auto set = [&](const char* key, uint64_t v) { o.Set(key, Napi::Number::New(env, static_cast<double>(v))); };
-  set("clientsAccepted", c.clients_accepted);
-  set("clientsClosed", c.clients_closed);
-  set("clientsLive", c.clients_live);
-  set("clientsThrottled", c.clients_throttled);
-  set("clientsStarved", c.clients_starved);
-  set("closedMidFrame", c.closed_mid_frame);
-  set("closedMidCall", c.closed_mid_call);
-  set("callsReceived", c.calls_received);
-  set("callsDispatched", c.calls_dispatched);
-  set("repliesWritten", c.replies_written);
-  set("repliesDropped", c.replies_dropped);
-  set("errorReplies", c.error_replies);
-  set("framesDropped", c.frames_dropped);
-  set("pingsAnswered", c.pings_answered);
-  set("pingsSent", c.pings_sent);
-  set("keepaliveDrops", c.keepalive_drops);
-  set("frameTimeouts", c.frame_timeouts);
-  set("sendQueueDrops", c.send_queue_drops);
-  set("acceptsPaused", c.accepts_paused);
-  set("acceptFailures", c.accept_failures);
-  set("callsRead", c.calls_read);
-  set("callsWaiting", c.calls_waiting);
-  set("callsDispatching", c.calls_dispatching);
-  set("callsReplyPending", c.calls_reply_pending);
-  set("workersBusy", c.workers_busy);
-  set("workersIdle", c.workers_idle);
-  set("jobsQueued", c.jobs_queued);
-  set("bufferedBytes", c.buffered_bytes);
-  set("bufferedBytesPeak", c.buffered_bytes_peak);
-  set("logSuppressed", c.log_suppressed);
-  set("bytesRead", c.bytes_read);
-  set("bytesWritten", c.bytes_written);
-  set("clientsUnauthenticated", c.clients_unauthenticated);
-  set("clientsDenied", c.clients_denied);
-  set("eventsSent", c.events_sent);
-  set("eventsDropped", c.events_dropped);
-  set("jsWakeups", b.wakeups);
-  set("jsCalls", b.calls);
-  set("jsBatches", b.batches);
-  set("jsBodiesLent", b.lent);
-  set("jsPending", b.pending);
-  set("jsInFlight", b.in_flight);
+#define XDRD_COUNTER(field, js, doc) set(#js, c.field);
+#include "core/server/counters.def"
+#define XDRD_BRIDGE_COUNTER(field, js, doc) set(#js, b.field);
+  XDRD_BRIDGE_COUNTERS(XDRD_BRIDGE_COUNTER)
+#undef XDRD_BRIDGE_COUNTER
   return o;
 }
 
@@ -522,6 +505,7 @@ void ServerWrap::StopNow() {
   state_ = State::kIdle;
   run_.reset();
   bridge_->DropAll();
+  known_clients_.clear();  // the run closed every client
 }
 
 void ServerWrap::RemoveCleanupHook() {

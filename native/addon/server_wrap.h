@@ -30,10 +30,12 @@
 
 #include <memory>
 #include <thread>
+#include <unordered_set>
+#include <vector>
 
 #include "call_bridge.h"
-#include "core/refcount.h"
-#include "core/server.h"
+#include "core/base/refcount.h"
+#include "core/server/server.h"
 
 namespace xdrd::addon {
 
@@ -77,6 +79,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value StopNowJs(const Napi::CallbackInfo& info);        // process 'exit': stop, no grace
 
   void CheckIdleForRegistration(Napi::Env env, const char* what);
+  Napi::Value Control(const Napi::CallbackInfo& info, uint64_t id, ClientControl control);
   // Stops everything now: the cleanup hook and the destructor.
   void StopNow();
   void RemoveCleanupHook();
@@ -101,6 +104,11 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   // JS-thread scratch of TakeBatch and Complete, reused from call to call.
   std::vector<CallBridge::LentBody> lent_;
   std::vector<CallBridge::ResultBytes> each_;
+  // JS thread only: the clients JS has seen connect and not yet seen leave
+  // (TakeNotices keeps it), which decides what authorize, closeClient,
+  // startKeepalive and sendEvent answer without asking the core.
+  std::unordered_set<uint64_t> known_clients_;
+  std::vector<CallBridge::Membership> membership_;  // TakeNotices scratch
 };
 
 }  // namespace xdrd::addon

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "wire.h"
+#include "wire/wire.h"
 
 namespace xt {
 

@@ -16,9 +16,9 @@
 #include <thread>
 #include <vector>
 
-#include "call.h"
-#include "live_counts.h"
-#include "server.h"
+#include "server/call.h"
+#include "base/live_counts.h"
+#include "server/server.h"
 #include "test_util.h"
 
 namespace xt {

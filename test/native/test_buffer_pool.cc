@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "buffer_pool.h"
+#include "base/buffer_pool.h"
 #include "check.h"
 
 using xdrd::BufferPool;

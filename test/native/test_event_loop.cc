@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "check.h"
-#include "event_loop.h"
+#include "loop/event_loop.h"
 #include "test_util.h"
 
 using xdrd::EventLoop;

@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "buffer_pool.h"
+#include "base/buffer_pool.h"
 #include "check.h"
-#include "frame_splitter.h"
-#include "wire.h"
+#include "wire/frame_splitter.h"
+#include "wire/wire.h"
 
 using namespace xdrd;
 

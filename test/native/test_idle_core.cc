@@ -7,7 +7,7 @@
 #include <string>
 
 #include "check.h"
-#include "idle_core.h"
+#include "base/idle_core.h"
 #include "server_fixture.h"
 
 using xdrd::IdleCoreProbe;

@@ -24,7 +24,7 @@
 #include <thread>
 
 #include "check.h"
-#include "listen_socket.h"
+#include "net/listen_socket.h"
 
 using namespace xdrd;
 

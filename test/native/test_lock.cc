@@ -13,7 +13,7 @@
 #include <string>
 
 #include "check.h"
-#include "lock.h"
+#include "base/lock.h"
 
 #ifndef XDRD_LOCK_CHECKS
 #error "test_lock needs a build with XDRD_LOCK_CHECKS (every scripts/native.js variant has it)"

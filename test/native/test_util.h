@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "lock.h"
+#include "base/lock.h"
 
 namespace xt {
 

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "check.h"
-#include "wire.h"
-#include "xdr.h"
+#include "wire/wire.h"
+#include "wire/xdr.h"
 
 using namespace xdrd;
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "check.h"
-#include "xdr.h"
+#include "wire/xdr.h"
 
 using xdrd::XdrError;
 using xdrd::XdrReader;

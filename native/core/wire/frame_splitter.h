@@ -31,7 +31,7 @@
 #include <string>
 #include <vector>
 
-#include "wire.h"
+#include "wire/wire.h"
 
 namespace xdrd {
 

@@ -1,10 +1,10 @@
 // frame_splitter.cc — see frame_splitter.h.
-#include "frame_splitter.h"
+#include "wire/frame_splitter.h"
 
 #include <algorithm>
 #include <utility>
 
-#include "buffer_pool.h"
+#include "base/buffer_pool.h"
 
 namespace xdrd {
 

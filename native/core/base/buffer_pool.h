@@ -42,7 +42,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "lock.h"
+#include "base/lock.h"
 
 namespace xdrd {
 

@@ -1,5 +1,5 @@
 // listen_socket.cc — see listen_socket.h.
-#include "listen_socket.h"
+#include "net/listen_socket.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "xdr.h"
+#include "wire/xdr.h"
 
 namespace xdrd {
 

@@ -1,28 +1,26 @@
 // call.cc — see call.h for the threads that use a Call.
-#include "call.h"
+#include "server/call.h"
 
 #include <cstdio>
 #include <cstdlib>
 
-#include "buffer_pool.h"
-#include "completion_queue.h"
-#include "server.h"
+#include "base/buffer_pool.h"
+#include "server/commands.h"
+#include "server/server.h"
 
 namespace xdrd {
 
-Call::Call(Server* server, RefPtr<CompletionQueue> completions, ClientRef client,
-           Message message, RefPtr<CallState> state, uint32_t max_message_bytes)
-    : server_(server),
-      max_message_bytes_(max_message_bytes),
-      completions_(std::move(completions)),
+Call::Call(RefPtr<CommandQueue> commands, ConnectionRef client, Message message, RefPtr<CallState> state,
+           uint32_t max_message_bytes)
+    : max_message_bytes_(max_message_bytes),
+      commands_(std::move(commands)),
       client_(std::move(client)),
       message_(std::move(message)),
       state_(std::move(state)) {}
 
 Call::Call(Call&& other) noexcept
-    : server_(other.server_),
-      max_message_bytes_(other.max_message_bytes_),
-      completions_(std::move(other.completions_)),
+    : max_message_bytes_(other.max_message_bytes_),
+      commands_(std::move(other.commands_)),
       client_(std::move(other.client_)),
       message_(std::move(other.message_)),
       state_(other.state_),
@@ -72,8 +70,8 @@ void Call::EnableKeepalive(uint32_t interval_ms, uint32_t count) {
                  message_.header.serial);
     std::abort();
   }
-  Completion item;
-  item.kind = Completion::Kind::kKeepalive;
+  Command item;
+  item.kind = Command::Kind::kKeepalive;
   item.client = client_;
   item.keepalive_interval_ms = interval_ms;
   item.keepalive_count = count;
@@ -86,22 +84,26 @@ void Call::Deliver(std::vector<uint8_t> frame) {
     std::abort();
   }
   answered_ = true;
-  Completion item;
+  Command item;
   item.client = std::move(client_);
   item.call = state_;
   item.frame = std::move(frame);
   Send(item);
 }
 
-void Call::Send(Completion& item) {
-  if (Server::IsWorkerOf(server_)) {
-    // The server is alive: one of its workers is running this very code.
-    server_->ApplyFromWorker(item);
+void Call::Send(Command& item) {
+  // On a worker of the server whose queue this Call holds, the server is
+  // alive (its worker runs this very code) and applies the command at once.
+  // The queue, not the server's address, identifies it: the Call keeps the
+  // queue alive, so no later server can have the same one.
+  if (Server* server = Server::WorkerServerOf(commands_.get())) {
+    server->ApplyFromWorker(item);
     return;
   }
-  // A refused push means the server is gone; `item` drops the reply and the
-  // client reference when it goes out of scope, with no lock held.
-  completions_->Push(item);
+  // A refused push means the server is stopped or gone; `item` drops the
+  // reply and the client reference when it goes out of scope, with no lock
+  // held.
+  commands_->Push(item);
 }
 
 }  // namespace xdrd

@@ -15,10 +15,10 @@
 #include <type_traits>
 #include <vector>
 
-#include "buffer_pool.h"
-#include "live_counts.h"
-#include "refcount.h"
-#include "wire.h"
+#include "base/buffer_pool.h"
+#include "base/live_counts.h"
+#include "base/refcount.h"
+#include "wire/wire.h"
 
 namespace xdrd {
 

@@ -1,5 +1,5 @@
 // live_counts.cc — see live_counts.h.
-#include "live_counts.h"
+#include "base/live_counts.h"
 
 namespace xdrd {
 

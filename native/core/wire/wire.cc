@@ -1,5 +1,5 @@
 // wire.cc — see wire.h.
-#include "wire.h"
+#include "wire/wire.h"
 
 #include <utility>
 

@@ -1,5 +1,5 @@
 // idle_core.cc — see idle_core.h.
-#include "idle_core.h"
+#include "base/idle_core.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,14 +1,11 @@
 // call.h — one RPC call as a handler sees it, and the only way to answer it.
 //
 // Threads
-//   A worker creates the Call and passes it to the handler with no server or
-//   client lock held. The handler may answer at once, or move the Call to any
-//   other thread and answer from there, later. On a worker of the same
-//   server, Reply/ReplyError take the server lock, then the client lock, and
-//   queue the reply themselves (as qemud did); on any other thread they push
-//   it onto the completion queue (a leaf lock) and the loop thread takes it
-//   from there. Either way the caller must hold no xdrd lock — handlers never
-//   do.
+//   A worker creates the Call and passes it to the handler with no lock
+//   held. Any thread holding no xdrd lock may answer it, once, now or later:
+//   on a worker of the same server the reply is queued directly (as qemud
+//   did), from any other thread it goes through the command queue
+//   (THREADING.md, "Answering a call").
 //
 // Exactly once
 //   A Call is answered once. Answering twice is a bug and aborts. A Call
@@ -16,24 +13,23 @@
 //   with an internal error, so the client never waits forever.
 //
 // References
-//   A Call holds a reference on its client and a shared reference on the
-//   server's completion queue: both stay valid however long the handler
-//   keeps it. If the client has gone by then, the reply is dropped.
+//   A Call holds a reference on its connection and on the server's command
+//   queue: both stay valid however long the handler keeps it. If the client
+//   has gone by then, the reply is dropped.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <vector>
 
-#include "client.h"
-#include "message.h"
-#include "wire.h"
+#include "server/connection.h"
+#include "server/message.h"
+#include "wire/wire.h"
 
 namespace xdrd {
 
-class Server;
-class CompletionQueue;
-struct Completion;
+class CommandQueue;
+struct Command;
 
 class Call {
  public:
@@ -64,8 +60,6 @@ class Call {
   // takes effect before the answer is written.
   void EnableKeepalive(uint32_t interval_ms, uint32_t count);
 
-  bool answered() const { return answered_; }
-
   // Gives up the received frame without copying it, for a caller that hands
   // the body to another owner (the addon lends large bodies to JS this
   // way). The body is the returned vector's bytes from *body_offset on.
@@ -79,17 +73,16 @@ class Call {
   bool cancelled() const { return state_->cancelled.load(std::memory_order_acquire); }
 
  private:
-  friend class Server;
-  Call(Server* server, RefPtr<CompletionQueue> completions, ClientRef client,
-       Message message, RefPtr<CallState> state, uint32_t max_message_bytes);
+  friend class Dispatcher;
+  Call(RefPtr<CommandQueue> commands, ConnectionRef client, Message message, RefPtr<CallState> state,
+       uint32_t max_message_bytes);
 
   void Deliver(std::vector<uint8_t> frame);
-  void Send(Completion& item);
+  void Send(Command& item);
 
-  Server* server_;  // valid while one of its workers runs; see Send()
   uint32_t max_message_bytes_;
-  RefPtr<CompletionQueue> completions_;
-  ClientRef client_;
+  RefPtr<CommandQueue> commands_;
+  ConnectionRef client_;
   Message message_;
   RefPtr<CallState> state_;
   bool answered_ = false;

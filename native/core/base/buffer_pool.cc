@@ -1,5 +1,5 @@
 // buffer_pool.cc — see buffer_pool.h for the bounds and the threads.
-#include "buffer_pool.h"
+#include "base/buffer_pool.h"
 
 #include <mutex>
 #include <utility>

@@ -1,7 +1,7 @@
 // xdr.cc — see xdr.h. Bytes are assembled with shifts, never by casting a
 // buffer pointer to a wider type, so there is no alignment or aliasing
 // question and the code is the same on any host byte order.
-#include "xdr.h"
+#include "wire/xdr.h"
 
 #include <limits>
 

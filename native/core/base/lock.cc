@@ -1,5 +1,5 @@
 // lock.cc — the lock-order checker behind RankedMutex (see lock.h).
-#include "lock.h"
+#include "base/lock.h"
 
 #include <pthread.h>
 

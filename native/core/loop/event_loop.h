@@ -31,7 +31,7 @@
 #include <mutex>
 #include <vector>
 
-#include "lock.h"
+#include "base/lock.h"
 
 namespace xdrd {
 

@@ -3,7 +3,7 @@
 // Every member below is guarded by mu_ except the scratch vectors (loop
 // thread only, inside RunOnce) and wake_fd_ (set in the constructor, closed in
 // the destructor). Functions ending in Locked expect mu_ held.
-#include "event_loop.h"
+#include "loop/event_loop.h"
 
 #include <sys/eventfd.h>
 #include <unistd.h>

@@ -1,0 +1,103 @@
+// commands.cc — see commands.h.
+#include "server/commands.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+#include <utility>
+
+namespace xdrd {
+
+bool ApplyCommandLocked(Connection& c, Command& command) {
+  AssertHeld(c.mu);
+  switch (command.kind) {
+    case Command::Kind::kReply:
+      c.QueueReplyLocked(std::move(command.frame), command.call.get());
+      return false;
+    case Command::Kind::kKeepalive:
+      c.EnableKeepaliveLocked(command.keepalive_interval_ms, command.keepalive_count);
+      return false;
+    case Command::Kind::kEvent:
+      c.QueueEventLocked(std::move(command.frame));
+      return false;
+    case Command::Kind::kAuthorize:
+      return c.AuthorizeLocked(command.allow);
+    case Command::Kind::kClose:
+      c.CloseLocked(command.after_writes);
+      return false;
+  }
+  return false;
+}
+
+CommandQueue::CommandQueue() {
+  fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+}
+
+CommandQueue::~CommandQueue() {
+  // Items still here hold client references; drop them outside the lock.
+  std::vector<Command> leftovers;
+  std::vector<ListenerRequest> listeners;
+  Close(&leftovers, &listeners);
+  leftovers.clear();
+  for (ListenerRequest& l : listeners) close(l.socket.fd);
+  close(fd_);
+}
+
+void CommandQueue::WakeLocked() {
+  if (signalled_) return;
+  signalled_ = true;
+  uint64_t one = 1;
+  ssize_t n = write(fd_, &one, sizeof one);  // cannot overflow: one per drain
+  (void)n;
+}
+
+bool CommandQueue::Push(Command& c) {
+  std::lock_guard<RankedMutex> lock(mu_);
+  if (closed_) return false;
+  items_.push_back(std::move(c));
+  WakeLocked();
+  return true;
+}
+
+bool CommandQueue::PushListener(ListenerRequest& request) {
+  std::lock_guard<RankedMutex> lock(mu_);
+  if (closed_) return false;
+  listeners_.push_back(std::move(request));
+  WakeLocked();
+  return true;
+}
+
+void CommandQueue::TakeAll(std::vector<Command>* commands, std::vector<ListenerRequest>* listeners) {
+  std::lock_guard<RankedMutex> lock(mu_);
+  uint64_t count;
+  ssize_t n = read(fd_, &count, sizeof count);
+  (void)n;  // EAGAIN when nothing was written: harmless
+  signalled_ = false;
+  if (commands->empty()) {
+    commands->swap(items_);
+  } else {
+    for (auto& c : items_) commands->push_back(std::move(c));
+    items_.clear();
+  }
+  for (auto& l : listeners_) listeners->push_back(std::move(l));
+  listeners_.clear();
+}
+
+void CommandQueue::Open() {
+  std::lock_guard<RankedMutex> lock(mu_);
+  closed_ = false;
+}
+
+void CommandQueue::Close(std::vector<Command>* leftovers, std::vector<ListenerRequest>* listeners) {
+  std::lock_guard<RankedMutex> lock(mu_);
+  closed_ = true;
+  for (auto& c : items_) leftovers->push_back(std::move(c));
+  items_.clear();
+  for (auto& l : listeners_) listeners->push_back(std::move(l));
+  listeners_.clear();
+}
+
+}  // namespace xdrd
