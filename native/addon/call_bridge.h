@@ -13,7 +13,7 @@
 // Locks
 //   mu_ is a leaf lock guarding the pending queue, the wake flag and the
 //   thread-safe function handle. Nothing is taken under it, and no Call is
-//   answered or destroyed under it (answering takes the completion queue's
+//   answered or destroyed under it (answering takes the command queue's
 //   lock, and destroying an unanswered Call answers it).
 //   The in-flight table belongs to the JS thread alone and needs no lock.
 //

@@ -7,10 +7,8 @@
 //   the destructor            any thread, once no RunOnce() can still run.
 //
 // Locks
-//   mu_ is a leaf lock (THREADING.md): taken only inside this file, for a few
-//   instructions at a time; nothing else is taken while it is held and no
-//   callback, free function or callback destructor runs under it. Callers
-//   never need to think about it, whatever locks they hold themselves.
+//   mu_ is a leaf lock (THREADING.md); no callback, free function or
+//   callback destructor runs under it, so callers need not think about it.
 //
 // Lifetime
 //   Remove*() only marks an entry. The loop thread erases marked entries at a

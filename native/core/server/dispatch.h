@@ -2,7 +2,7 @@
 // the calls it framed, and N worker pthreads take them (one at a time, or
 // a run of quick ones) and run their handlers.
 //
-// Threads and locks (THREADING.md, "Dispatch")
+// Threads and locks (THREADING.md, "The rules")
 //   Every field is guarded by the server lock, which the Dispatcher borrows
 //   from its server. Methods ending in Locked need it; the workers take it
 //   themselves. The `job` condition variable is signalled with it held.
