@@ -14,6 +14,7 @@
         "native/core/net/listen_socket.cc",
         "native/core/net/peer.cc",
         "native/core/net/acceptor.cc",
+        "native/core/server/api_types.cc",
         "native/core/server/outbox.cc",
         "native/core/server/connection.cc",
         "native/core/server/commands.cc",

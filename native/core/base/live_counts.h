@@ -30,7 +30,7 @@ extern std::atomic<int64_t> g_counts[kKinds];
 // destroyed. A moved-from owner still counts until it is destroyed.
 // Every member is noexcept on purpose: an owner's implicit move constructor
 // is noexcept only if its members' are, and std::vector copies (instead of
-// moving) elements whose move may throw when it grows. A Job or Completion
+// moving) elements whose move may throw when it grows. A Job or Command
 // copied that way copies its whole frame and takes client references.
 template <live_detail::Kind K>
 class LiveToken {

@@ -52,23 +52,6 @@ const char* TypeName(uint32_t type) {
 
 }  // namespace
 
-const char* CloseReasonName(CloseReason r) {
-  switch (r) {
-    case CloseReason::kNone: return "none";
-    case CloseReason::kEof: return "eof";
-    case CloseReason::kIoError: return "io-error";
-    case CloseReason::kProtocol: return "protocol";
-    case CloseReason::kServerClose: return "server-close";
-    case CloseReason::kKeepalive: return "keepalive";
-    case CloseReason::kFrameTimeout: return "frameTimeout";
-    case CloseReason::kSendQueue: return "sendQueue";
-    case CloseReason::kLimit: return "limit";
-    case CloseReason::kHandler: return "handler";
-    case CloseReason::kDenied: return "denied";
-  }
-  return "?";
-}
-
 Connection::Connection(const ConnectionHost& host, uint64_t id, int fd, PeerInfo peer)
     : mu(LockRank::kClient, ClientLockName(id).c_str()),
       host_(host),
