@@ -175,10 +175,10 @@ void CallBridge::Wake(napi_threadsafe_function tsfn) {
   }
   // The function is closing (the environment is going away): nobody will
   // drain the queue, so answer what is in it now.
-  DropPending();
+  RefusePending();
 }
 
-void CallBridge::DropPending() {
+void CallBridge::RefusePending() {
   std::deque<Pending> refused;
   {
     std::lock_guard<RankedMutex> lock(mu_);
@@ -329,8 +329,8 @@ bool CallBridge::CompleteEach(const uint32_t* area, uint32_t count, const Result
   return true;
 }
 
-void CallBridge::DropAll() {
-  DropPending();
+void CallBridge::RefuseAll() {
+  RefusePending();
   std::vector<std::optional<Call>> slots;
   slots.swap(slots_);
   free_slots_.clear();

@@ -6,8 +6,8 @@
 //               goes from empty to non-empty. Never waits for JS.
 //   loop thread PostNotices(), PostLog(): client arrivals and departures and
 //               log records, queued and woken for the same way.
-//   JS thread   TakeBatch(), Complete(), DropAll(), Attach(), stats.
-//   any thread  DropPending() (a worker, when the JS side has gone).
+//   JS thread   TakeBatch(), Complete(), RefuseAll(), Attach(), stats.
+//   any thread  RefusePending() (a worker, when the JS side has gone).
 //   closer      Detach() (server_wrap.cc), once the workers are joined.
 //
 // Locks
@@ -161,11 +161,11 @@ class CallBridge : public RefCounted<CallBridge> {
 
   // Any thread. Answers the queued calls (not yet handed to JS) with the
   // shutdown error.
-  void DropPending();
+  void RefusePending();
 
   // JS thread. Answers every queued and in-flight call with the shutdown
   // error (their replies are dropped if their clients or server are gone).
-  void DropAll();
+  void RefuseAll();
 
   // JS thread.
   Stats ReadStats() const;

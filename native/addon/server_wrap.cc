@@ -372,7 +372,7 @@ Napi::Value ServerWrap::FinishClose(const Napi::CallbackInfo& info) {
     RemoveCleanupHook();
     // Calls queued after JS last drained were answered by the shutdown;
     // drop them. Calls JS holds are still answered by JS (and dropped).
-    bridge_->DropPending();
+    bridge_->RefusePending();
     known_clients_.clear();  // the run closed every client
     Unref();
   }
@@ -504,7 +504,7 @@ void ServerWrap::StopNow() {
   }
   state_ = State::kIdle;
   run_.reset();
-  bridge_->DropAll();
+  bridge_->RefuseAll();
   known_clients_.clear();  // the run closed every client
 }
 
