@@ -74,9 +74,11 @@ XT_TEST(late_answer_on_a_worker_of_a_new_server_at_the_same_address_is_dropped) 
   XT_CHECK_EQ(h.serial, 2u);
   XT_CHECK_EQ(h.status, kStatusOk);
   XT_CHECK_BYTES(Bytes(reply->end() - 4, reply->end()), kBody);
+  // The loop thread counts the reply written just after the kernel took it.
+  XT_CHECK(xt::WaitUntil([&] { return b->Counters().replies_written == 1; }, 10000));
   ServerCounters counters = b->Counters();
-  // A's reply never touched B: B dropped nothing, wrote one reply, and has
-  // one client.
+  // A's reply never touched B: B dropped nothing, wrote its one reply, and
+  // has one client.
   XT_CHECK_EQ(counters.replies_dropped, 0u);
   XT_CHECK_EQ(counters.clients_live, 1u);
   XT_CHECK_EQ(counters.calls_reply_pending, 0u);
