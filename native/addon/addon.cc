@@ -6,11 +6,13 @@
 
 #include "call_bridge.h"
 #include "core/base/live_counts.h"
+#include "core/base/lock.h"
 #include "server_wrap.h"
 
 namespace {
 
 Napi::Value LiveCountsJs(const Napi::CallbackInfo& info) {
+  const xdrd::JsThreadScope js("liveCounts");  // the lock checker's mark (lock.h)
   Napi::Env env = info.Env();
   xdrd::LiveCounts c = xdrd::ReadLiveCounts();
   Napi::Object o = Napi::Object::New(env);
@@ -22,6 +24,7 @@ Napi::Value LiveCountsJs(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  const xdrd::JsThreadScope js("module init");
   using xdrd::addon::CallBridge;
   exports.Set("NativeServer", xdrd::addon::ServerWrap::Define(env));
   exports.Set("liveCounts", Napi::Function::New<LiveCountsJs>(env, "liveCounts"));

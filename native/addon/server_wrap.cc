@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "core/base/live_counts.h"
+#include "core/base/lock.h"
 
 namespace xdrd::addon {
 
@@ -116,32 +117,51 @@ Napi::Object ListenResult(Napi::Env env, const ListenSocket& s) {
 
 }  // namespace
 
+template <Napi::Value (ServerWrap::*Method)(const Napi::CallbackInfo&)>
+Napi::Value ServerWrap::Entry(const Napi::CallbackInfo& info) {
+  const JsThreadScope js(static_cast<const char*>(info.Data()));
+  return (this->*Method)(info);
+}
+
+// The name doubles as the property's data, which Entry reads back: a
+// string literal, so it outlives every call.
+template <Napi::Value (ServerWrap::*Method)(const Napi::CallbackInfo&)>
+ServerWrap::PropertyDescriptor ServerWrap::JsMethod(const char* name) {
+  return InstanceMethod<&ServerWrap::Entry<Method>>(name, napi_default, const_cast<char*>(name));
+}
+
+template <Napi::Value (ServerWrap::*Getter)(const Napi::CallbackInfo&)>
+ServerWrap::PropertyDescriptor ServerWrap::JsGetter(const char* name) {
+  return InstanceAccessor<&ServerWrap::Entry<Getter>>(name, napi_default, const_cast<char*>(name));
+}
+
 Napi::Function ServerWrap::Define(Napi::Env env) {
   return DefineClass(env, "NativeServer",
                      {
-                         InstanceMethod<&ServerWrap::HandleProcedure>("handle"),
-                         InstanceMethod<&ServerWrap::HandleProgram>("handleProgram"),
-                         InstanceMethod<&ServerWrap::ListenUnix>("listenUnix"),
-                         InstanceMethod<&ServerWrap::ListenTcp>("listenTcp"),
-                         InstanceMethod<&ServerWrap::ListenFd>("listenFd"),
-                         InstanceMethod<&ServerWrap::TakeNotices>("takeNotices"),
-                         InstanceMethod<&ServerWrap::Authorize>("authorize"),
-                         InstanceMethod<&ServerWrap::CloseClient>("closeClient"),
-                         InstanceMethod<&ServerWrap::StartKeepalive>("startKeepalive"),
-                         InstanceMethod<&ServerWrap::SendEvent>("sendEvent"),
-                         InstanceMethod<&ServerWrap::Start>("start"),
-                         InstanceMethod<&ServerWrap::Close>("close"),
-                         InstanceMethod<&ServerWrap::FinishClose>("finishClose"),
-                         InstanceMethod<&ServerWrap::TakeBatch>("takeBatch"),
-                         InstanceMethod<&ServerWrap::Complete>("complete"),
-                         InstanceMethod<&ServerWrap::Stats>("stats"),
-                         InstanceMethod<&ServerWrap::SetRef>("setRef"),
-                         InstanceMethod<&ServerWrap::StopNowJs>("stopNow"),
-                         InstanceAccessor<&ServerWrap::GetState>("state"),
+                         JsMethod<&ServerWrap::HandleProcedure>("handle"),
+                         JsMethod<&ServerWrap::HandleProgram>("handleProgram"),
+                         JsMethod<&ServerWrap::ListenUnix>("listenUnix"),
+                         JsMethod<&ServerWrap::ListenTcp>("listenTcp"),
+                         JsMethod<&ServerWrap::ListenFd>("listenFd"),
+                         JsMethod<&ServerWrap::TakeNotices>("takeNotices"),
+                         JsMethod<&ServerWrap::Authorize>("authorize"),
+                         JsMethod<&ServerWrap::CloseClient>("closeClient"),
+                         JsMethod<&ServerWrap::StartKeepalive>("startKeepalive"),
+                         JsMethod<&ServerWrap::SendEvent>("sendEvent"),
+                         JsMethod<&ServerWrap::Start>("start"),
+                         JsMethod<&ServerWrap::Close>("close"),
+                         JsMethod<&ServerWrap::FinishClose>("finishClose"),
+                         JsMethod<&ServerWrap::TakeBatch>("takeBatch"),
+                         JsMethod<&ServerWrap::Complete>("complete"),
+                         JsMethod<&ServerWrap::Stats>("stats"),
+                         JsMethod<&ServerWrap::SetRef>("setRef"),
+                         JsMethod<&ServerWrap::StopNowJs>("stopNow"),
+                         JsGetter<&ServerWrap::GetState>("state"),
                      });
 }
 
 ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ServerWrap>(info) {
+  const JsThreadScope js("new NativeServer");
   Napi::Env env = info.Env();
   if (!info[0].IsObject() || !info[1].IsFunction() || !info[2].IsTypedArray() || !info[3].IsTypedArray())
     throw Napi::TypeError::New(env, "NativeServer(options, onNative, batchArea, resultArea)");
@@ -175,7 +195,10 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   core_ = std::make_unique<Server>(std::move(options));
 }
 
+// The object's finalizer (or the env's teardown). StopNow() has joined the
+// loop before core_ goes, so destroying the core needs no exemption.
 ServerWrap::~ServerWrap() {
+  const JsThreadScope js("NativeServer finalizer");
   RemoveCleanupHook();
   StopNow();
   core_.reset();
@@ -389,6 +412,7 @@ Napi::Buffer<uint8_t> LendToJs(Napi::Env env, CallBridge::LentBody& body) {
   Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::NewOrCopy(
       env, data, body.size,
       [](Napi::Env, uint8_t*, std::vector<uint8_t>* frame) {
+        const JsThreadScope js("lent body finalizer");
         std::unique_ptr<std::vector<uint8_t>> owned(frame);
         LargeBufferPool().Give(std::move(*owned));  // reused for a later frame
       },
@@ -492,13 +516,22 @@ Napi::Value ServerWrap::StopNowJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Stopping is the one JS-thread path that may take the server lock while
+// the loop runs (THREADING.md): JsThreadStopping says so to the lock
+// checker, around the core's stopping calls only.
 void ServerWrap::StopNow() {
   if (state_ == State::kClosing) {
     // The closer owns the function; hurry it along and wait for it.
-    core_->ShortenShutdown(0);
+    {
+      const JsThreadStopping stopping;
+      core_->ShortenShutdown(0);
+    }
     if (run_->closer.joinable()) run_->closer.join();
   } else if (state_ == State::kRunning) {
-    core_->Stop();  // joins the loop and the workers: nothing posts any more
+    {
+      const JsThreadStopping stopping;
+      core_->Stop();  // joins the loop and the workers: nothing posts any more
+    }
     bridge_->Detach();
     napi_release_threadsafe_function(std::exchange(tsfn_, nullptr), napi_tsfn_abort);
   }
@@ -515,12 +548,14 @@ void ServerWrap::RemoveCleanupHook() {
 }
 
 void ServerWrap::OnEnvCleanup(void* self) {
+  const JsThreadScope js("env cleanup hook");
   auto* wrap = static_cast<ServerWrap*>(self);
   wrap->hook_registered_ = false;  // it has run: removing it now would be wrong
   wrap->StopNow();
 }
 
 void ServerWrap::CallJs(napi_env env, napi_value js_cb, void* context, void* data) {
+  const JsThreadScope js("thread-safe function call-back");
   // A null env: the function is being torn down. The tags own nothing.
   if (env == nullptr || js_cb == nullptr) return;
   auto* run = static_cast<Run*>(context);
@@ -550,6 +585,7 @@ void ServerWrap::CallJs(napi_env env, napi_value js_cb, void* context, void* dat
 }
 
 void ServerWrap::FinalizeRun(napi_env, void* data, void*) {
+  const JsThreadScope js("thread-safe function finalizer");
   auto* run = static_cast<Run*>(data);
   // The closer released the function as its last act; wait for it to end.
   if (run->closer.joinable()) run->closer.join();

@@ -78,6 +78,17 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value SetRef(const Napi::CallbackInfo& info);           // (keepsProcessAlive)
   Napi::Value StopNowJs(const Napi::CallbackInfo& info);        // process 'exit': stop, no grace
 
+  // Define() registers every method and the accessor through these: each
+  // call runs in a JsThreadScope named by its JS name (carried as the
+  // property's data), so the lock checker knows the JS thread is inside the
+  // addon (THREADING.md, "The JS thread"; lock.h).
+  template <Napi::Value (ServerWrap::*Method)(const Napi::CallbackInfo&)>
+  Napi::Value Entry(const Napi::CallbackInfo& info);
+  template <Napi::Value (ServerWrap::*Method)(const Napi::CallbackInfo&)>
+  static PropertyDescriptor JsMethod(const char* name);
+  template <Napi::Value (ServerWrap::*Getter)(const Napi::CallbackInfo&)>
+  static PropertyDescriptor JsGetter(const char* name);
+
   void CheckIdleForRegistration(Napi::Env env, const char* what);
   Napi::Value Control(const Napi::CallbackInfo& info, uint64_t id, ClientControl control);
   // Stops everything now: the cleanup hook and the destructor.

@@ -1,5 +1,7 @@
 // The lock-order checker (lock.h): each kind of violation aborts with a
-// message naming both locks and the thread. Each violation runs in a child
+// message naming both locks and the thread, and the JS-thread rule (a
+// JsThreadScope taking a lock tied to a running loop) aborts with one
+// naming the lock, the N-API entry and the thread. Each violation runs in a child
 // forked from this single-threaded test process (a multithreaded fork whose
 // child starts threads is not safe under TSan), and the parent asserts
 // SIGABRT and the message.
@@ -8,17 +10,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <string>
 
 #include "check.h"
 #include "base/lock.h"
+#include "server/server.h"
 
 #ifndef XDRD_LOCK_CHECKS
 #error "test_lock needs a build with XDRD_LOCK_CHECKS (every scripts/native.js variant has it)"
 #endif
 
+using xdrd::JsThreadScope;
+using xdrd::JsThreadStopping;
 using xdrd::LockRank;
 using xdrd::RankedMutex;
 
@@ -149,6 +155,178 @@ XT_TEST(documented_order_is_accepted) {
     server.unlock();
     leaf.lock();      // a leaf alone
     leaf.unlock();
+  });
+  XT_CHECK(!r.aborted);
+  XT_CHECK_EQ(r.stderr_text, std::string());
+}
+
+// ---- The JS-thread rule (THREADING.md, "The JS thread") ----------------------
+
+constexpr const char* kJsRule =
+    "the JS thread takes no server or client lock while the server's loop runs";
+
+XT_TEST(js_scope_server_lock_while_loop_runs_aborts) {
+  ChildResult r = RunInChild([] {
+    std::atomic<bool> loop_running{true};
+    RankedMutex server(LockRank::kServer, "server");
+    server.ForbidOnJsThreadWhile(&loop_running);
+    const JsThreadScope js("stats");
+    server.lock();
+  });
+  XT_CHECK(r.aborted);
+  XT_CHECK(Contains(r.stderr_text, "xdrd: lock order violation on thread 'lock-test'"));
+  XT_CHECK(Contains(r.stderr_text, kJsRule));
+  XT_CHECK(Contains(r.stderr_text, "taking server lock 'server' in N-API entry 'stats'"));
+}
+
+// A client lock of a running server, under the lock of another server that
+// is not running (so the rank rules hold): the client rank is checked too.
+XT_TEST(js_scope_client_lock_while_loop_runs_aborts) {
+  ChildResult r = RunInChild([] {
+    std::atomic<bool> stopped{false};
+    std::atomic<bool> running{true};
+    RankedMutex other_server(LockRank::kServer, "server");
+    RankedMutex client(LockRank::kClient, "client 12");
+    other_server.ForbidOnJsThreadWhile(&stopped);
+    client.ForbidOnJsThreadWhile(&running);
+    const JsThreadScope js("closeClient");
+    other_server.lock();
+    client.lock();
+  });
+  XT_CHECK(r.aborted);
+  XT_CHECK(Contains(r.stderr_text, kJsRule));
+  XT_CHECK(Contains(r.stderr_text, "taking client lock 'client 12' in N-API entry 'closeClient'"));
+}
+
+// The innermost entry is named: JS called from a call-back calls a method.
+XT_TEST(js_scope_names_the_innermost_entry) {
+  ChildResult r = RunInChild([] {
+    std::atomic<bool> loop_running{true};
+    RankedMutex server(LockRank::kServer, "server");
+    server.ForbidOnJsThreadWhile(&loop_running);
+    const JsThreadScope callback("thread-safe function call-back");
+    { const JsThreadScope inner("authorize"); }
+    const JsThreadScope method("listenUnix");
+    server.lock();
+  });
+  XT_CHECK(r.aborted);
+  XT_CHECK(Contains(r.stderr_text, "taking server lock 'server' in N-API entry 'listenUnix'"));
+}
+
+XT_TEST(js_scope_with_loop_stopped_is_accepted) {
+  ChildResult r = RunInChild([] {
+    std::atomic<bool> loop_running{false};
+    RankedMutex server(LockRank::kServer, "server");
+    RankedMutex client(LockRank::kClient, "client 1");
+    server.ForbidOnJsThreadWhile(&loop_running);
+    client.ForbidOnJsThreadWhile(&loop_running);
+    const JsThreadScope js("start");
+    std::lock_guard<RankedMutex> s(server);
+    std::lock_guard<RankedMutex> c(client);
+  });
+  XT_CHECK(!r.aborted);
+  XT_CHECK_EQ(r.stderr_text, std::string());
+}
+
+// Outside any JS scope (the loop thread, a worker, the closer) the flag
+// means nothing; and once a scope ends the thread is no longer marked.
+XT_TEST(locks_outside_a_js_scope_are_accepted) {
+  ChildResult r = RunInChild([] {
+    std::atomic<bool> loop_running{true};
+    RankedMutex server(LockRank::kServer, "server");
+    server.ForbidOnJsThreadWhile(&loop_running);
+    { std::lock_guard<RankedMutex> s(server); }
+    { const JsThreadScope js("stats"); }
+    { std::lock_guard<RankedMutex> s(server); }
+  });
+  XT_CHECK(!r.aborted);
+  XT_CHECK_EQ(r.stderr_text, std::string());
+}
+
+XT_TEST(stopping_on_the_js_thread_is_accepted) {
+  ChildResult r = RunInChild([] {
+    std::atomic<bool> loop_running{true};
+    RankedMutex server(LockRank::kServer, "server");
+    RankedMutex client(LockRank::kClient, "client 1");
+    server.ForbidOnJsThreadWhile(&loop_running);
+    client.ForbidOnJsThreadWhile(&loop_running);
+    const JsThreadScope js("stopNow");
+    const JsThreadStopping stopping;
+    std::lock_guard<RankedMutex> s(server);
+    std::lock_guard<RankedMutex> c(client);
+  });
+  XT_CHECK(!r.aborted);
+  XT_CHECK_EQ(r.stderr_text, std::string());
+}
+
+// The exemption covers the stop only: it ends with its scope, and a new
+// entry point nested in it is checked again.
+XT_TEST(stopping_exemption_ends_with_its_scope) {
+  ChildResult r = RunInChild([] {
+    std::atomic<bool> loop_running{true};
+    RankedMutex server(LockRank::kServer, "server");
+    server.ForbidOnJsThreadWhile(&loop_running);
+    const JsThreadScope js("stopNow");
+    { const JsThreadStopping stopping; }
+    server.lock();
+  });
+  XT_CHECK(r.aborted);
+  XT_CHECK(Contains(r.stderr_text, "taking server lock 'server' in N-API entry 'stopNow'"));
+}
+
+XT_TEST(entry_nested_in_stopping_is_checked) {
+  ChildResult r = RunInChild([] {
+    std::atomic<bool> loop_running{true};
+    RankedMutex server(LockRank::kServer, "server");
+    server.ForbidOnJsThreadWhile(&loop_running);
+    const JsThreadScope js("stopNow");
+    const JsThreadStopping stopping;
+    const JsThreadScope nested("stats");
+    server.lock();
+  });
+  XT_CHECK(r.aborted);
+  XT_CHECK(Contains(r.stderr_text, "taking server lock 'server' in N-API entry 'stats'"));
+}
+
+// The real server ties its lock to its loop: registering a handler while
+// it runs takes the server lock (Handle refuses, after taking it), which a
+// JS-marked thread must not do.
+XT_TEST(running_server_lock_in_js_scope_aborts) {
+  ChildResult r = RunInChild([] {
+    xdrd::Server server;
+    XT_REQUIRE(server.Start());
+    XT_REQUIRE(server.LoopRunning());
+    const JsThreadScope js("handle");
+    (void)server.Handle(1, 1, 1, [](xdrd::Call) {});
+  });
+  XT_CHECK(r.aborted);
+  XT_CHECK(Contains(r.stderr_text, kJsRule));
+  XT_CHECK(Contains(r.stderr_text, "taking server lock 'server' in N-API entry 'handle'"));
+}
+
+// What the addon does on the JS thread: register and start before the
+// loop exists, then while it runs only lock-free paths (counters, control
+// requests and listeners through the command queue), then stop it under
+// the exemption and destroy it.
+XT_TEST(running_server_js_paths_are_accepted) {
+  ChildResult r = RunInChild([] {
+    const JsThreadScope js("lifetime");
+    auto server = std::make_unique<xdrd::Server>();
+    XT_REQUIRE(server->Handle(1, 1, 1, [](xdrd::Call) {}));
+    XT_REQUIRE(server->Start());
+    (void)server->Counters();
+    xdrd::ClientControl control;
+    control.kind = xdrd::ClientControl::Kind::kClose;
+    XT_REQUIRE(server->ControlClient(42, control));  // queued; the loop finds no client 42
+    xdrd::ListenSocket tcp = server->ListenTcp("127.0.0.1", 0);
+    XT_REQUIRE(tcp.ok());
+    {
+      const JsThreadStopping stopping;
+      server->Stop();
+    }
+    XT_REQUIRE(!server->LoopRunning());
+    (void)server->Counters();
+    server.reset();  // joined already: destroying it needs no exemption
   });
   XT_CHECK(!r.aborted);
   XT_CHECK_EQ(r.stderr_text, std::string());

@@ -65,6 +65,32 @@ void CheckBeforeLock(const RankedMutex& m) {
     Violation("a client lock is taken only while holding the server lock", m, nullptr);
 }
 
+// Whether this thread is the JS thread inside an N-API entry point (the
+// innermost one's name, else null), and whether it is stopping a server
+// there (JsThreadStopping).
+struct JsMark {
+  const char* entry = nullptr;
+  bool stopping = false;
+};
+thread_local JsMark t_js;
+
+// THREADING.md, "The JS thread": while a server's loop runs, the JS thread
+// takes neither its server lock nor a client lock; only stopping it (which
+// joins the loop) may. `loop_running` is the flag the lock was tied to by
+// ForbidOnJsThreadWhile, if any.
+void CheckJsThread(const RankedMutex& m, const std::atomic<bool>* loop_running) {
+  if (t_js.entry == nullptr || t_js.stopping || loop_running == nullptr) return;
+  if (!loop_running->load(std::memory_order_acquire)) return;
+  char thread_name[32] = "?";
+  pthread_getname_np(pthread_self(), thread_name, sizeof thread_name);
+  std::fprintf(stderr,
+               "xdrd: lock order violation on thread '%s': the JS thread takes no server or client lock "
+               "while the server's loop runs: taking %s lock '%s' in N-API entry '%s'\n",
+               thread_name, RankName(m.rank()), m.name(), t_js.entry);
+  std::fflush(stderr);
+  std::abort();
+}
+
 void Record(const RankedMutex& m) { t_held.locks[t_held.count++] = &m; }
 
 void Forget(const RankedMutex& m) {
@@ -87,6 +113,7 @@ RankedMutex::RankedMutex(LockRank rank, const char* name) : rank_(rank) {
 
 void RankedMutex::lock() {
 #ifdef XDRD_LOCK_CHECKS
+  CheckJsThread(*this, forbidden_on_js_thread_while_);
   CheckBeforeLock(*this);
 #endif
   mu_.lock();
@@ -114,6 +141,22 @@ bool RankedMutex::HeldByThisThread() const {
   return true;
 #endif
 }
+
+#ifdef XDRD_LOCK_CHECKS
+JsThreadScope::JsThreadScope(const char* entry) : outer_entry_(t_js.entry), outer_stopping_(t_js.stopping) {
+  t_js.entry = entry;
+  t_js.stopping = false;
+}
+
+JsThreadScope::~JsThreadScope() {
+  t_js.entry = outer_entry_;
+  t_js.stopping = outer_stopping_;
+}
+
+JsThreadStopping::JsThreadStopping() : outer_stopping_(t_js.stopping) { t_js.stopping = true; }
+
+JsThreadStopping::~JsThreadStopping() { t_js.stopping = outer_stopping_; }
+#endif  // XDRD_LOCK_CHECKS
 
 void AssertHeld(const RankedMutex& m) {
 #ifdef XDRD_LOCK_CHECKS

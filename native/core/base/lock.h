@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 
@@ -72,10 +73,79 @@ class RankedMutex {
   // XDRD_LOCK_CHECKS, where nothing is recorded). For assertions only.
   bool HeldByThisThread() const;
 
+  // Makes this a lock the JS thread must not take while `*loop_running` is
+  // true (the server lock and client locks of a server whose loop thread
+  // runs: THREADING.md, "The JS thread"). With XDRD_LOCK_CHECKS, taking it
+  // inside a JsThreadScope then aborts, unless a JsThreadStopping scope is
+  // open. Call before the mutex is shared; the flag must outlive it. A no-op
+  // without XDRD_LOCK_CHECKS.
+  void ForbidOnJsThreadWhile(const std::atomic<bool>* loop_running) {
+#ifdef XDRD_LOCK_CHECKS
+    forbidden_on_js_thread_while_ = loop_running;
+#else
+    (void)loop_running;
+#endif
+  }
+
  private:
   std::mutex mu_;
   LockRank rank_;
   char name_[40];
+#ifdef XDRD_LOCK_CHECKS
+  const std::atomic<bool>* forbidden_on_js_thread_while_ = nullptr;
+#endif
+};
+
+// Marks the calling thread as the JS thread inside an N-API entry point of
+// the addon (a method or accessor JS calls, the constructor, the
+// thread-safe function's call-back, a finalizer, the env cleanup hook) for
+// the scope's lifetime. `entry` names the entry point in violation messages
+// and must outlive the scope (a string literal). Scopes nest (JS called
+// from a call-back may call a method): the innermost one is named, and the
+// outer one is restored when it ends. Without XDRD_LOCK_CHECKS it is empty
+// and costs nothing.
+class JsThreadScope {
+ public:
+#ifdef XDRD_LOCK_CHECKS
+  explicit JsThreadScope(const char* entry);
+  ~JsThreadScope();
+#else
+  explicit JsThreadScope(const char*) {}
+  ~JsThreadScope() {}  // user-provided: a scope variable is never "unused"
+#endif
+  JsThreadScope(const JsThreadScope&) = delete;
+  JsThreadScope& operator=(const JsThreadScope&) = delete;
+
+#ifdef XDRD_LOCK_CHECKS
+ private:
+  const char* outer_entry_;
+  bool outer_stopping_;
+#endif
+};
+
+// Inside a JsThreadScope: the JS thread is stopping a server (Stop,
+// Shutdown, ShortenShutdown, destroying it). Stopping joins the loop
+// thread, and THREADING.md allows it the server lock (and client locks)
+// while the loop still runs, so the check of ForbidOnJsThreadWhile is
+// lifted until the scope ends — or until a nested JsThreadScope begins,
+// since a new entry point is not part of the stop. Empty without
+// XDRD_LOCK_CHECKS.
+class JsThreadStopping {
+ public:
+#ifdef XDRD_LOCK_CHECKS
+  JsThreadStopping();
+  ~JsThreadStopping();
+#else
+  JsThreadStopping() {}
+  ~JsThreadStopping() {}
+#endif
+  JsThreadStopping(const JsThreadStopping&) = delete;
+  JsThreadStopping& operator=(const JsThreadStopping&) = delete;
+
+#ifdef XDRD_LOCK_CHECKS
+ private:
+  bool outer_stopping_;
+#endif
 };
 
 // Aborts unless the calling thread holds `m` (a no-op without

@@ -26,6 +26,9 @@ Server::Server(ServerOptions options)
       acceptor_(
           loop_, mu_, counters_, [this](int fd, PeerInfo peer) { AdoptLocked(fd, std::move(peer)); },
           [this](std::string line) { outbox_.Log(0, std::move(line)); }, [this] { outbox_.Deliver(); }) {
+  // The lock checker's proof of THREADING.md's JS-thread rule (lock.h):
+  // while the loop runs, the owner thread marked as JS must not take it.
+  mu_.ForbidOnJsThreadWhile(&loop_running_);
   read_scratch_.resize(64 * 1024);
   command_watch_ = loop_.AddWatch(commands_->fd(), POLLIN, [this](EventLoop::Id, int, short) { OnCommands(); });
 }
@@ -254,6 +257,7 @@ void Server::AdoptLocked(int fd, PeerInfo peer) {
   AssertHeld(mu_);
   ConnectionRef client = MakeRef<Connection>(host_, next_client_id_++, fd, std::move(peer));
   Connection* raw = client.get();
+  raw->mu.ForbidOnJsThreadWhile(&loop_running_);  // as the server lock; not yet shared
   {
     std::lock_guard<RankedMutex> client_lock(raw->mu);
     raw->AttachLocked([this, raw](EventLoop::Id, int, short revents) { ServiceClient(*raw, revents, false); },
