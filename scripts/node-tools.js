@@ -45,6 +45,12 @@ const scenarios = {
   'exit-queued': { args: [], script: 'exit-in-flight.js', arg: 'sock', extra: ['queued'], exitCode: 3, viaExit: true, threadTools: true },
   'gc-listening': { args: ['--expose-gc'], script: 'gc-listening.js', arg: 'sock', viaExit: true },
   'worker-serve': { args: [], script: 'worker-serve.js', arg: 'dir' },
+  // 5,000 idle clients while the JS thread uses every API path that once
+  // took a lock; the addon's lock checker (on in every build here: Debug)
+  // aborts if the JS thread takes the server or a client lock while the
+  // loop runs. ASan only: under valgrind 5,000 clients take minutes, and
+  // the checker does not need valgrind.
+  'many-clients': { args: [], script: 'many-clients.js', arg: 'dir', onlyUnder: ['asan'] },
 };
 
 const tools = {
@@ -82,6 +88,8 @@ function die(msg) {
 function buildAddon(variant) {
   const out = path.join('build-native', `addon-${variant}`);
   const cli = path.join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
+  // Debug in every variant: the build type that turns on the lock checker
+  // (XDRD_LOCK_CHECKS, CMakeLists.txt), for ASan as much as for valgrind.
   const args = [cli, 'compile', '-O', out, '--debug'];
   if (variant === 'asan') args.push('--CDXDRD_SANITIZE=address');
   // Test-only builds with a deliberate bug (scripts/tools-bite.js).
@@ -123,7 +131,11 @@ function main() {
   }
   const names = only.length
     ? only
-    : Object.keys(scenarios).filter((n) => !scenarios[n].explicitOnly && (tool.all || scenarios[n].threadTools));
+    : Object.keys(scenarios).filter((n) => {
+      const s = scenarios[n];
+      if (s.explicitOnly || (s.onlyUnder && !s.onlyUnder.includes(toolName))) return false;
+      return tool.all || s.threadTools;
+    });
   const failures = [];
   for (const name of names) {
     const s = scenarios[name];
