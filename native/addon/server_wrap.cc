@@ -477,6 +477,13 @@ Napi::Value ServerWrap::Complete(const Napi::CallbackInfo& info) {
 
 Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+#ifdef XDRD_PLANT_JSLOCK
+  // Test-only build (CMake XDRD_PLANT=jslock, scripts/tools-bite.js): the
+  // mistake the lock checker must catch. Registering a handler takes the
+  // server lock (Handle() refuses while running, but only after taking it),
+  // which the JS thread must not do while the loop runs.
+  if (core_->LoopRunning()) (void)core_->HandleProgram(0, 0, Handler{});
+#endif
   // Atomics only: no server or client lock, whatever the number of clients.
   ServerCounters c = core_->Counters();
   CallBridge::Stats b = bridge_->ReadStats();
