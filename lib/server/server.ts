@@ -13,15 +13,15 @@ import * as util from 'util';
 import { Connection } from './connection';
 import type { ConnectNotice, ConnectionHost, DisconnectReason } from './connection';
 import { CallContext } from './context';
-import { RpcError, isRpcError } from './errors';
-import { isInt32, isUint32 } from './int32';
-import { native } from './native';
-import type { NativeServer, NativeServerOptions, NativeStats } from './native';
+import { RpcError, isRpcError } from '../errors';
+import { isInt32, isUint32 } from '../int32';
+import { native } from '../native';
+import type { NativeServer, NativeServerOptions, NativeStats } from '../native';
 import { ProcedureTable } from './procedure-stats';
 import type { ProcedureStats } from './procedure-stats';
-import type { AnyProgram, Handlers, Procedure, ProgramEvent } from './program';
-import type { Static } from './xdr';
-import { decode, encode } from './xdr/codec';
+import type { AnyProgram, Handlers, Procedure, ProgramEvent } from '../program';
+import type { Static } from '../xdr';
+import { decode, encode } from '../xdr/codec';
 
 export { CallContext } from './context';
 

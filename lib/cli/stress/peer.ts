@@ -19,7 +19,7 @@
  */
 import * as net from 'net';
 
-import { RpcError } from '../errors';
+import { RpcError } from '../../errors';
 
 export const TYPE_CALL = 0;
 export const TYPE_REPLY = 1;

@@ -9,13 +9,13 @@
  * the server's own disconnect reason can be compared), and counts itself in
  * the tally so that the report can prove it happened.
  */
-import { Client } from '../client';
-import type { DisconnectReason } from '../connection';
-import { ErrorCode } from '../errors';
-import type { CloseResult, Server } from '../server';
-import * as xdr from '../xdr';
-import { liveCounts } from '../native';
-import type { LiveCounts } from '../native';
+import { Client } from '../../client';
+import type { DisconnectReason } from '../../server/connection';
+import { ErrorCode } from '../../errors';
+import type { CloseResult, Server } from '../../server/server';
+import * as xdr from '../../xdr';
+import { liveCounts } from '../../native';
+import type { LiveCounts } from '../../native';
 import {
   KEEPALIVE_PING,
   KEEPALIVE_PROGRAM,

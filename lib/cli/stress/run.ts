@@ -54,7 +54,7 @@
  * CLI re-execs itself with it (and --expose-gc) unless node already has it
  * (XDRD_STRESS_NO_REEXEC=1 prevents the child). Under valgrind, give both
  * flags to node directly so that no child is spawned:
- *   valgrind … node --expose-gc --max-semi-space-size=1 dist/lib/cli.js stress --scale 0.05
+ *   valgrind … node --expose-gc --max-semi-space-size=1 dist/lib/cli/cli.js stress --scale 0.05
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -62,10 +62,10 @@ import * as path from 'path';
 import * as v8 from 'v8';
 import * as vm from 'vm';
 
-import { liveCounts } from '../native';
-import type { LiveCounts } from '../native';
-import { Server } from '../server';
-import type { CloseResult } from '../server';
+import { liveCounts } from '../../native';
+import type { LiveCounts } from '../../native';
+import { Server } from '../../server/server';
+import type { CloseResult } from '../../server/server';
 import { counterVerdicts, formatVerdict, invariantVerdicts } from './invariants';
 import type { RoundRecord, Verdict } from './invariants';
 import { Ledger } from './peer';

@@ -4,8 +4,8 @@
  * that prove each kind of abuse really happened, each with the minimum the
  * plan guarantees for the rounds that ran.
  */
-import type { LiveCounts } from '../native';
-import type { CloseResult, ServerStats } from '../server';
+import type { LiveCounts } from '../../native';
+import type { CloseResult, ServerStats } from '../../server/server';
 import type { Ledger } from './peer';
 import { ANSWERED_KINDS, CLOSING_KINDS, DROPPED_KINDS, SLOW_READER_EVENT_COUNT } from './scenarios';
 import type { Limits, Plan, Tally } from './scenarios';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `xdrd` command (package.json `bin` → dist/lib/cli.js).
+ * The `xdrd` command (package.json `bin` → dist/lib/cli/cli.js).
  *
  * It answers `--version` and `--help` and runs the subcommands in
  * `commands` below (`help`, `stress`; `xdrd gen` is planned); `--help` lists
@@ -14,7 +14,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-import { packageRoot } from './native';
+import { packageRoot } from '../native';
 import type { StressOptions } from './stress/run';  // a type only: the module itself loads on demand
 
 /** What a subcommand returns: its exit code. */
@@ -70,8 +70,8 @@ itself.
 
   module            a CommonJS module exporting setup(server) and optionally
                     calls: [{ program, version, procedure, body }] (see
-                    lib/stress/run.ts); its handlers are served and its calls
-                    sent alongside the built-in stress program
+                    lib/cli/stress/run.ts); its handlers are served and its
+                    calls sent alongside the built-in stress program
 
 Options:
   --clients N       pipelined clients per round (default 8)
