@@ -15,6 +15,7 @@ import type { ConnectNotice, ConnectionHost, DisconnectReason } from './connecti
 import { CallContext } from './context';
 import { RpcError, isRpcError } from '../errors';
 import { isInt32, isUint32 } from '../int32';
+import { HEADER_BYTES, MAX_MESSAGE_BYTES } from '../libvirt/wire';
 import { native } from '../native';
 import type { NativeServer, NativeServerOptions, NativeStats } from '../native';
 import { ProcedureTable } from './procedure-stats';
@@ -159,7 +160,6 @@ function stopAllOnExit(): void {
   for (const n of runningNatives) n.stopNow();
   runningNatives.clear();
 }
-const DEFAULT_MAX_MESSAGE_BYTES = 33554432;
 /** Bit 31 of a batch record's length word: the body is lent (native/addon/call_bridge.h). */
 const LENT_BODY = 0x80000000;
 /**
@@ -168,7 +168,6 @@ const LENT_BODY = 0x80000000;
  * native side's per-Buffer look-up.
  */
 const SEPARATE_ANSWERS_BYTES = 64 * 1024;
-const HEADER_BYTES = 24;
 
 /** A thrown value as an Error, without losing what it was. */
 function asError(e: unknown): Error {
@@ -295,7 +294,7 @@ export class Server extends EventEmitter {
     if (!isUint32(deadline) || deadline > 0x7fffffff) throw new RangeError('options.callDeadlineMs must be an integer from 0 to 2147483647');
     this.#authorize = authorize;
     this.#deadlineMs = deadline;
-    this.#maxMessageBytes = nativeOptions.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.#maxMessageBytes = nativeOptions.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     const addon = native();
     const layout = addon.layout;
     this.#inWords = layout.inWords;

@@ -17,17 +17,17 @@ import * as xdr from '../../xdr';
 import { liveCounts } from '../../native';
 import type { LiveCounts } from '../../native';
 import {
-  KEEPALIVE_PING,
+  KEEPALIVE_PROC_PING,
   KEEPALIVE_PROGRAM,
-  Peer,
+  KEEPALIVE_VERSION,
   TYPE_CALL_WITH_FDS,
   TYPE_MESSAGE,
   TYPE_REPLY,
   TYPE_REPLY_WITH_FDS,
   TYPE_STREAM,
   TYPE_STREAM_HOLE,
-  encodeFrame,
-} from './peer';
+} from '../../libvirt/wire';
+import { Peer, buildFrame } from './peer';
 import type { Check, Incoming, Ledger, Outcome, StressAddress } from './peer';
 import { MAX_DATA, STRESS_PROGRAM, STRESS_VERSION, StressProgram } from './program';
 import type { Identities, Latches } from './program';
@@ -346,7 +346,7 @@ function randomData(rng: Random): Buffer {
   return rng.bytes(rng.chance(0.05) ? rng.int(1024, 16384) : rng.int(0, 256));
 }
 
-const PING = encodeFrame({ prog: KEEPALIVE_PROGRAM, vers: 1, proc: KEEPALIVE_PING, serial: 0, type: TYPE_MESSAGE });
+const PING = buildFrame({ prog: KEEPALIVE_PROGRAM, vers: KEEPALIVE_VERSION, proc: KEEPALIVE_PROC_PING, serial: 0, type: TYPE_MESSAGE });
 
 interface MixOptions {
   /** close() may answer or cut any call. */
@@ -553,22 +553,22 @@ export const CLOSING_KINDS: readonly ClosingKind[] = [
   {
     name: 'header of unknown type',
     reason: 'protocol',
-    bytes: (_c, rng, serial) => encodeFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: P.echo.id, serial, type: rng.chance(0.5) ? 99 : rng.int(7, 0xffffffff) }),
+    bytes: (_c, rng, serial) => buildFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: P.echo.id, serial, type: rng.chance(0.5) ? 99 : rng.int(7, 0xffffffff) }),
   },
   {
     name: 'CALL_WITH_FDS without its nfds word',
     reason: 'protocol',
-    bytes: (_c, _rng, serial) => encodeFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: P.echo.id, serial, type: TYPE_CALL_WITH_FDS }),
+    bytes: (_c, _rng, serial) => buildFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: P.echo.id, serial, type: TYPE_CALL_WITH_FDS }),
   },
   {
     name: 'CALL_WITH_FDS with more than 32 descriptors',
     reason: 'protocol',
-    bytes: (_c, rng, serial) => encodeFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: P.echo.id, serial, type: TYPE_CALL_WITH_FDS, nfds: rng.int(33, 0xffffffff) }),
+    bytes: (_c, rng, serial) => buildFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: P.echo.id, serial, type: TYPE_CALL_WITH_FDS, nfds: rng.int(33, 0xffffffff) }),
   },
   {
     name: 'REPLY_WITH_FDS without its nfds word',
     reason: 'protocol',
-    bytes: (_c, _rng, serial) => encodeFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: P.echo.id, serial, type: TYPE_REPLY_WITH_FDS }),
+    bytes: (_c, _rng, serial) => buildFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: P.echo.id, serial, type: TYPE_REPLY_WITH_FDS }),
   },
   {
     // The first byte ≥ 0x80 makes the length word larger than any maximum.
@@ -591,7 +591,7 @@ interface AnsweredKind {
 }
 
 function callFrame(prog: number, vers: number, proc: number, serial: number, body: Uint8Array, extra: { type?: number; status?: number; nfds?: number } = {}) {
-  return { bytes: encodeFrame({ prog, vers, proc, serial, ...extra }, body), prog, vers, proc };
+  return { bytes: buildFrame({ prog, vers, proc, serial, ...extra }, body), prog, vers, proc };
 }
 
 function echoArgs(rng: Random): Buffer {
@@ -660,11 +660,11 @@ interface DroppedKind {
 
 /** Frames a client must not send, which the server drops while keeping the connection. */
 export const DROPPED_KINDS: readonly DroppedKind[] = [
-  { name: 'REPLY from the client', bytes: (rng, serial) => encodeFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: P.echo.id, serial, type: TYPE_REPLY, status: rng.int(0, 1) }, echoArgs(rng)) },
-  { name: 'MESSAGE from the client', bytes: (rng, serial) => encodeFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: rng.int(0, 200), serial, type: TYPE_MESSAGE }, echoArgs(rng)) },
-  { name: 'STREAM from the client', bytes: (rng, serial) => encodeFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: P.echo.id, serial, type: TYPE_STREAM, status: 2 }, rng.bytes(rng.int(0, 64))) },
-  { name: 'STREAM_HOLE from the client', bytes: (rng, serial) => encodeFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: P.echo.id, serial, type: TYPE_STREAM_HOLE }, rng.bytes(12)) },
-  { name: 'REPLY_WITH_FDS from the client', bytes: (rng, serial) => encodeFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: P.echo.id, serial, type: TYPE_REPLY_WITH_FDS, nfds: rng.int(0, 32) }) },
+  { name: 'REPLY from the client', bytes: (rng, serial) => buildFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: P.echo.id, serial, type: TYPE_REPLY, status: rng.int(0, 1) }, echoArgs(rng)) },
+  { name: 'MESSAGE from the client', bytes: (rng, serial) => buildFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: rng.int(0, 200), serial, type: TYPE_MESSAGE }, echoArgs(rng)) },
+  { name: 'STREAM from the client', bytes: (rng, serial) => buildFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: P.echo.id, serial, type: TYPE_STREAM, status: 2 }, rng.bytes(rng.int(0, 64))) },
+  { name: 'STREAM_HOLE from the client', bytes: (rng, serial) => buildFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: P.echo.id, serial, type: TYPE_STREAM_HOLE }, rng.bytes(12)) },
+  { name: 'REPLY_WITH_FDS from the client', bytes: (rng, serial) => buildFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: P.echo.id, serial, type: TYPE_REPLY_WITH_FDS, nfds: rng.int(0, 32) }) },
 ];
 
 /** One frame that must close the connection: no reply, the server's reason as specified. */
@@ -733,7 +733,7 @@ export async function malformedKept(ctx: StressContext, rng: Random): Promise<vo
 // ---- Half frames, cuts, slow and deaf readers ------------------------------------
 
 function someFrame(rng: Random, serial: number): Buffer {
-  return encodeFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: P.echo.id, serial }, xdr.encode(P.echo.args, { data: rng.bytes(rng.int(0, 200)) }));
+  return buildFrame({ prog: STRESS_PROGRAM, vers: STRESS_VERSION, proc: P.echo.id, serial }, xdr.encode(P.echo.args, { data: rng.bytes(rng.int(0, 200)) }));
 }
 
 /** Half a frame, then silence: the server must close it after frameTimeoutMs. */
