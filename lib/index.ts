@@ -19,8 +19,8 @@ export type {
   Handler,
   Handlers,
 } from './program';
-export { Server, CallContext } from './server/server';
-export { CallAbortedError } from './server/context';
+export { Server } from './server/server';
+export { CallContext, CallAbortedError } from './server/context';
 export type { AbortCode } from './server/context';
 export { Connection } from './server/connection';
 export type {
@@ -40,7 +40,7 @@ export type {
   CloseResult,
   ServerStats,
   LogRecord,
-} from './server/server';
+} from './server/types';
 export { Client } from './client';
 export type { ConnectOptions, CallOptions, ServerMessage, KeepaliveOptions, EventListener } from './client';
 export { RpcError, isRpcError, remoteError, ErrorCode, ErrorDomain, ErrorLevel } from './errors';

@@ -5,7 +5,7 @@
  * plan guarantees for the rounds that ran.
  */
 import type { LiveCounts } from '../../native';
-import type { CloseResult, ServerStats } from '../../server/server';
+import type { CloseResult, ServerStats } from '../../server/types';
 import type { Ledger } from './peer';
 import { ANSWERED_KINDS, CLOSING_KINDS, DROPPED_KINDS, SLOW_READER_EVENT_COUNT } from './scenarios';
 import type { Limits, Plan, Tally } from './scenarios';

@@ -65,7 +65,7 @@ import * as vm from 'vm';
 import { liveCounts } from '../../native';
 import type { LiveCounts } from '../../native';
 import { Server } from '../../server/server';
-import type { CloseResult } from '../../server/server';
+import type { CloseResult } from '../../server/types';
 import { counterVerdicts, formatVerdict, invariantVerdicts } from './invariants';
 import type { RoundRecord, Verdict } from './invariants';
 import { Ledger } from './peer';

@@ -12,7 +12,8 @@
 import { Client } from '../../client';
 import type { DisconnectReason } from '../../server/connection';
 import { ErrorCode } from '../../errors';
-import type { CloseResult, Server } from '../../server/server';
+import type { Server } from '../../server/server';
+import type { CloseResult } from '../../server/types';
 import * as xdr from '../../xdr';
 import { liveCounts } from '../../native';
 import type { LiveCounts } from '../../native';
