@@ -4,8 +4,7 @@
  * that prove each kind of abuse really happened, each with the minimum the
  * plan guarantees for the rounds that ran.
  */
-import type { LiveCounts } from '../../native';
-import type { CloseResult, ServerStats } from '../../server/types';
+import type { CloseResult, LiveCounts, ServerStats } from '../../index';
 import type { Ledger } from './peer';
 import { ANSWERED_KINDS, CLOSING_KINDS, DROPPED_KINDS, SLOW_READER_EVENT_COUNT } from './scenarios';
 import type { Limits, Plan, Tally } from './scenarios';

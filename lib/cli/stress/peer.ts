@@ -19,7 +19,7 @@
  */
 import * as net from 'net';
 
-import { RpcError } from '../../errors';
+import { RpcError } from '../../index';
 import {
   KEEPALIVE_PROC_PONG,
   KEEPALIVE_PROGRAM,

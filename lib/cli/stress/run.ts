@@ -62,10 +62,8 @@ import * as path from 'path';
 import * as v8 from 'v8';
 import * as vm from 'vm';
 
-import { liveCounts } from '../../native';
-import type { LiveCounts } from '../../native';
-import { Server } from '../../server/server';
-import type { CloseResult } from '../../server/types';
+import { Server, liveCounts } from '../../index';
+import type { CloseResult, LiveCounts } from '../../index';
 import { counterVerdicts, formatVerdict, invariantVerdicts } from './invariants';
 import type { RoundRecord, Verdict } from './invariants';
 import { Ledger } from './peer';

@@ -9,14 +9,8 @@
  * the server's own disconnect reason can be compared), and counts itself in
  * the tally so that the report can prove it happened.
  */
-import { Client } from '../../client';
-import type { DisconnectReason } from '../../server/connection';
-import { ErrorCode } from '../../errors';
-import type { Server } from '../../server/server';
-import type { CloseResult } from '../../server/types';
-import * as xdr from '../../xdr';
-import { liveCounts } from '../../native';
-import type { LiveCounts } from '../../native';
+import { Client, ErrorCode, liveCounts, xdr } from '../../index';
+import type { CloseResult, DisconnectReason, LiveCounts, Server } from '../../index';
 import {
   KEEPALIVE_PROC_PING,
   KEEPALIVE_PROGRAM,
