@@ -6,8 +6,9 @@
  */
 import type { CloseResult, LiveCounts, ServerStats } from '../../index';
 import type { Ledger } from './peer';
-import { ANSWERED_KINDS, CLOSING_KINDS, DROPPED_KINDS, SLOW_READER_EVENT_COUNT } from './scenarios';
-import type { Limits, Plan, Tally } from './scenarios';
+import { SLOW_READER_EVENT_COUNT } from './scenarios/abuse';
+import { ANSWERED_KINDS, CLOSING_KINDS, DROPPED_KINDS } from './scenarios/malformed';
+import type { Limits, Plan, Tally } from './scenarios/plan';
 
 const MiB = 1024 * 1024;
 

@@ -70,22 +70,15 @@ import { Ledger } from './peer';
 import type { StressAddress } from './peer';
 import { Identities, Latches, registerStressProgram } from './program';
 import { Random, newSeed } from './random';
-import {
-  Tally,
-  abuseLanes,
-  closeUnderLoad,
-  connectBurst,
-  deadlines,
-  libraryClient,
-  makePlan,
-  malformedKept,
-  neverReader,
-  pipelined,
-  slowReader,
-  userCalls,
-  waitUntil,
-} from './scenarios';
-import type { CloseUnderLoad, Limits, StressContext, UserCall } from './scenarios';
+import { abuseLanes, deadlines, neverReader, slowReader } from './scenarios/abuse';
+import { closeUnderLoad, connectBurst } from './scenarios/close';
+import type { CloseUnderLoad } from './scenarios/close';
+import { waitUntil } from './scenarios/common';
+import { libraryClient, pipelined } from './scenarios/load';
+import { malformedKept } from './scenarios/malformed';
+import { Tally, makePlan } from './scenarios/plan';
+import type { Limits, StressContext, UserCall } from './scenarios/plan';
+import { userCalls } from './scenarios/user';
 
 export interface StressOptions {
   /** Path of a user module (see the header). */
