@@ -47,7 +47,8 @@ export interface ConnectOptions {
   /**
    * Largest message accepted or sent, counted as libvirt does: header and
    * body, without the 4-byte length word (so the largest length word is
-   * this + 4). Default 33554432, the server's default.
+   * this + 4). Default 32 MiB (33554432, libvirt's VIR_NET_MESSAGE_MAX), the
+   * server's default.
    */
   maxMessageBytes?: number;
 }
