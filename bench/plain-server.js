@@ -25,6 +25,10 @@
  *     32 MiB + 4, libvirt's VIR_NET_MESSAGE_MAX), only CALLs with status OK
  *     are run, an unknown program or procedure or an undecodable body gets
  *     an error reply (libvirt's remote_error) instead of a hang.
+ *  7. The header codec and the protocol constants are xdrd's
+ *     lib/libvirt/wire.ts, compiled (dist/lib/libvirt/wire.js: plain JS, no
+ *     addon), so libvirt's framing is written once in the repo; what a Node
+ *     engineer writes in its place is the same dozen Buffer reads and writes.
  *
  * Procedures of the bench program (the same in all three bench servers):
  *   1 NOOP  empty args; returns an unsigned hyper (8 bytes), a constant
@@ -36,19 +40,26 @@
  */
 const net = require('net');
 const fs = require('fs');
+const path = require('path');
 const readline = require('readline');
+
+const {
+  MAX_MESSAGE_BYTES,
+  MIN_FRAME_BYTES,
+  STATUS_ERROR,
+  STATUS_OK,
+  TYPE_CALL,
+  TYPE_REPLY,
+  readHeader,
+  writeFrameHeader,
+} = require(path.join(__dirname, '..', 'dist', 'lib', 'libvirt', 'wire'));
 
 const BENCH_PROGRAM = 0x62656e63; // "benc"
 const BENCH_VERSION = 1;
 const PROC_NOOP = 1;
 const PROC_ECHO = 2;
 
-const HEADER = 28; // length word + prog, vers, proc, type, serial, status
-const MAX_FRAME = 33554432 + 4;
-const TYPE_CALL = 0;
-const TYPE_REPLY = 1;
-const STATUS_OK = 0;
-const STATUS_ERROR = 1;
+const MAX_FRAME = MAX_MESSAGE_BYTES + 4; // the length word counts itself
 const SMALL_REPLY = 1024; // bodies up to this are packed, not written alone
 const PACK_SIZE = 16 * 1024;
 
@@ -119,7 +130,7 @@ class Connection {
     let off = 0;
     while (end - off >= 4) {
       const len = buf.readUInt32BE(off);
-      if (len < HEADER || len > MAX_FRAME) {
+      if (len < MIN_FRAME_BYTES || len > MAX_FRAME) {
         socket.destroy();
         return;
       }
@@ -165,12 +176,7 @@ class Connection {
   }
 
   frame(buf, off, len) {
-    const prog = buf.readUInt32BE(off + 4);
-    const vers = buf.readUInt32BE(off + 8);
-    const proc = buf.readInt32BE(off + 12);
-    const type = buf.readUInt32BE(off + 16);
-    const serial = buf.readUInt32BE(off + 20);
-    const status = buf.readUInt32BE(off + 24);
+    const { program: prog, version: vers, procedure: proc, type, serial, status } = readHeader(buf, off + 4);
     if (type !== TYPE_CALL) return; // replies, events, streams: nothing to run
     let result;
     let replyStatus = STATUS_OK;
@@ -179,7 +185,7 @@ class Connection {
       if (prog !== BENCH_PROGRAM || vers !== BENCH_VERSION) throw new RpcFailure(`Cannot find program ${prog | 0} version ${vers | 0}`);
       const handler = handlers.get(proc);
       if (handler === undefined) throw new RpcFailure(`unknown procedure: ${proc}`);
-      result = handler(buf.subarray(off + HEADER, off + len));
+      result = handler(buf.subarray(off + MIN_FRAME_BYTES, off + len));
     } catch (e) {
       result = encodeError(e instanceof RpcFailure ? e.message : `internal error: ${e && e.message}`);
       replyStatus = STATUS_ERROR;
@@ -189,7 +195,7 @@ class Connection {
   }
 
   reply(prog, vers, proc, serial, status, body) {
-    const total = HEADER + body.length;
+    const total = MIN_FRAME_BYTES + body.length;
     let header;
     let at;
     if (body.length <= SMALL_REPLY) {
@@ -199,20 +205,14 @@ class Connection {
       }
       header = this.pack;
       at = this.packLen;
-      body.copy(this.pack, at + HEADER);
+      body.copy(this.pack, at + MIN_FRAME_BYTES);
       this.packLen += total;
     } else {
       this.flushPack(); // keep replies in the order they were made
-      header = Buffer.allocUnsafe(HEADER);
+      header = Buffer.allocUnsafe(MIN_FRAME_BYTES);
       at = 0;
     }
-    header.writeUInt32BE(total, at);
-    header.writeUInt32BE(prog, at + 4);
-    header.writeUInt32BE(vers, at + 8);
-    header.writeInt32BE(proc, at + 12);
-    header.writeUInt32BE(TYPE_REPLY, at + 16);
-    header.writeUInt32BE(serial, at + 20);
-    header.writeUInt32BE(status, at + 24);
+    writeFrameHeader(header, at, { program: prog, version: vers, procedure: proc, type: TYPE_REPLY, serial, status }, body.length);
     if (body.length > SMALL_REPLY) {
       this.socket.write(header);
       this.socket.write(body);
@@ -230,8 +230,8 @@ class Connection {
 
 function main() {
   const i = process.argv.indexOf('--socket');
-  const path = i > 0 ? process.argv[i + 1] : undefined;
-  if (!path) {
+  const socketPath = i > 0 ? process.argv[i + 1] : undefined;
+  if (!socketPath) {
     console.error('usage: node plain-server.js --socket PATH');
     process.exit(2);
   }
@@ -240,8 +240,8 @@ function main() {
     console.error(`plain-server: ${e.message}`);
     process.exit(1);
   });
-  server.listen(path, () => {
-    fs.chmodSync(path, 0o600);
+  server.listen(socketPath, () => {
+    fs.chmodSync(socketPath, 0o600);
     process.stdout.write(JSON.stringify({ ready: true, pid: process.pid, settings: {} }) + '\n');
   });
   const rl = readline.createInterface({ input: process.stdin });

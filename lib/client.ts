@@ -12,35 +12,30 @@ import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { RpcError } from './errors';
 import { isInt32, isUint32 } from './int32';
+import {
+  HEADER_BYTES,
+  KEEPALIVE_PROC_PING,
+  KEEPALIVE_PROC_PONG,
+  KEEPALIVE_PROGRAM,
+  KEEPALIVE_VERSION,
+  MAX_MESSAGE_BYTES,
+  MIN_FRAME_BYTES,
+  STATUS_ERROR,
+  STATUS_OK,
+  TYPE_CALL,
+  TYPE_MESSAGE,
+  TYPE_REPLY,
+  encodeFrame,
+  readHeader,
+  typeName,
+  writeFrameHeader,
+} from './libvirt/wire';
 import type { Procedure, ProgramEvent } from './program';
 import { decode, encode } from './xdr/codec';
 import type { Static } from './xdr/types';
 
-/** VIR_NET_MESSAGE_MAX: the largest message (header and body, without the length word). */
-export const DEFAULT_MAX_MESSAGE_BYTES = 33554432;
-
-/** Length word plus the 24-byte header: the smallest legal frame. */
-const MIN_FRAME_BYTES = 28;
-const HEADER_BYTES = 24;
-
-const TYPE_CALL = 0;
-const TYPE_REPLY = 1;
-const TYPE_MESSAGE = 2;
-const TYPE_STREAM = 3;
-const TYPE_CALL_WITH_FDS = 4;
-const TYPE_REPLY_WITH_FDS = 5;
-const TYPE_STREAM_HOLE = 6;
-
-const STATUS_OK = 0;
-const STATUS_ERROR = 1;
-
 /** The longest delay setTimeout honours; a longer one fires after 1 ms instead. */
 const MAX_TIMER_MS = 2147483647;
-
-export const KEEPALIVE_PROGRAM = 0x6b656570;
-export const KEEPALIVE_VERSION = 1;
-export const KEEPALIVE_PROC_PING = 1;
-export const KEEPALIVE_PROC_PONG = 2;
 
 export interface ConnectOptions {
   /** UNIX socket path. Give either this or `port`. */
@@ -52,7 +47,8 @@ export interface ConnectOptions {
   /**
    * Largest message accepted or sent, counted as libvirt does: header and
    * body, without the 4-byte length word (so the largest length word is
-   * this + 4). Default 33554432, the server's default.
+   * this + 4). Default 32 MiB (33554432, libvirt's VIR_NET_MESSAGE_MAX), the
+   * server's default.
    */
   maxMessageBytes?: number;
 }
@@ -120,34 +116,9 @@ interface CallKey {
   procedure: number;
 }
 
-function header(program: number, version: number, procedure: number, type: number, serial: number, status: number, bodyLength: number): Buffer {
-  const frame = Buffer.allocUnsafe(MIN_FRAME_BYTES + bodyLength);
-  frame.writeUInt32BE(MIN_FRAME_BYTES + bodyLength, 0);
-  frame.writeUInt32BE(program, 4);
-  frame.writeUInt32BE(version, 8);
-  frame.writeInt32BE(procedure, 12);
-  frame.writeUInt32BE(type, 16);
-  frame.writeUInt32BE(serial, 20);
-  frame.writeUInt32BE(status, 24);
-  return frame;
-}
-
 // Never mutated, so one copy can sit in several write queues at once.
-const PING_FRAME = header(KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, KEEPALIVE_PROC_PING, TYPE_MESSAGE, 0, STATUS_OK, 0);
-const PONG_FRAME = header(KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, KEEPALIVE_PROC_PONG, TYPE_MESSAGE, 0, STATUS_OK, 0);
-
-function typeName(type: number): string {
-  switch (type) {
-    case TYPE_CALL: return 'CALL';
-    case TYPE_REPLY: return 'REPLY';
-    case TYPE_MESSAGE: return 'MESSAGE';
-    case TYPE_STREAM: return 'STREAM';
-    case TYPE_CALL_WITH_FDS: return 'CALL_WITH_FDS';
-    case TYPE_REPLY_WITH_FDS: return 'REPLY_WITH_FDS';
-    case TYPE_STREAM_HOLE: return 'STREAM_HOLE';
-    default: return `unknown type ${type}`;
-  }
-}
+const PING_FRAME = encodeFrame({ program: KEEPALIVE_PROGRAM, version: KEEPALIVE_VERSION, procedure: KEEPALIVE_PROC_PING, type: TYPE_MESSAGE, serial: 0, status: STATUS_OK });
+const PONG_FRAME = encodeFrame({ program: KEEPALIVE_PROGRAM, version: KEEPALIVE_VERSION, procedure: KEEPALIVE_PROC_PONG, type: TYPE_MESSAGE, serial: 0, status: STATUS_OK });
 
 type State = 'open' | 'closing' | 'closed';
 
@@ -221,7 +192,7 @@ export class Client extends EventEmitter<ClientEvents> {
    * the socket's error (code ENOENT, ECONNREFUSED, ...) otherwise.
    */
   static connect(options: ConnectOptions): Promise<Client> {
-    const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    const max = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     if (!isUint32(max) || max < MIN_FRAME_BYTES) {
       return Promise.reject(clientError('ERR_INVALID_ARG_VALUE', `maxMessageBytes must be an integer from ${MIN_FRAME_BYTES} to 4294967295, got ${String(max)}.`));
     }
@@ -301,7 +272,8 @@ export class Client extends EventEmitter<ClientEvents> {
     }
 
     const serial = this.takeSerial();
-    const frame = header(program, version, procedure, TYPE_CALL, serial, STATUS_OK, bodyLength);
+    const frame = Buffer.allocUnsafe(MIN_FRAME_BYTES + bodyLength);
+    writeFrameHeader(frame, 0, { program, version, procedure, type: TYPE_CALL, serial, status: STATUS_OK }, bodyLength);
     if (body !== undefined && bodyLength > 0) frame.set(body, MIN_FRAME_BYTES);
 
     return new Promise<Buffer>((resolve, reject) => {
@@ -560,12 +532,7 @@ export class Client extends EventEmitter<ClientEvents> {
 
   /** `frame` is the header and body, without the length word; the caller never reuses it. */
   private onFrame(frame: Buffer): void {
-    const program = frame.readUInt32BE(0);
-    const version = frame.readUInt32BE(4);
-    const procedure = frame.readInt32BE(8);
-    const type = frame.readUInt32BE(12);
-    const serial = frame.readUInt32BE(16);
-    const status = frame.readUInt32BE(20);
+    const { program, version, procedure, type, serial, status } = readHeader(frame, 0);
     const body = frame.subarray(HEADER_BYTES);
 
     if (type === TYPE_REPLY) {

@@ -19,17 +19,17 @@ export type {
   Handler,
   Handlers,
 } from './program';
-export { Server, CallContext } from './server';
-export { CallAbortedError } from './context';
-export type { AbortCode } from './context';
-export { Connection } from './connection';
+export { Server } from './server/server';
+export { CallContext, CallAbortedError } from './server/context';
+export type { AbortCode } from './server/context';
+export { Connection } from './server/connection';
 export type {
   DisconnectReason,
   PeerCredentials,
   KeepaliveSettings,
   ConnectionCloseOptions,
-} from './connection';
-export type { ProcedureStats } from './procedure-stats';
+} from './server/connection';
+export type { ProcedureStats } from './server/procedure-stats';
 export type {
   RawHandler,
   RawHandlers,
@@ -40,7 +40,7 @@ export type {
   CloseResult,
   ServerStats,
   LogRecord,
-} from './server';
+} from './server/types';
 export { Client } from './client';
 export type { ConnectOptions, CallOptions, ServerMessage, KeepaliveOptions, EventListener } from './client';
 export { RpcError, isRpcError, remoteError, ErrorCode, ErrorDomain, ErrorLevel } from './errors';

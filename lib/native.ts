@@ -161,6 +161,7 @@ export interface NativeServer {
   readonly state: 'idle' | 'running' | 'closing';
 }
 
+/** The flat areas of native/addon/call_bridge.h: sizes, result kinds and the word of every record field. */
 export interface NativeLayout {
   maxBatch: number;
   inWords: number;
@@ -169,6 +170,20 @@ export interface NativeLayout {
   resultAreaWords: number;
   resultBody: number;
   resultError: number;
+  /** Bit 31 of a batch record's body length: the body is lent, a Buffer of its own. */
+  lentBody: number;
+  inSlot: number;
+  inHandler: number;
+  inProcedure: number;
+  inSerial: number;
+  inClientLow: number;
+  inClientHigh: number;
+  inBodyLength: number;
+  inQueueWaitUs: number;
+  outSlot: number;
+  outKind: number;
+  outLength: number;
+  outReserved: number;
 }
 
 export interface LiveCounts {

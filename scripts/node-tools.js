@@ -29,14 +29,14 @@ const supp = path.join(root, 'valgrind', 'node.supp');
 const scenarios = {
   'bridge-load': { args: [], script: 'bridge-load.js', arg: 'dir', threadTools: true },
   'api-load': { args: [], script: 'api-load.js', arg: 'dir', threadTools: true },
-  // The stress driver (`xdrd stress`, lib/stress/) at a small scale: every
+  // The stress driver (`xdrd stress`, lib/cli/stress/) at a small scale: every
   // scenario in one process, 3 rounds. Run only when named (npm run
   // stress:valgrind / stress:helgrind / stress:asan), not with the fixtures.
   // The RSS rule needs 5 rounds and means little under valgrind; the other
   // invariants all hold there.
   stress: {
     args: ['--expose-gc', '--max-semi-space-size=1'],
-    command: ['dist/lib/cli.js', 'stress', '--scale', '0.05', '--rounds', '3', '--seconds', '1500'],
+    command: ['dist/lib/cli/cli.js', 'stress', '--scale', '0.05', '--rounds', '3', '--seconds', '1500'],
     env: { XDRD_STRESS_NO_REEXEC: '1' },
     explicitOnly: true,
     threadTools: true,

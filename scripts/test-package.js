@@ -372,7 +372,7 @@ function checkTarball(info, { prebuilds }) {
   const has = (p) => files.includes(p);
   const required = [
     'package.json', 'README.md', 'THREADING.md', 'LICENSE', 'binding.gyp', 'CMakeLists.txt',
-    'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/cli.js', 'dist/lib/native.js',
+    'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/cli/cli.js', 'dist/lib/native.js',
     'native/core/server.cc', 'native/addon/addon.cc', 'valgrind/node.supp',
   ];
   if (prebuilds) required.push(`prebuilds/${platformDir}/xdrd.node`, `prebuilds/${platformDir}/xdrd.node.debug`);

@@ -8,15 +8,19 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, ServerMessage } from '../lib/client';
 import { RpcError } from '../lib/errors';
+import {
+  MIN_FRAME_BYTES,
+  STATUS_ERROR as ERROR,
+  STATUS_OK as OK,
+  TYPE_CALL as CALL,
+  TYPE_MESSAGE as MESSAGE,
+  TYPE_REPLY as REPLY,
+  TYPE_STREAM as STREAM,
+  encodeFrame,
+  readHeader,
+} from '../lib/libvirt/wire';
 
 const REMOTE = 0x20008086;
-const KEEPALIVE = 0x6b656570;
-const CALL = 0;
-const REPLY = 1;
-const MESSAGE = 2;
-const STREAM = 3;
-const OK = 0;
-const ERROR = 1;
 
 interface Frame {
   program: number;
@@ -31,17 +35,10 @@ interface Frame {
 }
 
 function frame(f: { program?: number; version?: number; procedure: number; type?: number; serial: number; status?: number; body?: Uint8Array }): Buffer {
-  const body = Buffer.from(f.body ?? new Uint8Array(0));
-  const b = Buffer.alloc(28 + body.length);
-  b.writeUInt32BE(28 + body.length, 0);
-  b.writeUInt32BE(f.program ?? REMOTE, 4);
-  b.writeUInt32BE(f.version ?? 1, 8);
-  b.writeInt32BE(f.procedure, 12);
-  b.writeUInt32BE(f.type ?? REPLY, 16);
-  b.writeUInt32BE(f.serial, 20);
-  b.writeUInt32BE(f.status ?? OK, 24);
-  body.copy(b, 28);
-  return b;
+  return encodeFrame(
+    { program: f.program ?? REMOTE, version: f.version ?? 1, procedure: f.procedure, type: f.type ?? REPLY, serial: f.serial, status: f.status ?? OK },
+    f.body,
+  );
 }
 
 /** The reply to `call` with `body`. */
@@ -74,13 +71,8 @@ class PeerConn {
         const raw = this.buffered.subarray(0, len);
         this.buffered = this.buffered.subarray(len);
         this.frames.push({
-          program: raw.readUInt32BE(4),
-          version: raw.readUInt32BE(8),
-          procedure: raw.readInt32BE(12),
-          type: raw.readUInt32BE(16),
-          serial: raw.readUInt32BE(20),
-          status: raw.readUInt32BE(24),
-          body: Buffer.from(raw.subarray(28)),
+          ...readHeader(raw, 4),
+          body: Buffer.from(raw.subarray(MIN_FRAME_BYTES)),
           raw: Buffer.from(raw),
         });
       }

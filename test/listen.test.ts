@@ -13,6 +13,7 @@ import * as path from 'path';
 
 import { Client, Server } from '../lib';
 import type { AddressInfo, CallContext, Connection, ListenOptions } from '../lib';
+import { MIN_FRAME_BYTES, STATUS_OK, TYPE_CALL, encodeFrame, readHeader } from '../lib/libvirt/wire';
 import { REPO, TEST_PROGRAM, TEST_VERSION, cleanUp, connect, socketPath, tempDir, track, u32 } from './helpers/harness';
 
 const FIXTURES = path.join(REPO, 'test', 'fixtures');
@@ -101,14 +102,7 @@ async function rawConnect(options: { port: number; host: string } | { path: stri
 
 /** Sends one CALL (serial 1) and resolves with the reply's status and body. */
 function rawCall(socket: net.Socket, program: number, version: number, procedure: number, body: Buffer = Buffer.alloc(0)): Promise<{ status: number; body: Buffer }> {
-  const header = Buffer.alloc(28);
-  header.writeUInt32BE(28 + body.length, 0);
-  header.writeUInt32BE(program, 4);
-  header.writeUInt32BE(version, 8);
-  header.writeInt32BE(procedure, 12);
-  header.writeUInt32BE(0, 16); // CALL
-  header.writeUInt32BE(1, 20); // serial
-  header.writeUInt32BE(0, 24); // OK
+  const call = encodeFrame({ program, version, procedure, type: TYPE_CALL, serial: 1, status: STATUS_OK }, body);
   return new Promise((resolve, reject) => {
     let got = Buffer.alloc(0);
     const onData = (d: Buffer): void => {
@@ -116,11 +110,11 @@ function rawCall(socket: net.Socket, program: number, version: number, procedure
       if (got.length < 4 || got.length < got.readUInt32BE(0)) return;
       socket.off('data', onData);
       const length = got.readUInt32BE(0);
-      resolve({ status: got.readUInt32BE(24), body: got.subarray(28, length) });
+      resolve({ status: readHeader(got, 4).status, body: got.subarray(MIN_FRAME_BYTES, length) });
     };
     socket.on('data', onData);
     socket.once('error', reject);
-    socket.write(Buffer.concat([header, body]));
+    socket.write(call);
   });
 }
 

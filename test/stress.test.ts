@@ -10,7 +10,7 @@ import { REPO, cleanUp, runChild, tempDir } from './helpers/harness';
 
 afterEach(cleanUp);
 
-const CLI = path.join(REPO, 'dist', 'lib', 'cli.js');
+const CLI = path.join(REPO, 'dist', 'lib', 'cli', 'cli.js');
 const SMALL = ['--scale', '0.1', '--rounds', '6', '--seed', '42'];
 
 /** The invariant lines of the report (between "invariants:" and the counters). */

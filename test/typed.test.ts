@@ -5,6 +5,7 @@
 import * as net from 'net';
 
 import { Client, RpcError, Server, defineProgram, xdr } from '../lib';
+import { STATUS_OK, TYPE_REPLY, encodeFrame, readHeader } from '../lib/libvirt/wire';
 import type { CallContext } from '../lib';
 import { cleanUp, connect, socketPath, track } from './helpers/harness';
 
@@ -104,13 +105,8 @@ test('a reply that does not decode rejects with an XdrError naming the result', 
   const path = socketPath();
   const peer = net.createServer((s) =>
     s.once('data', (call) => {
-      const reply = Buffer.alloc(32);
-      reply.writeUInt32BE(32, 0);
-      call.copy(reply, 4, 4, 16); // program, version, procedure
-      reply.writeUInt32BE(1, 16); // REPLY
-      call.copy(reply, 20, 20, 24); // serial
-      reply.writeUInt32BE(0, 24); // OK
-      s.write(reply);
+      // The call's program, version, procedure and serial; a 4-byte body.
+      s.write(encodeFrame({ ...readHeader(call, 4), type: TYPE_REPLY, status: STATUS_OK }, Buffer.alloc(4)));
     }),
   );
   await new Promise<void>((r) => peer.listen(path, r));

@@ -36,6 +36,23 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   layout.Set("resultAreaWords", CallBridge::kOutAreaWords);
   layout.Set("resultBody", CallBridge::kResultBody);
   layout.Set("resultError", CallBridge::kResultError);
+  layout.Set("lentBody", CallBridge::kExternalBody);
+  // The word of each field in a batch record and in a result record, as
+  // call_bridge.h lays them out, so that JS (lib/server/bridge.ts) names
+  // every offset it reads or writes instead of counting.
+  struct Field {
+    const char* name;
+    uint32_t word;
+  };
+  static constexpr Field kInFields[] = {
+      {"inSlot", 0},      {"inHandler", 1},    {"inProcedure", 2},  {"inSerial", 3},
+      {"inClientLow", 4}, {"inClientHigh", 5}, {"inBodyLength", 6}, {"inQueueWaitUs", 7},
+  };
+  static constexpr Field kOutFields[] = {{"outSlot", 0}, {"outKind", 1}, {"outLength", 2}, {"outReserved", 3}};
+  static_assert(sizeof kInFields / sizeof kInFields[0] == CallBridge::kInWords, "a batch record word without a name");
+  static_assert(sizeof kOutFields / sizeof kOutFields[0] == CallBridge::kOutWords, "a result record word without a name");
+  for (const Field& f : kInFields) layout.Set(f.name, f.word);
+  for (const Field& f : kOutFields) layout.Set(f.name, f.word);
   exports.Set("layout", layout);
   // The keys of stats(), from the one list of counters (lib/native.ts
   // checks its NativeStats type against them).

@@ -7,10 +7,9 @@
  */
 import * as net from 'net';
 
-export const TYPE_CALL = 0;
-export const TYPE_REPLY = 1;
-export const TYPE_MESSAGE = 2;
-export const KEEPALIVE_PROGRAM = 0x6b656570;
+import { MIN_FRAME_BYTES, STATUS_OK, TYPE_CALL, encodeFrame, readHeader } from '../../lib/libvirt/wire';
+
+export { KEEPALIVE_PROGRAM, TYPE_CALL, TYPE_MESSAGE, TYPE_REPLY } from '../../lib/libvirt/wire';
 
 export interface Frame {
   prog: number;
@@ -22,18 +21,9 @@ export interface Frame {
   body: Buffer;
 }
 
-/** A whole frame: length word, 24-byte header, body. */
+/** A whole frame: length word, 24-byte header (status OK), body. */
 export function frame(prog: number, vers: number, proc: number, serial: number, body: Uint8Array = Buffer.alloc(0), type = TYPE_CALL): Buffer {
-  const b = Buffer.alloc(28 + body.length);
-  b.writeUInt32BE(28 + body.length, 0);
-  b.writeUInt32BE(prog, 4);
-  b.writeUInt32BE(vers, 8);
-  b.writeInt32BE(proc, 12);
-  b.writeUInt32BE(type, 16);
-  b.writeUInt32BE(serial, 20);
-  b.writeUInt32BE(0, 24);
-  Buffer.from(body).copy(b, 28);
-  return b;
+  return encodeFrame({ program: prog, version: vers, procedure: proc, type, serial, status: STATUS_OK }, body);
 }
 
 export class RawPeer {
@@ -62,14 +52,15 @@ export class RawPeer {
         if (this.#buffer.length < len) break;
         const f = this.#buffer.subarray(0, len);
         this.#buffer = this.#buffer.subarray(len);
+        const h = readHeader(f, 4);
         this.#frames.push({
-          prog: f.readUInt32BE(4),
-          vers: f.readUInt32BE(8),
-          proc: f.readInt32BE(12),
-          type: f.readUInt32BE(16),
-          serial: f.readUInt32BE(20),
-          status: f.readUInt32BE(24),
-          body: Buffer.from(f.subarray(28)),
+          prog: h.program,
+          vers: h.version,
+          proc: h.procedure,
+          type: h.type,
+          serial: h.serial,
+          status: h.status,
+          body: Buffer.from(f.subarray(MIN_FRAME_BYTES)),
         });
       }
       this.#waiter?.();

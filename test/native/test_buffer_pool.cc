@@ -34,7 +34,7 @@ Bytes Reserved(size_t capacity) {
 
 // ---- Reuse ----------------------------------------------------------------------
 
-XT_TEST(GivenBackBufferComesBackFromTake) {
+XT_TEST(given_back_buffer_comes_back_from_take) {
   BufferPool pool;
   Bytes first = Reserved(64 * kKiB);
   const uint8_t* storage = first.data();
@@ -53,7 +53,7 @@ XT_TEST(GivenBackBufferComesBackFromTake) {
   XT_CHECK_EQ(s.retained_bytes, size_t{0});
 }
 
-XT_TEST(TakeWithNothingFittingReservesExactly) {
+XT_TEST(take_with_nothing_fitting_reserves_exactly) {
   BufferPool pool;
   Bytes b = pool.Take(40 * kKiB);
   XT_CHECK(b.empty());
@@ -62,7 +62,7 @@ XT_TEST(TakeWithNothingFittingReservesExactly) {
   XT_CHECK_EQ(pool.stats().hits, uint64_t{0});
 }
 
-XT_TEST(TakePrefersTheSmallestBufferThatFits) {
+XT_TEST(take_prefers_the_smallest_buffer_that_fits) {
   BufferPool pool;
   pool.Give(Reserved(100 * kKiB));
   pool.Give(Reserved(70 * kKiB));
@@ -73,7 +73,7 @@ XT_TEST(TakePrefersTheSmallestBufferThatFits) {
   XT_CHECK_EQ(pool.stats().retained_buffers, size_t{3});
 }
 
-XT_TEST(TakeNeverHandsOutMoreThanTheCallerAllows) {
+XT_TEST(take_never_hands_out_more_than_the_caller_allows) {
   BufferPool pool;
   pool.Give(Reserved(1024 * kKiB));
   // By default at most twice what is asked for: a 1 MiB buffer is not a
@@ -89,7 +89,7 @@ XT_TEST(TakeNeverHandsOutMoreThanTheCallerAllows) {
 
 // ---- Small and huge sizes ------------------------------------------------------
 
-XT_TEST(SmallBuffersAreNotPooled) {
+XT_TEST(small_buffers_are_not_pooled) {
   BufferPool pool;
   pool.Give(Reserved(4 * kKiB));
   pool.Give(Reserved(16 * kKiB - 1));
@@ -104,7 +104,7 @@ XT_TEST(SmallBuffersAreNotPooled) {
   XT_CHECK_EQ(s.hits + s.misses, uint64_t{0});  // a plain allocation
 }
 
-XT_TEST(EmptyMovedFromVectorsAreIgnored) {
+XT_TEST(empty_moved_from_vectors_are_ignored) {
   BufferPool pool;
   Bytes big = Reserved(64 * kKiB);
   Bytes moved = std::move(big);
@@ -115,7 +115,7 @@ XT_TEST(EmptyMovedFromVectorsAreIgnored) {
   XT_CHECK_EQ(s.kept + s.dropped, uint64_t{0});
 }
 
-XT_TEST(BuffersAboveTheMaximumAreNotKept) {
+XT_TEST(buffers_above_the_maximum_are_not_kept) {
   BufferPool pool;
   pool.Give(Reserved(pool.limits().max_capacity + 1));
   XT_CHECK_EQ(pool.stats().retained_buffers, size_t{0});
@@ -125,7 +125,7 @@ XT_TEST(BuffersAboveTheMaximumAreNotKept) {
 
 // ---- Bounds ---------------------------------------------------------------------
 
-XT_TEST(RetainedBytesStayWithinTheBound) {
+XT_TEST(retained_bytes_stay_within_the_bound) {
   BufferPool pool;
   const size_t bound = pool.limits().max_retained_bytes;
   bool within = true;
@@ -141,7 +141,7 @@ XT_TEST(RetainedBytesStayWithinTheBound) {
   XT_CHECK_EQ(s.dropped, uint64_t{40 - 8});  // ... by pushing out the oldest
 }
 
-XT_TEST(RetainedCountStaysWithinTheBound) {
+XT_TEST(retained_count_stays_within_the_bound) {
   BufferPool::Limits limits;
   limits.max_retained_buffers = 4;
   BufferPool pool(limits);
@@ -150,7 +150,7 @@ XT_TEST(RetainedCountStaysWithinTheBound) {
   XT_CHECK_EQ(pool.stats().retained_bytes, 4 * 16 * kKiB);
 }
 
-XT_TEST(FullPoolPushesOutTheOldestForANewSize) {
+XT_TEST(full_pool_pushes_out_the_oldest_for_a_new_size) {
   BufferPool::Limits limits;
   limits.max_retained_buffers = 2;
   BufferPool pool(limits);
@@ -163,7 +163,7 @@ XT_TEST(FullPoolPushesOutTheOldestForANewSize) {
   XT_CHECK_EQ(pool.stats().retained_buffers, size_t{0});
 }
 
-XT_TEST(ABufferThatCannotFitIsRefusedWithoutEmptyingThePool) {
+XT_TEST(a_buffer_that_cannot_fit_is_refused_without_emptying_the_pool) {
   BufferPool::Limits limits;
   limits.max_retained_bytes = 256 * kKiB;
   BufferPool pool(limits);
@@ -179,7 +179,7 @@ XT_TEST(ABufferThatCannotFitIsRefusedWithoutEmptyingThePool) {
 
 // ---- Threads --------------------------------------------------------------------
 
-XT_TEST(ConcurrentTakeAndGiveFromSeveralThreads) {
+XT_TEST(concurrent_take_and_give_from_several_threads) {
   BufferPool pool;
   constexpr int kThreads = 4;
   constexpr int kRounds = 300;
@@ -213,7 +213,7 @@ XT_TEST(ConcurrentTakeAndGiveFromSeveralThreads) {
 
 // ---- The process-wide pool -------------------------------------------------------
 
-XT_TEST(ProcessWidePoolIsOneInstanceThatPools) {
+XT_TEST(process_wide_pool_is_one_instance_that_pools) {
   BufferPool& pool = LargeBufferPool();
   XT_CHECK(&pool == &LargeBufferPool());
   const BufferPool::Stats before = pool.stats();

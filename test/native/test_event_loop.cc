@@ -1,6 +1,7 @@
 // Event-loop behaviours, one test each. Tests with a second thread hand
-// control over with latches, never with sleeps; a test that would hang is
-// stopped by ctest's timeout.
+// control over with latches, never with sleeps; waits for what another
+// thread should cause are bounded, so a regression fails a check instead
+// of hanging until ctest's timeout.
 #include <poll.h>
 #include <unistd.h>
 
@@ -24,6 +25,21 @@ bool RunUntil(EventLoop& loop, Pred done, int max_turns = 2000) {
   for (int i = 0; i < max_turns && !done(); ++i) loop.RunOnce(1000);
   return done();
 }
+
+// For a test whose loop thread blocks in RunOnce(-1) until another thread's
+// action ends the turn: a watched pipe that stays empty unless the test
+// gives up. Filling it ends that turn whatever else is broken, so the
+// thread can still be joined after a failed check.
+class Unstick {
+ public:
+  explicit Unstick(EventLoop& loop) {
+    loop.AddWatch(pipe_.read_fd, POLLIN, [this](Id, int, short) { pipe_.Drain(); });
+  }
+  void Now() { pipe_.Fill(); }
+
+ private:
+  xt::Pipe pipe_;
+};
 
 }  // namespace
 
@@ -250,15 +266,17 @@ XT_TEST(timer_disarms_another_due_in_same_turn) {
 
 XT_TEST(wake_interrupts_poll_without_timeout) {
   EventLoop loop;
+  Unstick unstick(loop);
   xt::Latch turn_done;
   std::thread loop_thread([&] {
-    loop.RunOnce(-1);  // nothing registered: only Wake() can end it
+    loop.RunOnce(-1);  // nothing ready: only Wake() can end it
     turn_done.CountDown();
   });
   loop.Wake();
-  turn_done.Wait();
+  const bool ended = xt::WaitUntil([&] { return turn_done.Released(); });
+  if (!ended) unstick.Now();
   loop_thread.join();
-  XT_CHECK(turn_done.Released());
+  XT_CHECK(ended);
 }
 
 XT_TEST(wakeups_coalesce) {
@@ -275,35 +293,47 @@ XT_TEST(wakeups_coalesce) {
 
 XT_TEST(timer_added_from_another_thread_interrupts_poll) {
   EventLoop loop;
-  std::atomic<bool> done{false};
+  Unstick unstick(loop);
+  std::atomic<bool> done{false}, gave_up{false};
   xt::Latch started;
   std::thread loop_thread([&] {
     started.CountDown();
-    while (!done.load()) loop.RunOnce(-1);
+    while (!done.load() && !gave_up.load()) loop.RunOnce(-1);
   });
   started.Wait();
   loop.AddTimer(0, 0, [&](Id) { done.store(true); });
+  const bool fired = xt::WaitUntil([&] { return done.load(); });
+  if (!fired) {
+    gave_up.store(true);
+    unstick.Now();
+  }
   loop_thread.join();
-  XT_CHECK(done.load());
+  XT_CHECK(fired);
 }
 
 XT_TEST(watch_added_from_another_thread_interrupts_poll) {
   EventLoop loop;
+  Unstick unstick(loop);
   xt::Pipe p;
   p.Fill();
-  std::atomic<bool> done{false};
+  std::atomic<bool> done{false}, gave_up{false};
   xt::Latch started;
   std::thread loop_thread([&] {
     started.CountDown();
-    while (!done.load()) loop.RunOnce(-1);
+    while (!done.load() && !gave_up.load()) loop.RunOnce(-1);
   });
   started.Wait();
   loop.AddWatch(p.read_fd, POLLIN, [&](Id self, int, short) {
     loop.RemoveWatch(self);
     done.store(true);
   });
+  const bool fired = xt::WaitUntil([&] { return done.load(); });
+  if (!fired) {
+    gave_up.store(true);
+    unstick.Now();
+  }
   loop_thread.join();
-  XT_CHECK(done.load());
+  XT_CHECK(fired);
 }
 
 // The case that makes deferred freeing necessary: another thread removes a

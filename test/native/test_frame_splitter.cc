@@ -59,7 +59,7 @@ uint8_t PatternByte(size_t i) { return static_cast<uint8_t>(i ^ (i >> 8) ^ (i >>
 
 // ---- Chunking -------------------------------------------------------------------
 
-XT_TEST(ThreeFramesSurviveEverySplitPoint) {
+XT_TEST(three_frames_survive_every_split_point) {
   const std::vector<Bytes> frames = ThreeFrames();
   XT_REQUIRE(frames[0].size() == 28 && frames[1].size() == 40 && frames[2].size() == 300);
   const Bytes stream = Concat(frames);
@@ -75,7 +75,7 @@ XT_TEST(ThreeFramesSurviveEverySplitPoint) {
   }
 }
 
-XT_TEST(ThreeFramesSurviveOneByteAtATime) {
+XT_TEST(three_frames_survive_one_byte_at_a_time) {
   const std::vector<Bytes> frames = ThreeFrames();
   const Bytes stream = Concat(frames);
   FrameSplitter s;
@@ -95,7 +95,7 @@ XT_TEST(ThreeFramesSurviveOneByteAtATime) {
   for (size_t i = 0; i < 3; ++i) XT_CHECK_BYTES(got[i], frames[i]);
 }
 
-XT_TEST(CoalescedFramesComeOutOfOneFeed) {
+XT_TEST(coalesced_frames_come_out_of_one_feed) {
   const std::vector<Bytes> frames = ThreeFrames();
   const Bytes stream = Concat(frames);
   FrameSplitter s;
@@ -108,7 +108,7 @@ XT_TEST(CoalescedFramesComeOutOfOneFeed) {
   for (size_t i = 0; i < 3; ++i) XT_CHECK_BYTES(got[i], frames[i]);
 }
 
-XT_TEST(EmptyFeedChangesNothing) {
+XT_TEST(empty_feed_changes_nothing) {
   FrameSplitter s;
   XT_CHECK(s.Feed(nullptr, 0));
   XT_CHECK(!s.mid_frame());
@@ -119,7 +119,7 @@ XT_TEST(EmptyFeedChangesNothing) {
 
 // ---- Length word limits -----------------------------------------------------------
 
-XT_TEST(LengthZeroIsRejected) {
+XT_TEST(length_zero_is_rejected) {
   FrameSplitter s;
   const Bytes word = LengthWord(0);
   XT_CHECK(!s.Feed(word.data(), word.size()));
@@ -128,7 +128,7 @@ XT_TEST(LengthZeroIsRejected) {
   XT_CHECK_EQ(s.error_message(), std::string("frame length 0 below the minimum 28"));
 }
 
-XT_TEST(Length27IsRejected) {
+XT_TEST(length_27_is_rejected) {
   FrameSplitter s;
   const Bytes word = LengthWord(27);
   XT_CHECK(!s.Feed(word.data(), word.size()));
@@ -136,7 +136,7 @@ XT_TEST(Length27IsRejected) {
   XT_CHECK_EQ(s.error_message(), std::string("frame length 27 below the minimum 28"));
 }
 
-XT_TEST(BadLengthIsCaughtOnItsFourthByte) {
+XT_TEST(bad_length_is_caught_on_its_fourth_byte) {
   FrameSplitter s;
   const Bytes word = LengthWord(8);
   for (size_t i = 0; i < 3; ++i) XT_CHECK(s.Feed(&word[i], 1));
@@ -145,7 +145,7 @@ XT_TEST(BadLengthIsCaughtOnItsFourthByte) {
   XT_CHECK(s.failed());
 }
 
-XT_TEST(Length28IsAnEmptyPayloadFrame) {
+XT_TEST(length_28_is_an_empty_payload_frame) {
   FrameSplitter s;
   const Bytes pong = MakePongFrame();
   XT_CHECK(s.Feed(pong.data(), pong.size()));
@@ -158,7 +158,7 @@ XT_TEST(Length28IsAnEmptyPayloadFrame) {
   XT_CHECK_EQ(r.payload_offset, frame.size());  // nothing after the header
 }
 
-XT_TEST(LargestLengthWordIsAcceptedWithoutABigAllocation) {
+XT_TEST(largest_length_word_is_accepted_without_a_big_allocation) {
   FrameSplitter s;
   const Bytes word = LengthWord(33554436);  // kDefaultMaxMessageBytes + 4
   XT_CHECK(s.Feed(word.data(), word.size()));
@@ -168,7 +168,7 @@ XT_TEST(LargestLengthWordIsAcceptedWithoutABigAllocation) {
   XT_CHECK(s.allocated_bytes() < 128 * 1024);
 }
 
-XT_TEST(LargestFrameArrivesIn64KiBChunks) {
+XT_TEST(largest_frame_arrives_in_64kib_chunks) {
   const size_t length = 33554436;
   FrameSplitter s;
   const Bytes word = LengthWord(length);
@@ -198,7 +198,7 @@ XT_TEST(LargestFrameArrivesIn64KiBChunks) {
   XT_CHECK_EQ(s.buffered_bytes(), size_t{0});
 }
 
-XT_TEST(A64KiBFrameInOneFeedIsAllocatedOnce) {
+XT_TEST(a_64kib_frame_in_one_feed_is_allocated_once) {
   // The first buffer is sized by the bytes that came with the length word,
   // not grown by doubling from a small reserve.
   const Bytes big = FrameWithBody(7, 9, 64 * 1024);
@@ -219,7 +219,7 @@ XT_TEST(A64KiBFrameInOneFeedIsAllocatedOnce) {
   if (after.misses > before.misses) XT_CHECK_EQ(frame.capacity(), big.size());
 }
 
-XT_TEST(PooledBuffersKeepTheAllocationNearTheBytesReceived) {
+XT_TEST(pooled_buffers_keep_the_allocation_near_the_bytes_received) {
   // A large buffer waits in the pool; a peer announces 32 MiB and sends a
   // few bytes: neither the announcement nor the pooled buffer may make the
   // splitter hold much more than it received.
@@ -240,7 +240,7 @@ XT_TEST(PooledBuffersKeepTheAllocationNearTheBytesReceived) {
   XT_CHECK(s.mid_frame());
 }
 
-XT_TEST(LengthOneAboveLargestIsRejected) {
+XT_TEST(length_one_above_largest_is_rejected) {
   FrameSplitter s;
   const Bytes word = LengthWord(33554437);
   XT_CHECK(!s.Feed(word.data(), word.size()));
@@ -250,14 +250,14 @@ XT_TEST(LengthOneAboveLargestIsRejected) {
   XT_CHECK_EQ(s.allocated_bytes(), size_t{0});
 }
 
-XT_TEST(LengthWordAllOnesIsRejected) {
+XT_TEST(length_word_all_ones_is_rejected) {
   FrameSplitter s;
   const Bytes word = LengthWord(0xffffffff);
   XT_CHECK(!s.Feed(word.data(), word.size()));
   XT_CHECK_EQ(s.error(), FrameError::kLengthAboveMaximum);
 }
 
-XT_TEST(CustomMaximumIsRespected) {
+XT_TEST(custom_maximum_is_respected) {
   FrameSplitter s(100);  // header + body up to 100, so length words up to 104
   XT_CHECK_EQ(s.max_message_bytes(), 100u);
   const Bytes largest = FrameWithBody(1, 1, 76);
@@ -275,7 +275,7 @@ XT_TEST(CustomMaximumIsRespected) {
 
 // ---- After an error -------------------------------------------------------------
 
-XT_TEST(PoisonedSplitterKeepsFailingWithTheSameError) {
+XT_TEST(poisoned_splitter_keeps_failing_with_the_same_error) {
   FrameSplitter s;
   const Bytes bad = LengthWord(27);
   XT_CHECK(!s.Feed(bad.data(), bad.size()));
@@ -289,7 +289,7 @@ XT_TEST(PoisonedSplitterKeepsFailingWithTheSameError) {
   XT_CHECK(!s.mid_frame());
 }
 
-XT_TEST(FramesBeforeABadLengthStayPoppable) {
+XT_TEST(frames_before_a_bad_length_stay_poppable) {
   Bytes stream = MakePingFrame();
   const Bytes bad = LengthWord(5);
   stream.insert(stream.end(), bad.begin(), bad.end());
@@ -303,7 +303,7 @@ XT_TEST(FramesBeforeABadLengthStayPoppable) {
 
 // ---- State for the event loop ---------------------------------------------------
 
-XT_TEST(MidFrameTracksAStartedFrame) {
+XT_TEST(mid_frame_tracks_a_started_frame) {
   const Bytes ping = MakePingFrame();
   FrameSplitter s;
   XT_CHECK(!s.mid_frame());
@@ -319,7 +319,7 @@ XT_TEST(MidFrameTracksAStartedFrame) {
   XT_CHECK(s.mid_frame());
 }
 
-XT_TEST(BufferedBytesCountsQueuedAndPartialBytes) {
+XT_TEST(buffered_bytes_counts_queued_and_partial_bytes) {
   const Bytes ping = MakePingFrame();
   FrameSplitter s;
   XT_CHECK(s.Feed(ping.data(), 3));
@@ -335,7 +335,7 @@ XT_TEST(BufferedBytesCountsQueuedAndPartialBytes) {
   XT_CHECK_EQ(s.buffered_bytes(), size_t{6});
 }
 
-XT_TEST(FramesWaitQueuedWhileTheCallerStopsPopping) {
+XT_TEST(frames_wait_queued_while_the_caller_stops_popping) {
   const std::vector<Bytes> frames = ThreeFrames();
   const Bytes stream = Concat(frames);
   FrameSplitter s;

@@ -147,12 +147,12 @@ const Bytes kEveryFieldErrorBody = {
 
 // ---- Headers ------------------------------------------------------------------
 
-XT_TEST(AuthListCallEncodesAsLibvirt) {
+XT_TEST(auth_list_call_encodes_as_libvirt) {
   const Header h = RemoteHeader(kProcAuthList, kTypeCall, 0, kStatusOk);
   XT_CHECK_BYTES(EncodeFrame(h, nullptr, 0), kAuthListCall);
 }
 
-XT_TEST(AuthListCallDecodes) {
+XT_TEST(auth_list_call_decodes) {
   Header h;
   const HeaderDecodeResult r = DecodeHeader(kAuthListCall.data(), kAuthListCall.size(), &h);
   XT_REQUIRE(r.ok());
@@ -166,7 +166,7 @@ XT_TEST(AuthListCallDecodes) {
   XT_CHECK_EQ(h.nfds, 0u);
 }
 
-XT_TEST(AuthListReplyDecodesHeaderAndBody) {
+XT_TEST(auth_list_reply_decodes_header_and_body) {
   const Bytes frame = {
       0x00, 0x00, 0x00, 0x24,  // length 36
       0x20, 0x00, 0x80, 0x86,  // prog REMOTE
@@ -190,7 +190,7 @@ XT_TEST(AuthListReplyDecodesHeaderAndBody) {
   XT_CHECK_EQ(body.remaining(), size_t{0});
 }
 
-XT_TEST(CallWithFdsHeaderCarriesNfdsWord) {
+XT_TEST(call_with_fds_header_carries_nfds_word) {
   Header h = RemoteHeader(kProcConnectGetHostname, kTypeCallWithFds, 9, kStatusOk);
   h.nfds = 2;
   const Bytes expected = {
@@ -212,7 +212,7 @@ XT_TEST(CallWithFdsHeaderCarriesNfdsWord) {
   XT_CHECK(back == h);
 }
 
-XT_TEST(NfdsAbove32IsRejectedAnd32Accepted) {
+XT_TEST(nfds_above_32_is_rejected_and_32_accepted) {
   Header h = RemoteHeader(kProcConnectGetHostname, kTypeReplyWithFds, 1, kStatusOk);
   h.nfds = 33;
   Bytes frame = EncodeFrame(h, nullptr, 0);
@@ -226,7 +226,7 @@ XT_TEST(NfdsAbove32IsRejectedAnd32Accepted) {
   XT_CHECK_EQ(out.nfds, 32u);
 }
 
-XT_TEST(HeaderShorterThan28IsRejected) {
+XT_TEST(header_shorter_than_28_is_rejected) {
   Bytes short_frame(kAuthListCall.begin(), kAuthListCall.end() - 1);
   short_frame.at(3) = 27;  // a consistent length word does not help
   for (size_t len = 0; len < 28; ++len) {
@@ -235,21 +235,21 @@ XT_TEST(HeaderShorterThan28IsRejected) {
   }
 }
 
-XT_TEST(WithFdsHeaderWithoutNfdsWordIsRejected) {
+XT_TEST(with_fds_header_without_nfds_word_is_rejected) {
   Bytes frame = kAuthListCall;
   frame[19] = kTypeCallWithFds;  // 28 bytes, but type says an nfds word follows
   Header h;
   XT_CHECK_EQ(DecodeHeader(frame.data(), frame.size(), &h).error, HeaderError::kTooShort);
 }
 
-XT_TEST(LengthWordDisagreeingWithFrameIsRejected) {
+XT_TEST(length_word_disagreeing_with_frame_is_rejected) {
   Bytes frame = kAuthListCall;
   frame.push_back(0);  // 29 bytes, length word still says 28
   Header h;
   XT_CHECK_EQ(DecodeHeader(frame.data(), frame.size(), &h).error, HeaderError::kLengthMismatch);
 }
 
-XT_TEST(UnknownTypeAndStatusSurviveDecoding) {
+XT_TEST(unknown_type_and_status_survive_decoding) {
   const Header h = RemoteHeader(-7, 9, 0xffffffff, 77);
   const Bytes frame = EncodeFrame(h, nullptr, 0);
   Header back;
@@ -258,7 +258,7 @@ XT_TEST(UnknownTypeAndStatusSurviveDecoding) {
   XT_CHECK_EQ(back.proc, -7);
 }
 
-XT_TEST(NfdsIsNotWrittenForPlainTypes) {
+XT_TEST(nfds_is_not_written_for_plain_types) {
   Header h = RemoteHeader(kProcAuthList, kTypeCall, 0, kStatusOk);
   h.nfds = 5;  // meaningless for CALL: not on the wire
   XT_CHECK_BYTES(EncodeFrame(h, nullptr, 0), kAuthListCall);
@@ -266,7 +266,7 @@ XT_TEST(NfdsIsNotWrittenForPlainTypes) {
 
 // ---- Building frames ----------------------------------------------------------
 
-XT_TEST(SupportsFeatureCallBuiltInPlace) {
+XT_TEST(supports_feature_call_built_in_place) {
   Bytes buf;
   const size_t start =
       BeginFrame(&buf, RemoteHeader(kProcConnectSupportsFeature, kTypeCall, 1, kStatusOk));
@@ -285,7 +285,7 @@ XT_TEST(SupportsFeatureCallBuiltInPlace) {
                       }));
 }
 
-XT_TEST(GetHostnameReplyFromEncodeFrame) {
+XT_TEST(get_hostname_reply_from_encode_frame) {
   const uint8_t body[] = {0x00, 0x00, 0x00, 0x02, 'v', 'm', 0x00, 0x00};  // "vm"
   const Bytes frame = EncodeFrame(
       RemoteHeader(kProcConnectGetHostname, kTypeReply, 6, kStatusOk), body, sizeof body);
@@ -302,7 +302,7 @@ XT_TEST(GetHostnameReplyFromEncodeFrame) {
                         }));
 }
 
-XT_TEST(FramesBuiltBackToBackInOneBuffer) {
+XT_TEST(frames_built_back_to_back_in_one_buffer) {
   Bytes buf;
   const size_t first = BeginFrame(&buf, RemoteHeader(kProcAuthList, kTypeCall, 0, kStatusOk));
   XT_REQUIRE(FinishFrame(&buf, first));
@@ -316,7 +316,7 @@ XT_TEST(FramesBuiltBackToBackInOneBuffer) {
   XT_CHECK_EQ(buf.size(), size_t{60});
 }
 
-XT_TEST(FinishFrameRefusesFrameAboveMaxAndRemovesIt) {
+XT_TEST(finish_frame_refuses_frame_above_max_and_removes_it) {
   // With a max of 100, the largest frame is 104 bytes: 4 + 24 + 76.
   Bytes buf = {0xab};
   size_t start = BeginFrame(&buf, RemoteHeader(1, kTypeReply, 0, kStatusOk));
@@ -331,7 +331,7 @@ XT_TEST(FinishFrameRefusesFrameAboveMaxAndRemovesIt) {
   XT_CHECK_EQ(buf.size(), size_t{105});  // the earlier frame stays, the bad one is gone
 }
 
-XT_TEST(EncodeFrameHonoursTheDefaultMaximum) {
+XT_TEST(encode_frame_honours_the_default_maximum) {
   const Bytes body(kDefaultMaxMessageBytes - kHeaderBytes + 1, 0x5a);
   const Header h = RemoteHeader(1, kTypeReply, 0, kStatusOk);
   XT_CHECK(EncodeFrame(h, body.data(), body.size()).empty());
@@ -342,7 +342,7 @@ XT_TEST(EncodeFrameHonoursTheDefaultMaximum) {
 
 // ---- Keepalive ----------------------------------------------------------------
 
-XT_TEST(PingFrameBytes) {
+XT_TEST(ping_frame_bytes) {
   XT_CHECK_BYTES(MakePingFrame(), (Bytes{
                                       0x00, 0x00, 0x00, 0x1c,  // length 28
                                       0x6b, 0x65, 0x65, 0x70,  // prog KEEPALIVE "keep"
@@ -354,7 +354,7 @@ XT_TEST(PingFrameBytes) {
                                   }));
 }
 
-XT_TEST(PongFrameBytes) {
+XT_TEST(pong_frame_bytes) {
   XT_CHECK_BYTES(MakePongFrame(), (Bytes{
                                       0x00, 0x00, 0x00, 0x1c,  // length 28
                                       0x6b, 0x65, 0x65, 0x70,  // prog KEEPALIVE "keep"
@@ -366,7 +366,7 @@ XT_TEST(PongFrameBytes) {
                                   }));
 }
 
-XT_TEST(IsKeepaliveRecognisesPingAndPongOnly) {
+XT_TEST(is_keepalive_recognises_ping_and_pong_only) {
   Header ping, pong;
   const Bytes ping_frame = MakePingFrame(), pong_frame = MakePongFrame();
   XT_REQUIRE(DecodeHeader(ping_frame.data(), ping_frame.size(), &ping).ok());
@@ -385,12 +385,12 @@ XT_TEST(IsKeepaliveRecognisesPingAndPongOnly) {
 
 // ---- Error replies --------------------------------------------------------------
 
-XT_TEST(UnknownDomainErrorReplyMatchesLibvirtd) {
+XT_TEST(unknown_domain_error_reply_matches_libvirtd) {
   const Header call = RemoteHeader(kProcDomainLookupByName, kTypeCall, 5, kStatusOk);
   XT_CHECK_BYTES(EncodeErrorReply(call, NoSuchDomainError()), kNoSuchDomainReply);
 }
 
-XT_TEST(UnknownDomainErrorReplyDecodes) {
+XT_TEST(unknown_domain_error_reply_decodes) {
   Header h;
   const HeaderDecodeResult r =
       DecodeHeader(kNoSuchDomainReply.data(), kNoSuchDomainReply.size(), &h);
@@ -405,7 +405,7 @@ XT_TEST(UnknownDomainErrorReplyDecodes) {
   XT_CHECK_EQ(body.remaining(), size_t{0});
 }
 
-XT_TEST(Section11UnknownProcedureBodyBytes) {
+XT_TEST(section_11_unknown_procedure_body_bytes) {
   // §11's example: the minimal form, str1..str3 NULL and int1 = int2 = 0.
   RpcError e;
   e.code = kErrRpc;
@@ -431,7 +431,7 @@ XT_TEST(Section11UnknownProcedureBodyBytes) {
                  }));
 }
 
-XT_TEST(UnknownProcedureErrorAsLibvirtdSendsIt) {
+XT_TEST(unknown_procedure_error_as_libvirtd_sends_it) {
   // §9: real libvirtd fills str1 with the format "%s", str2 with the text,
   // and int1 = int2 = -1.
   XT_CHECK_BYTES(EncodeErrorBody(UnknownProcedureError(122)),
@@ -458,12 +458,12 @@ XT_TEST(UnknownProcedureErrorAsLibvirtdSendsIt) {
                  }));
 }
 
-XT_TEST(UnknownProcedureMessageUsesSignedProc) {
+XT_TEST(unknown_procedure_message_uses_signed_proc) {
   XT_CHECK(UnknownProcedureError(9999).message == std::string("unknown procedure: 9999"));
   XT_CHECK(UnknownProcedureError(-3).message == std::string("unknown procedure: -3"));
 }
 
-XT_TEST(UnknownProgramErrorNamesProgramAndVersionInDecimal) {
+XT_TEST(unknown_program_error_names_program_and_version_in_decimal) {
   const RpcError e = UnknownProgramError(0x12345678, 1);
   XT_CHECK(e.message == std::string("Cannot find program 305419896 version 1"));
   XT_CHECK_EQ(e.code, kErrRpc);
@@ -481,14 +481,14 @@ XT_TEST(UnknownProgramErrorNamesProgramAndVersionInDecimal) {
            std::string("Cannot find program -2147483647 version 1"));
 }
 
-XT_TEST(UnexpectedStatusErrorPrintsStatusUnsigned) {
+XT_TEST(unexpected_status_error_prints_status_unsigned) {
   XT_CHECK(UnexpectedStatusError(1).message == std::string("Unexpected message status 1"));
   XT_CHECK(UnexpectedStatusError(0xffffffff).message ==
            std::string("Unexpected message status 4294967295"));
   XT_CHECK_EQ(UnexpectedStatusError(1).code, kErrRpc);
 }
 
-XT_TEST(PayloadDecodeAndInternalErrorsFollowLibvirt) {
+XT_TEST(payload_decode_and_internal_errors_follow_libvirt) {
   const RpcError decode = PayloadDecodeError();
   XT_CHECK(decode.message == std::string("Unable to decode message payload"));
   XT_CHECK_EQ(decode.code, kErrRpc);
@@ -505,7 +505,7 @@ XT_TEST(PayloadDecodeAndInternalErrorsFollowLibvirt) {
   XT_CHECK_EQ(internal.int2, -1);
 }
 
-XT_TEST(ErrorReplyToCallWithFdsIsPlainReply) {
+XT_TEST(error_reply_to_call_with_fds_is_plain_reply) {
   Header call = RemoteHeader(kProcConnectGetHostname, kTypeCallWithFds, 3, kStatusOk);
   call.nfds = 2;
   RpcError e;
@@ -535,7 +535,7 @@ XT_TEST(ErrorReplyToCallWithFdsIsPlainReply) {
                  }));
 }
 
-XT_TEST(ErrorReplyEchoesUnknownProgramHeader) {
+XT_TEST(error_reply_echoes_unknown_program_header) {
   // §9: the reply carries the request's prog, vers and proc, whatever they are.
   Header call;
   call.prog = 0x12345678;
@@ -564,11 +564,11 @@ XT_TEST(ErrorReplyEchoesUnknownProgramHeader) {
 
 // ---- The error struct -----------------------------------------------------------
 
-XT_TEST(ErrorWithEveryFieldEncodesExactly) {
+XT_TEST(error_with_every_field_encodes_exactly) {
   XT_CHECK_BYTES(EncodeErrorBody(EveryFieldError()), kEveryFieldErrorBody);
 }
 
-XT_TEST(ErrorWithEveryFieldRoundTrips) {
+XT_TEST(error_with_every_field_round_trips) {
   const Bytes body = EncodeErrorBody(EveryFieldError());
   XdrReader r(body.data(), body.size());
   RpcError back;
@@ -579,7 +579,7 @@ XT_TEST(ErrorWithEveryFieldRoundTrips) {
   XT_CHECK_EQ(r.remaining(), size_t{0});
 }
 
-XT_TEST(TruncatedErrorBodyFailsAndLeavesOutputAlone) {
+XT_TEST(truncated_error_body_fails_and_leaves_output_alone) {
   for (size_t len = 0; len < kEveryFieldErrorBody.size(); ++len) {
     XdrReader r(kEveryFieldErrorBody.data(), len);
     RpcError out = NoSuchDomainError();
@@ -589,7 +589,7 @@ XT_TEST(TruncatedErrorBodyFailsAndLeavesOutputAlone) {
   }
 }
 
-XT_TEST(ErrorStringAboveStringMaxIsRefused) {
+XT_TEST(error_string_above_string_max_is_refused) {
   const Bytes over = {
       0x00, 0x00, 0x00, 0x27,  // code
       0x00, 0x00, 0x00, 0x07,  // domain
@@ -609,7 +609,7 @@ XT_TEST(ErrorStringAboveStringMaxIsRefused) {
   XT_CHECK_EQ(r2.error(), XdrError::kUnderrun);
 }
 
-XT_TEST(ErrorWithBadOptionalFlagIsRefused) {
+XT_TEST(error_with_bad_optional_flag_is_refused) {
   Bytes body = Tail(kNoSuchDomainReply, 28);
   body[11] = 2;  // message flag 2
   XdrReader r(body.data(), body.size());

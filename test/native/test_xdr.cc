@@ -22,13 +22,13 @@ XdrReader ReaderOver(const Bytes& b) { return XdrReader(b.data(), b.size()); }
 
 // ---- Writer: exact bytes ------------------------------------------------------
 
-XT_TEST(WriterU32IsBigEndian) {
+XT_TEST(writer_u32_is_big_endian) {
   Bytes out;
   XdrWriter(&out).WriteU32(0x01020304);
   XT_CHECK_BYTES(out, (Bytes{0x01, 0x02, 0x03, 0x04}));
 }
 
-XT_TEST(WriterI32MinusOneIsAllOnes) {
+XT_TEST(writer_i32_minus_one_is_all_ones) {
   Bytes out;
   XdrWriter w(&out);
   w.WriteI32(-1);
@@ -41,7 +41,7 @@ XT_TEST(WriterI32MinusOneIsAllOnes) {
                       }));
 }
 
-XT_TEST(WriterHyperIsTwoBigEndianWords) {
+XT_TEST(writer_hyper_is_two_big_endian_words) {
   Bytes out;
   XdrWriter w(&out);
   w.WriteU64(7001002);  // GET_VERSION reply body of libvirt-wire.md §11
@@ -56,7 +56,7 @@ XT_TEST(WriterHyperIsTwoBigEndianWords) {
                       }));
 }
 
-XT_TEST(WriterBoolAndOptionalFlagAreWords) {
+XT_TEST(writer_bool_and_optional_flag_are_words) {
   Bytes out;
   XdrWriter w(&out);
   w.WriteBool(true);
@@ -71,7 +71,7 @@ XT_TEST(WriterBoolAndOptionalFlagAreWords) {
                       }));
 }
 
-XT_TEST(WriterStringVmIsLengthThenPaddedBytes) {
+XT_TEST(writer_string_vm_is_length_then_padded_bytes) {
   Bytes out;
   XdrWriter(&out).WriteString("vm");
   XT_CHECK_BYTES(out, (Bytes{
@@ -80,7 +80,7 @@ XT_TEST(WriterStringVmIsLengthThenPaddedBytes) {
                       }));
 }
 
-XT_TEST(WriterStringPadsEveryLengthToFour) {
+XT_TEST(writer_string_pads_every_length_to_four) {
   Bytes out;
   XdrWriter w(&out);
   w.WriteString("");
@@ -97,13 +97,13 @@ XT_TEST(WriterStringPadsEveryLengthToFour) {
                       }));
 }
 
-XT_TEST(WriterStringKeepsEmbeddedNulAndHighBytes) {
+XT_TEST(writer_string_keeps_embedded_nul_and_high_bytes) {
   Bytes out;
   XdrWriter(&out).WriteString(std::string("a\0\xff", 3));
   XT_CHECK_BYTES(out, (Bytes{0x00, 0x00, 0x00, 0x03, 'a', 0x00, 0xff, 0x00}));
 }
 
-XT_TEST(WriterFixedOpaque16HasNoLengthAndNoPadding) {
+XT_TEST(writer_fixed_opaque_16_has_no_length_and_no_padding) {
   const Bytes uuid = {0x66, 0x95, 0xeb, 0x01, 0xf6, 0xa4, 0x83, 0x04,
                       0x79, 0xaa, 0x97, 0xf2, 0x50, 0x2e, 0x19, 0x3f};
   Bytes out;
@@ -111,14 +111,14 @@ XT_TEST(WriterFixedOpaque16HasNoLengthAndNoPadding) {
   XT_CHECK_BYTES(out, uuid);
 }
 
-XT_TEST(WriterFixedOpaqueOddSizeIsPadded) {
+XT_TEST(writer_fixed_opaque_odd_size_is_padded) {
   const uint8_t three[3] = {0xaa, 0xbb, 0xcc};
   Bytes out;
   XdrWriter(&out).WriteFixedOpaque(three, 3);
   XT_CHECK_BYTES(out, (Bytes{0xaa, 0xbb, 0xcc, 0x00}));
 }
 
-XT_TEST(WriterVariableOpaqueIsLengthBytesPadding) {
+XT_TEST(writer_variable_opaque_is_length_bytes_padding) {
   const uint8_t five[5] = {1, 2, 3, 4, 5};
   Bytes out;
   XdrWriter(&out).WriteOpaque(five, 5);
@@ -129,7 +129,7 @@ XT_TEST(WriterVariableOpaqueIsLengthBytesPadding) {
                       }));
 }
 
-XT_TEST(WriterAppendsAfterExistingBytesAndPatches) {
+XT_TEST(writer_appends_after_existing_bytes_and_patches) {
   Bytes out = {0xde, 0xad};
   XdrWriter w(&out);
   w.WriteU32(0);
@@ -142,7 +142,7 @@ XT_TEST(WriterAppendsAfterExistingBytesAndPatches) {
 
 // ---- Round trip -----------------------------------------------------------------
 
-XT_TEST(ReaderRoundTripsEveryPrimitive) {
+XT_TEST(reader_round_trips_every_primitive) {
   const uint8_t uuid[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
   const uint8_t blob[3] = {9, 8, 7};
   Bytes buf;
@@ -190,7 +190,7 @@ XT_TEST(ReaderRoundTripsEveryPrimitive) {
   XT_CHECK(r.ok());
 }
 
-XT_TEST(ReaderStringViewPointsIntoInput) {
+XT_TEST(reader_string_view_points_into_input) {
   const Bytes buf = {0x00, 0x00, 0x00, 0x02, 'v', 'm', 0x00, 0x00};
   XdrReader r = ReaderOver(buf);
   std::string_view view;
@@ -202,7 +202,7 @@ XT_TEST(ReaderStringViewPointsIntoInput) {
 
 // ---- Reader errors ------------------------------------------------------------
 
-XT_TEST(ReaderU32UnderrunFailsAndKeepsOutput) {
+XT_TEST(reader_u32_underrun_fails_and_keeps_output) {
   const Bytes buf = {0x00, 0x00, 0x01};
   XdrReader r = ReaderOver(buf);
   uint32_t v = 77;
@@ -213,7 +213,7 @@ XT_TEST(ReaderU32UnderrunFailsAndKeepsOutput) {
   XT_CHECK_EQ(r.position(), size_t{0});
 }
 
-XT_TEST(ReaderHyperUnderrunFails) {
+XT_TEST(reader_hyper_underrun_fails) {
   const Bytes buf = {0, 0, 0, 0, 0, 0, 1};  // 7 of 8 bytes
   XdrReader r = ReaderOver(buf);
   int64_t v = 5;
@@ -222,14 +222,14 @@ XT_TEST(ReaderHyperUnderrunFails) {
   XT_CHECK_EQ(v, int64_t{5});
 }
 
-XT_TEST(ReaderEmptyInputUnderruns) {
+XT_TEST(reader_empty_input_underruns) {
   XdrReader r(nullptr, 0);
   bool b = false;
   XT_CHECK(!r.ReadBool(&b));
   XT_CHECK_EQ(r.error(), XdrError::kUnderrun);
 }
 
-XT_TEST(ReaderStringOverMaxFailsBeforeReadingData) {
+XT_TEST(reader_string_over_max_fails_before_reading_data) {
   const Bytes buf = {0x00, 0x00, 0x00, 0x02, 'v', 'm', 0x00, 0x00};
   XdrReader r = ReaderOver(buf);
   std::string s = "untouched";
@@ -240,7 +240,7 @@ XT_TEST(ReaderStringOverMaxFailsBeforeReadingData) {
   XT_CHECK_EQ(r.position(), size_t{0});
 }
 
-XT_TEST(ReaderStringExactlyAtMaxSucceeds) {
+XT_TEST(reader_string_exactly_at_max_succeeds) {
   const Bytes buf = {0x00, 0x00, 0x00, 0x02, 'v', 'm', 0x00, 0x00};
   XdrReader r = ReaderOver(buf);
   std::string s;
@@ -248,7 +248,7 @@ XT_TEST(ReaderStringExactlyAtMaxSucceeds) {
   XT_CHECK_EQ(s, std::string("vm"));
 }
 
-XT_TEST(ReaderHugeDeclaredLengthFailsWithoutAllocating) {
+XT_TEST(reader_huge_declared_length_fails_without_allocating) {
   // A 4 GiB string promised by 8 bytes of input, with no maximum in the way:
   // the remaining-bytes check must fire before the output grows.
   const Bytes buf = {0xff, 0xff, 0xff, 0xff, 'a', 'b', 'c', 'd'};
@@ -267,7 +267,7 @@ XT_TEST(ReaderHugeDeclaredLengthFailsWithoutAllocating) {
   XT_CHECK_EQ(opaque.capacity(), size_t{0});
 }
 
-XT_TEST(ReaderLengthOneByteBeyondEndFails) {
+XT_TEST(reader_length_one_byte_beyond_end_fails) {
   // length 5 needs 5 bytes + 3 of padding = 8; only 7 follow.
   const Bytes buf = {0x00, 0x00, 0x00, 0x05, 'a', 'b', 'c', 'd', 'e', 0x00, 0x00};
   XdrReader r = ReaderOver(buf);
@@ -277,7 +277,7 @@ XT_TEST(ReaderLengthOneByteBeyondEndFails) {
   XT_CHECK_EQ(r.position(), size_t{0});
 }
 
-XT_TEST(ReaderStringNonZeroPaddingFails) {
+XT_TEST(reader_string_non_zero_padding_fails) {
   const Bytes buf = {0x00, 0x00, 0x00, 0x02, 'v', 'm', 0x00, 0x01};
   XdrReader r = ReaderOver(buf);
   std::string s;
@@ -286,7 +286,7 @@ XT_TEST(ReaderStringNonZeroPaddingFails) {
   XT_CHECK(s.empty());
 }
 
-XT_TEST(ReaderFixedOpaqueNonZeroPaddingFails) {
+XT_TEST(reader_fixed_opaque_non_zero_padding_fails) {
   const Bytes buf = {0xaa, 0xbb, 0xcc, 0x80};
   XdrReader r = ReaderOver(buf);
   uint8_t out[3] = {1, 2, 3};
@@ -295,7 +295,7 @@ XT_TEST(ReaderFixedOpaqueNonZeroPaddingFails) {
   XT_CHECK_BYTES(Bytes(out, out + 3), (Bytes{1, 2, 3}));
 }
 
-XT_TEST(ReaderBoolTwoFails) {
+XT_TEST(reader_bool_two_fails) {
   const Bytes buf = {0x00, 0x00, 0x00, 0x02};
   XdrReader r = ReaderOver(buf);
   bool b = true;
@@ -304,7 +304,7 @@ XT_TEST(ReaderBoolTwoFails) {
   XT_CHECK(b);
 }
 
-XT_TEST(ReaderOptionalFlagAboveOneFails) {
+XT_TEST(reader_optional_flag_above_one_fails) {
   const Bytes buf = {0x80, 0x00, 0x00, 0x01};
   XdrReader r = ReaderOver(buf);
   bool present = false;
@@ -312,7 +312,7 @@ XT_TEST(ReaderOptionalFlagAboveOneFails) {
   XT_CHECK_EQ(r.error(), XdrError::kBadBool);
 }
 
-XT_TEST(ReaderErrorIsStickyAndKeepsFirstOffset) {
+XT_TEST(reader_error_is_sticky_and_keeps_first_offset) {
   const Bytes buf = {
       0x00, 0x00, 0x00, 0x07,  // u32 7
       0x00, 0x00, 0x00, 0x02,  // bool 2: fails at offset 4

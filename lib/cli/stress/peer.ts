@@ -19,23 +19,20 @@
  */
 import * as net from 'net';
 
-import { RpcError } from '../errors';
-
-export const TYPE_CALL = 0;
-export const TYPE_REPLY = 1;
-export const TYPE_MESSAGE = 2;
-export const TYPE_STREAM = 3;
-export const TYPE_CALL_WITH_FDS = 4;
-export const TYPE_REPLY_WITH_FDS = 5;
-export const TYPE_STREAM_HOLE = 6;
-export const STATUS_OK = 0;
-export const STATUS_ERROR = 1;
-export const STATUS_CONTINUE = 2;
-export const KEEPALIVE_PROGRAM = 0x6b656570;
-export const KEEPALIVE_PING = 1;
-export const KEEPALIVE_PONG = 2;
-/** Length word plus the 24-byte header. */
-export const MIN_FRAME_BYTES = 28;
+import { RpcError } from '../../index';
+import {
+  KEEPALIVE_PROC_PONG,
+  KEEPALIVE_PROGRAM,
+  MIN_FRAME_BYTES,
+  STATUS_ERROR,
+  STATUS_OK,
+  TYPE_CALL,
+  TYPE_MESSAGE,
+  TYPE_REPLY,
+  encodeFrame,
+  readHeader,
+  writeFrameHeader,
+} from '../../libvirt/wire';
 
 /** Frames larger than this from the server are a protocol failure of the server. */
 const MAX_INCOMING_FRAME = 64 * 1024 * 1024;
@@ -57,20 +54,19 @@ export interface FrameFields {
 
 const EMPTY = Buffer.alloc(0);
 
-/** A whole frame: length word, header (+ nfds word), body. */
-export function encodeFrame(f: FrameFields, body: Uint8Array = EMPTY): Buffer {
-  const head = MIN_FRAME_BYTES + (f.nfds !== undefined ? 4 : 0);
-  const b = Buffer.alloc(head + body.length);
-  b.writeUInt32BE(b.length, 0);
-  b.writeUInt32BE(f.prog >>> 0, 4);
-  b.writeUInt32BE(f.vers >>> 0, 8);
-  b.writeInt32BE(f.proc | 0, 12);
-  b.writeUInt32BE((f.type ?? TYPE_CALL) >>> 0, 16);
-  b.writeUInt32BE(f.serial >>> 0, 20);
-  b.writeUInt32BE((f.status ?? STATUS_OK) >>> 0, 24);
-  if (f.nfds !== undefined) b.writeUInt32BE(f.nfds >>> 0, 28);
-  Buffer.from(body.buffer, body.byteOffset, body.length).copy(b, head);
-  return b;
+/**
+ * A whole frame from the driver's short field names (type CALL and status
+ * OK unless given): length word, header, the nfds word when `nfds` is
+ * given, body.
+ */
+export function buildFrame(f: FrameFields, body: Uint8Array = EMPTY): Buffer {
+  const header = { program: f.prog, version: f.vers, procedure: f.proc, type: f.type ?? TYPE_CALL, serial: f.serial, status: f.status ?? STATUS_OK };
+  if (f.nfds === undefined) return encodeFrame(header, body);
+  const frame = Buffer.allocUnsafe(MIN_FRAME_BYTES + 4 + body.length);
+  const at = writeFrameHeader(frame, 0, header, 4 + body.length);
+  frame.writeUInt32BE(f.nfds >>> 0, at);
+  frame.set(body, at + 4);
+  return frame;
 }
 
 export interface Incoming {
@@ -239,7 +235,7 @@ export class Peer {
   call(prog: number, vers: number, proc: number, body: Uint8Array, check?: Check): Promise<Outcome | undefined> {
     if (this.#state !== 'open') return Promise.resolve(undefined);
     const serial = this.#nextSerial++;
-    return this.sendTracked(encodeFrame({ prog, vers, proc, serial }, body), { prog, vers, proc, serial }, check);
+    return this.sendTracked(buildFrame({ prog, vers, proc, serial }, body), { prog, vers, proc, serial }, check);
   }
 
   /**
@@ -401,14 +397,15 @@ export class Peer {
       const rest = head.subarray(len);
       this.#chunks = rest.length > 0 ? [rest] : [];
       this.#buffered = rest.length;
+      const h = readHeader(frame, 4);
       this.#onFrame({
-        prog: frame.readUInt32BE(4),
-        vers: frame.readUInt32BE(8),
-        proc: frame.readInt32BE(12),
-        type: frame.readUInt32BE(16),
-        serial: frame.readUInt32BE(20),
-        status: frame.readUInt32BE(24),
-        body: frame.subarray(28),
+        prog: h.program,
+        vers: h.version,
+        proc: h.procedure,
+        type: h.type,
+        serial: h.serial,
+        status: h.status,
+        body: frame.subarray(MIN_FRAME_BYTES),
       });
     }
   }
@@ -416,7 +413,7 @@ export class Peer {
   #onFrame(f: Incoming): void {
     this.framesIn++;
     if (f.type === TYPE_MESSAGE) {
-      if (f.prog === KEEPALIVE_PROGRAM && f.proc === KEEPALIVE_PONG) this.pongs++;
+      if (f.prog === KEEPALIVE_PROGRAM && f.proc === KEEPALIVE_PROC_PONG) this.pongs++;
       else if (f.prog !== KEEPALIVE_PROGRAM) this.onMessage?.(f);
       return;
     }

@@ -9,8 +9,6 @@
  */
 
 /** Why a connection ended (the 'disconnect' event and `connection.disconnectReason`). */
-import type { CallContext } from './context';
-
 export type DisconnectReason =
   /** The peer closed its end. */
   | 'eof'
@@ -111,8 +109,8 @@ export class Connection {
   #reason: DisconnectReason | null = null;
   #closeRequested = false;
   #closeAfterReply = false;
-  /** Calls of this connection the handlers have and have not answered, by slot. @internal */
-  readonly calls = new Map<number, CallContext>();
+  /** Calls of this connection the handlers have and have not answered (the calls themselves are in calls.ts). */
+  #callsInFlight = 0;
 
   /** @internal */
   constructor(host: ConnectionHost, notice: ConnectNotice, authorized: boolean) {
@@ -158,7 +156,7 @@ export class Connection {
   close(options: ConnectionCloseOptions = {}): void {
     if (this.#reason !== null || this.#closeRequested) return;
     this.#closeRequested = true;
-    if (options.afterReply === true && this.calls.size > 0) {
+    if (options.afterReply === true && this.#callsInFlight > 0) {
       this.#closeAfterReply = true;  // the server calls closeWhenIdle() once the last reply is flushed
       return;
     }
@@ -181,18 +179,18 @@ export class Connection {
 
   /** Calls of this connection its handlers have not answered yet. */
   get callsInFlight(): number {
-    return this.calls.size;
+    return this.#callsInFlight;
   }
 
   /** @internal A call of this connection was handed to a handler. */
-  callStarted(slot: number, ctx: CallContext): void {
-    this.calls.set(slot, ctx);
+  callStarted(): void {
+    this.#callsInFlight++;
   }
 
   /** @internal Its answer was queued (or it was given up). */
-  callEnded(slot: number): void {
-    this.calls.delete(slot);
-    if (this.calls.size === 0 && this.#closeAfterReply) this.#host.idle(this);
+  callEnded(): void {
+    this.#callsInFlight--;
+    if (this.#callsInFlight === 0 && this.#closeAfterReply) this.#host.idle(this);
   }
 
   /** @internal Once the answers queued so far were handed to native code. */

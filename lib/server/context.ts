@@ -2,11 +2,9 @@
  * CallContext: what a handler knows about the call it serves, and the
  * signal that tells it to stop.
  *
- * Threads: JS thread only. The AbortController is made on first use of
- * `signal`, so the many handlers that never look at it cost nothing.
+ * Threads: JS thread only.
  */
 import type { Connection } from './connection';
-import type { ProcedureRecord } from './procedure-stats';
 
 /** Why a call's signal fired. */
 export type AbortCode =
@@ -28,17 +26,41 @@ export class CallAbortedError extends Error {
   }
 }
 
-export class CallContext {
+/**
+ * The abort side of one call's signal. The server's call registry
+ * (calls.ts) holds it and fires it; the CallContext a handler gets only
+ * reads it, so nothing outside lib/server/ can abort a call. @internal
+ *
+ * The AbortController is made on first use of `signal`, so the many
+ * handlers that never look at it cost nothing.
+ */
+export class CallSignal {
   #controller: AbortController | undefined;
-  #abortReason: CallAbortedError | undefined;
-  /** @internal Set once the call is answered (or given up): later results are dropped. */
-  done = false;
-  /** @internal The timer of the per-call deadline. */
-  deadlineTimer: NodeJS.Timeout | undefined;
-  /** @internal performance.now() when the handler was called. */
-  startedAt = 0;
-  /** @internal Where the call's counters and latencies go. */
-  record!: ProcedureRecord;
+  #reason: CallAbortedError | undefined;
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#reason !== undefined) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Fires the signal with `code`; later calls do nothing. */
+  abort(code: AbortCode, message: string): void {
+    if (this.#reason !== undefined) return;
+    this.#reason = new CallAbortedError(code, message);
+    this.#controller?.abort(this.#reason);
+  }
+}
+
+/**
+ * A read-only view of one call: its header, its connection, its timing and
+ * its signal. The server keeps the call's state (answered or not, its
+ * deadline timer, its counters) out of reach, in lib/server/calls.ts.
+ */
+export class CallContext {
+  readonly #signal: CallSignal;
 
   constructor(
     /** The program number of the call. */
@@ -58,7 +80,11 @@ export class CallContext {
      * Date.now() milliseconds; undefined when there is no deadline.
      */
     readonly deadline: number | undefined = undefined,
-  ) {}
+    /** The signal's source; a context made outside the server gets one that never fires. @internal */
+    signal: CallSignal = new CallSignal(),
+  ) {
+    this.#signal = signal;
+  }
 
   /** The connection's id (the same as `client.id`). */
   get clientId(): number {
@@ -71,17 +97,6 @@ export class CallContext {
    * `reason` is a CallAbortedError whose `code` says which.
    */
   get signal(): AbortSignal {
-    if (this.#controller === undefined) {
-      this.#controller = new AbortController();
-      if (this.#abortReason !== undefined) this.#controller.abort(this.#abortReason);
-    }
-    return this.#controller.signal;
-  }
-
-  /** @internal */
-  abort(code: AbortCode, message: string): void {
-    if (this.#abortReason !== undefined) return;
-    this.#abortReason = new CallAbortedError(code, message);
-    this.#controller?.abort(this.#abortReason);
+    return this.#signal.signal;
   }
 }

@@ -8,12 +8,8 @@
  * The driver runs in the same process as the server (liveCounts() is
  * process-wide), so latches are plain promises it opens directly.
  */
-import type { DisconnectReason } from '../connection';
-import type { CallContext } from '../context';
-import { RpcError } from '../errors';
-import { defineProgram } from '../program';
-import type { Server } from '../server';
-import * as xdr from '../xdr';
+import { RpcError, defineProgram, xdr } from '../../index';
+import type { CallContext, DisconnectReason, Server } from '../../index';
 
 /** 'xdrs' */
 export const STRESS_PROGRAM = 0x78647273;

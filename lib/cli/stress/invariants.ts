@@ -4,11 +4,11 @@
  * that prove each kind of abuse really happened, each with the minimum the
  * plan guarantees for the rounds that ran.
  */
-import type { LiveCounts } from '../native';
-import type { CloseResult, ServerStats } from '../server';
+import type { CloseResult, LiveCounts, ServerStats } from '../../index';
 import type { Ledger } from './peer';
-import { ANSWERED_KINDS, CLOSING_KINDS, DROPPED_KINDS, SLOW_READER_EVENT_COUNT } from './scenarios';
-import type { Limits, Plan, Tally } from './scenarios';
+import { SLOW_READER_EVENT_COUNT } from './scenarios/abuse';
+import { ANSWERED_KINDS, CLOSING_KINDS, DROPPED_KINDS } from './scenarios/malformed';
+import type { Limits, Plan, Tally } from './scenarios/plan';
 
 const MiB = 1024 * 1024;
 

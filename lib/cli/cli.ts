@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `xdrd` command (package.json `bin` → dist/lib/cli.js).
+ * The `xdrd` command (package.json `bin` → dist/lib/cli/cli.js).
  *
  * It answers `--version` and `--help` and runs the subcommands in
  * `commands` below (`help`, `stress`; `xdrd gen` is planned); `--help` lists
@@ -8,13 +8,13 @@
  * (unknown command or option), reported on stderr with a pointer to --help.
  *
  * Nothing here loads the native addon, so the CLI answers even where the
- * addon cannot be loaded; `stress` loads it only when it runs.
+ * addon cannot be loaded; `stress` loads it only when it runs. Like all of
+ * lib/cli/, it uses the package only through its public index (and
+ * lib/libvirt/), as an application would.
  */
-import * as fs from 'fs';
 import * as os from 'os';
-import * as path from 'path';
+import { parseArgs } from 'util';
 
-import { packageRoot } from './native';
 import type { StressOptions } from './stress/run';  // a type only: the module itself loads on demand
 
 /** What a subcommand returns: its exit code. */
@@ -33,8 +33,9 @@ interface Command {
 class UsageError extends Error {}
 
 function version(): string {
-  const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
+  // The package by its own name ("exports" lists ./package.json): the same
+  // file from dist/ in the repo and from an installed package.
+  return (require('xdrd/package.json') as { version: string }).version;
 }
 
 const commands: Record<string, Command> = {
@@ -70,8 +71,8 @@ itself.
 
   module            a CommonJS module exporting setup(server) and optionally
                     calls: [{ program, version, procedure, body }] (see
-                    lib/stress/run.ts); its handlers are served and its calls
-                    sent alongside the built-in stress program
+                    lib/cli/stress/run.ts); its handlers are served and its
+                    calls sent alongside the built-in stress program
 
 Options:
   --clients N       pipelined clients per round (default 8)
@@ -102,27 +103,50 @@ function numberOption(name: string, text: string, min: number, max: number, inte
 /** What the command line can set: the options of runStress but its report sink. */
 type StressArgs = Omit<StressOptions, 'write'>;
 
+/** The value options of `xdrd stress`: their bounds, and whether they take integers only. */
+const STRESS_NUMBERS = {
+  clients: { min: 1, max: 1000, integer: true },
+  seconds: { min: 1, max: 86400, integer: false },
+  scale: { min: 0.001, max: 100, integer: false },
+  seed: { min: 0, max: 0xffffffff, integer: true },
+  rounds: { min: 1, max: 1000, integer: true },
+} as const;
+type StressNumber = keyof typeof STRESS_NUMBERS;
+
+function isStressNumber(name: string): name is StressNumber {
+  return Object.prototype.hasOwnProperty.call(STRESS_NUMBERS, name);
+}
+
+/**
+ * util.parseArgs splits the arguments into tokens; they are then read in
+ * order, so that the first problem is the one reported and `--help` wins
+ * over what follows it but not over an error before it. Only `-h` and the
+ * long option names as written are options (a group like `-hx`, a `--`, or
+ * `--help=x` is an unknown option); a value option takes the next argument
+ * whatever it looks like.
+ */
 function parseStressArgs(argv: string[]): StressArgs | 'help' {
+  const options = Object.fromEntries(Object.keys(STRESS_NUMBERS).map((name) => [name, { type: 'string' as const }]));
+  const { tokens } = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: false, allowPositionals: true, tokens: true });
+  const known = Object.keys(STRESS_NUMBERS).map((name) => `--${name}`);
   const out: StressArgs = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '-h' || arg === '--help') return 'help';
-    if (!arg.startsWith('-') || arg === '-') {
-      if (out.module !== undefined) throw new UsageError(`stress takes at most one module, got '${out.module}' and '${arg}'`);
-      out.module = arg;
+  for (const token of tokens) {
+    if (token.kind === 'positional') {
+      if (out.module !== undefined) throw new UsageError(`stress takes at most one module, got '${out.module}' and '${token.value}'`);
+      out.module = token.value;
       continue;
     }
-    const eq = arg.indexOf('=');
-    const name = eq >= 0 ? arg.slice(0, eq) : arg;
-    const known = ['--clients', '--seconds', '--scale', '--seed', '--rounds'];
-    if (!known.includes(name)) throw new UsageError(`unknown option '${name}' for stress (options: ${known.join(', ')})`);
-    const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
-    if (value === undefined) throw new UsageError(`${name} needs a value`);
-    if (name === '--clients') out.clients = numberOption(name, value, 1, 1000, true);
-    else if (name === '--seconds') out.seconds = numberOption(name, value, 1, 86400, false);
-    else if (name === '--scale') out.scale = numberOption(name, value, 0.001, 100, false);
-    else if (name === '--seed') out.seed = numberOption(name, value, 0, 0xffffffff, true);
-    else out.rounds = numberOption(name, value, 1, 1000, true);
+    const raw = argv[token.index]!;
+    if (token.kind === 'option' && token.name === 'help' && (raw === '-h' || raw === '--help')) return 'help';
+    const name = token.kind === 'option' && isStressNumber(token.name) && raw.startsWith(`--${token.name}`) ? token.name : undefined;
+    if (name === undefined) {
+      const eq = raw.indexOf('=');
+      throw new UsageError(`unknown option '${eq >= 0 ? raw.slice(0, eq) : raw}' for stress (options: ${known.join(', ')})`);
+    }
+    const value = (token as { value?: string }).value;
+    if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    const { min, max, integer } = STRESS_NUMBERS[name];
+    out[name] = numberOption(`--${name}`, value, min, max, integer);
   }
   return out;
 }

@@ -4,8 +4,8 @@
  * Threads: JS thread only. Recording is a few array writes per call (no
  * allocation); snapshots are made only when stats() is asked for.
  */
-import { LatencyHistogram } from './histogram';
-import type { LatencySnapshot } from './histogram';
+import { LatencyHistogram } from '../histogram';
+import type { LatencySnapshot } from '../histogram';
 
 export interface ProcedureStats {
   program: number;

@@ -1,0 +1,170 @@
+/**
+ * The JS end of native/addon/call_bridge: the one reader of the batch area
+ * (calls in) and the one writer of the result area (answers out), plus the
+ * notices that come as JSON. Every word offset, size and kind is the
+ * addon's (`layout`), named there from call_bridge.h; none is counted here.
+ *
+ * Threads: JS thread only. Native worker threads queue calls and the JS
+ * thread is woken once per empty → non-empty transition; it takes them in
+ * batches of at most `maxBatch` (the addon asks for another turn while more
+ * wait), and hands answers back the same way: one result area and one
+ * Buffer (or one Buffer per large answer) per flush.
+ */
+import { native } from '../native';
+import type { NativeLayout, NativeServer, NativeServerOptions, OnNative } from '../native';
+import type { ConnectNotice, DisconnectReason } from './connection';
+
+/** The kinds of OnNative call: calls or notices wait, or a close() finished. */
+export const CALLS_WAITING = 0;
+export const CLOSE_FINISHED = 1;
+
+export interface DisconnectNotice {
+  kind: 'disconnect';
+  id: number;
+  reason: DisconnectReason;
+}
+
+export interface LogNotice {
+  kind: 'log';
+  /** The client it is about; 0 for none. */
+  id: number;
+  message: string;
+}
+
+export type Notice = ConnectNotice | DisconnectNotice | LogNotice;
+
+/**
+ * One call of a batch. `body` is only valid until the call is answered:
+ * its bytes are a view into the batch's Buffer, or a lent Buffer over the
+ * received frame.
+ */
+export type CallVisitor = (
+  slot: number,
+  handlerIndex: number,
+  procedure: number,
+  serial: number,
+  clientId: number,
+  queueWaitUs: number,
+  body: Buffer,
+) => void;
+
+/**
+ * A flush carrying at least this many bytes passes one Buffer per answer
+ * instead of concatenating them: a copy of that size costs more than the
+ * native side's per-Buffer look-up.
+ */
+const SEPARATE_ANSWERS_BYTES = 64 * 1024;
+
+export class Bridge {
+  /** The native server, made over this bridge's two areas. */
+  readonly native: NativeServer;
+  readonly #layout: NativeLayout;
+  readonly #batch: Uint32Array;
+  readonly #results: Uint32Array;
+
+  // Answers waiting for the next flush, in parallel arrays.
+  #outSlots: number[] = [];
+  #outKinds: number[] = [];
+  #outBytes: Uint8Array[] = [];
+
+  constructor(options: NativeServerOptions, onNative: OnNative) {
+    const addon = native();
+    this.#layout = addon.layout;
+    this.#batch = new Uint32Array(this.#layout.batchAreaWords);
+    this.#results = new Uint32Array(this.#layout.resultAreaWords);
+    this.native = new addon.NativeServer(options, onNative, this.#batch, this.#results);
+  }
+
+  /** The connect, disconnect and log notices queued since the last take, in order. */
+  takeNotices(): Notice[] {
+    const json = this.native.takeNotices();
+    return json === undefined ? [] : (JSON.parse(json) as Notice[]);
+  }
+
+  /**
+   * Takes one batch of calls and hands each to `visit`, in the order they
+   * were queued. Large bodies come lent, each a Buffer of its own (the lent
+   * bit of the length word); the rest sit back to back in one Buffer.
+   */
+  takeCalls(visit: CallVisitor): void {
+    const taken = this.native.takeBatch();
+    if (taken === undefined) return;
+    const lent = Array.isArray(taken) ? taken : undefined;
+    const bodies = lent === undefined ? (taken as Buffer) : lent[0]!;
+    let nextLent = 1;
+    const { inWords, inSlot, inHandler, inProcedure, inSerial, inClientLow, inClientHigh, inBodyLength, inQueueWaitUs, lentBody } = this.#layout;
+    const a = this.#batch;
+    const n = a[0]!;  // word 0: the number of records
+    let offset = 0;
+    for (let i = 0, at = 1; i < n; i++, at += inWords) {
+      const length = a[at + inBodyLength]!;
+      let body: Buffer;
+      if (length >= lentBody) {
+        body = lent![nextLent++]!;
+      } else {
+        body = bodies.subarray(offset, offset + length);
+        offset += length;
+      }
+      visit(
+        a[at + inSlot]!,
+        a[at + inHandler]!,
+        a[at + inProcedure]! | 0,
+        a[at + inSerial]!,
+        a[at + inClientHigh]! * 4294967296 + a[at + inClientLow]!,
+        a[at + inQueueWaitUs]!,
+        body,
+      );
+    }
+  }
+
+  /** Queues a reply with status OK and `body`, for the next flush. */
+  answer(slot: number, body: Uint8Array): void {
+    this.#queue(slot, this.#layout.resultBody, body);
+  }
+
+  /** Queues an error reply; `error` is an encoded remote_error (RpcError.encode()). */
+  answerError(slot: number, error: Uint8Array): void {
+    this.#queue(slot, this.#layout.resultError, error);
+  }
+
+  #queue(slot: number, kind: number, bytes: Uint8Array): void {
+    this.#outSlots.push(slot);
+    this.#outKinds.push(kind);
+    this.#outBytes.push(bytes);
+  }
+
+  /** Hands every queued answer to native code, at most maxBatch per call. */
+  flush(): void {
+    const total = this.#outSlots.length;
+    if (total === 0) return;
+    const slots = this.#outSlots;
+    const kinds = this.#outKinds;
+    const bytes = this.#outBytes;
+    this.#outSlots = [];
+    this.#outKinds = [];
+    this.#outBytes = [];
+    const { maxBatch, outWords, outSlot, outKind, outLength, outReserved } = this.#layout;
+    const r = this.#results;
+    for (let start = 0; start < total; start += maxBatch) {
+      const end = Math.min(total, start + maxBatch);
+      let size = 0;
+      for (let i = start, at = 0; i < end; i++, at += outWords) {
+        const len = bytes[i]!.length;
+        r[at + outSlot] = slots[i]!;
+        r[at + outKind] = kinds[i]!;
+        r[at + outLength] = len;
+        r[at + outReserved] = 0;
+        size += len;
+      }
+      // Large answers go one Buffer each: concatenating would copy them
+      // once more on this thread, and native code copies them anyway.
+      const data =
+        end - start === 1
+          ? Buffer.from(bytes[start]!.buffer, bytes[start]!.byteOffset, size)
+          : size >= SEPARATE_ANSWERS_BYTES
+            ? bytes.slice(start, end)
+            : Buffer.concat(bytes.slice(start, end), size);
+      this.native.complete(end - start, data);
+    }
+  }
+}

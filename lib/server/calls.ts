@@ -1,0 +1,214 @@
+/**
+ * The calls the handlers have: the in-flight table, per-call deadlines,
+ * aborts, and the rule that every call is answered exactly once, whoever
+ * answers it (its handler, its deadline, its client leaving). A call's
+ * state lives here, out of reach of the CallContext its handler gets.
+ *
+ * Threads: JS thread only.
+ */
+import { performance } from 'perf_hooks';
+
+import { RpcError, isRpcError } from '../errors';
+import type { Connection } from './connection';
+import { CallContext, CallSignal } from './context';
+import type { AbortCode } from './context';
+import type { HandlerEntry } from './handlers';
+import type { ProcedureRecord } from './procedure-stats';
+import { asError, describeValue, isThenable } from './values';
+
+/** Where answers go, and what the server does with handler failures. */
+export interface CallHost {
+  answer(slot: number, body: Uint8Array): void;
+  answerError(slot: number, error: Uint8Array): void;
+  /** Answers given outside a drain go out at the end of the current turn. */
+  scheduleFlush(): void;
+  /** A handler's failure that is not an RpcError, for the 'error' event. */
+  report(err: Error, ctx: CallContext): void;
+}
+
+/** One call a handler has, by the slot the native side keeps it in. */
+class InFlight {
+  /** Set once the call is answered (or given up): later results are dropped. */
+  done = false;
+  deadlineTimer: NodeJS.Timeout | undefined;
+  /** performance.now() when the handler was called. */
+  startedAt = 0;
+
+  constructor(
+    readonly slot: number,
+    readonly ctx: CallContext,
+    readonly signal: CallSignal,
+    /** Where the call's counters and latencies go. */
+    readonly record: ProcedureRecord,
+  ) {}
+}
+
+export class CallRegistry {
+  readonly #host: CallHost;
+  readonly #deadlineMs: number;
+  /** The calls in the handlers, by client id, then slot. */
+  readonly #byClient = new Map<number, Map<number, InFlight>>();
+  #handlerErrors = 0;
+  #lateResults = 0;
+
+  /** `deadlineMs`: the server's callDeadlineMs; 0 for none. */
+  constructor(host: CallHost, deadlineMs: number) {
+    this.#host = host;
+    this.#deadlineMs = deadlineMs;
+  }
+
+  /** Answers handlers gave with an error (thrown, rejected, bad result, deadline). */
+  get handlerErrors(): number {
+    return this.#handlerErrors;
+  }
+
+  /** Handler results that came after their call was answered otherwise, and were dropped. */
+  get lateResults(): number {
+    return this.#lateResults;
+  }
+
+  /** Hands the call in `slot` to its handler and sees that it is answered once. */
+  start(slot: number, entry: HandlerEntry, procedure: number, serial: number, client: Connection, queueWaitUs: number, body: Buffer): void {
+    const deadlineMs = this.#deadlineMs;
+    const signal = new CallSignal();
+    const ctx = new CallContext(entry.program, entry.version, procedure, serial, client, queueWaitUs, deadlineMs > 0 ? Date.now() + deadlineMs : undefined, signal);
+    const call = new InFlight(slot, ctx, signal, entry.table.get(procedure));
+    call.record.calls++;
+    call.record.queueWait.record(queueWaitUs);
+    this.#track(call);
+    if (deadlineMs > 0) call.deadlineTimer = setTimeout(this.#deadlinePassed, deadlineMs, call).unref();
+    call.startedAt = performance.now();
+    let result: Uint8Array | Promise<Uint8Array>;
+    try {
+      result = entry.fn(body, ctx);
+    } catch (e) {
+      this.#failed(call, e);
+      return;
+    }
+    if (isThenable(result)) {
+      result.then(
+        (v) => this.#settledLater(call, v, false),
+        (e: unknown) => this.#settledLater(call, e, true),
+      );
+    } else {
+      this.#succeeded(call, result);
+    }
+  }
+
+  /**
+   * The client is gone: its calls' signals fire, and their slots are given
+   * back now (the answers are dropped natively), so the client is freed
+   * without waiting for handlers that may never finish.
+   */
+  abandon(client: Connection): void {
+    const calls = this.#byClient.get(client.id);
+    if (calls === undefined) return;
+    for (const call of calls.values()) {
+      call.signal.abort('disconnect', 'the client disconnected');
+      this.#giveUp(call, RpcError.rpc('the client disconnected'));
+      call.record.abandoned++;
+    }
+  }
+
+  /** Fires the signal of every call still in the handlers (close()'s grace ended). */
+  abortAll(code: AbortCode, message: string): void {
+    for (const calls of this.#byClient.values()) for (const call of calls.values()) call.signal.abort(code, message);
+  }
+
+  #track(call: InFlight): void {
+    const client = call.ctx.client;
+    let calls = this.#byClient.get(client.id);
+    if (calls === undefined) {
+      calls = new Map();
+      this.#byClient.set(client.id, calls);
+    }
+    calls.set(call.slot, call);
+    client.callStarted();
+  }
+
+  #untrack(call: InFlight): void {
+    const client = call.ctx.client;
+    const calls = this.#byClient.get(client.id);
+    if (calls !== undefined) {
+      calls.delete(call.slot);
+      if (calls.size === 0) this.#byClient.delete(client.id);
+    }
+    client.callEnded();
+  }
+
+  readonly #deadlinePassed = (call: InFlight): void => {
+    if (call.done) return;
+    call.signal.abort('deadline', `the call passed its deadline of ${this.#deadlineMs} ms`);
+    call.record.deadlines++;
+    call.record.errors++;
+    this.#handlerErrors++;
+    this.#giveUp(call, RpcError.timeout(`the call did not finish within ${this.#deadlineMs} ms`));
+    this.#host.scheduleFlush();
+  };
+
+  /** Answers a call the handler still has; its own answer will be dropped. */
+  #giveUp(call: InFlight, error: RpcError): void {
+    this.#finish(call);
+    this.#host.answerError(call.slot, error.encode());
+  }
+
+  /** Marks the call answered: exactly once per call, whoever answers. */
+  #finish(call: InFlight): boolean {
+    if (call.done) {
+      this.#lateResults++;
+      return false;
+    }
+    call.done = true;
+    if (call.deadlineTimer !== undefined) clearTimeout(call.deadlineTimer);
+    call.record.runTime.record((performance.now() - call.startedAt) * 1000);
+    this.#untrack(call);
+    return true;
+  }
+
+  #settledLater(call: InFlight, value: unknown, failed: boolean): void {
+    if (failed) this.#failed(call, value);
+    else this.#succeeded(call, value);
+    // Promises settled in the same turn share one flush.
+    this.#host.scheduleFlush();
+  }
+
+  #succeeded(call: InFlight, value: unknown): void {
+    if (!this.#finish(call)) return;
+    if (value instanceof Uint8Array) {
+      this.#host.answer(call.slot, value);
+      return;
+    }
+    const { ctx } = call;
+    const problem = `the handler for procedure ${ctx.procedure} of program ${ctx.program} returned ${describeValue(value)}, not a Buffer`;
+    this.#handlerFailed(call, RpcError.internal(problem), new TypeError(problem));
+  }
+
+  #failed(call: InFlight, thrown: unknown): void {
+    if (!this.#finish(call)) return;
+    const { ctx } = call;
+    if (isRpcError(thrown)) {
+      let bytes: Buffer;
+      try {
+        bytes = thrown.encode();
+      } catch (e) {
+        const problem = `the handler for procedure ${ctx.procedure} threw an RpcError that cannot be encoded: ${asError(e).message}`;
+        this.#handlerFailed(call, RpcError.internal(problem), new TypeError(problem));
+        return;
+      }
+      call.record.errors++;
+      this.#handlerErrors++;
+      this.#host.answerError(call.slot, bytes);
+      return;
+    }
+    const err = asError(thrown);
+    const reply = RpcError.internal(`the handler for procedure ${ctx.procedure} of program ${ctx.program} failed: ${err.message}`);
+    this.#handlerFailed(call, reply, err);
+  }
+
+  #handlerFailed(call: InFlight, reply: RpcError, report: Error): void {
+    call.record.errors++;
+    this.#handlerErrors++;
+    this.#host.answerError(call.slot, reply.encode());
+    this.#host.report(report, call.ctx);
+  }
+}
