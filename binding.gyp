@@ -8,6 +8,8 @@
         "native/core/base/buffer_pool.cc",
         "native/core/base/idle_core.cc",
         "native/core/loop/event_loop.cc",
+        "native/core/loop/poll_poller.cc",
+        "native/core/loop/epoll_poller.cc",
         "native/core/wire/xdr.cc",
         "native/core/wire/wire.cc",
         "native/core/wire/frame_splitter.cc",

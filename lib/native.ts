@@ -24,6 +24,8 @@ export interface NativeServerOptions {
   busyPollUs?: number;
   /** New clients are not read until authorize(id, true). */
   requireAuthorization?: boolean;
+  /** What the loop thread waits in; XDRD_EVENT_BACKEND overrides it. See ServerOptions. */
+  eventBackend?: 'epoll' | 'poll';
 }
 
 export interface NativeListenResult {

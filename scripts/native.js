@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Builds native/core and its tests in build-native/<variant>/ and runs them.
 //
-//   node scripts/native.js test debug|tsan|asan      ctest on that variant
+//   node scripts/native.js test debug|tsan|asan      ctest on that variant (the
+//                                                    debug variant runs the
+//                                                    server tests again on poll())
 //   node scripts/native.js valgrind helgrind|drd|memcheck [test ...]
 //                                                    each ctest binary of the
 //                                                    debug variant under valgrind
@@ -60,9 +62,17 @@ function build(variant) {
   return dir;
 }
 
+// The environment of a run on the default event backend: an
+// XDRD_EVENT_BACKEND in the caller's environment would override it.
+function defaultBackendEnv() {
+  const env = { ...process.env };
+  delete env.XDRD_EVENT_BACKEND;
+  return env;
+}
+
 function sanitizerEnv() {
   return {
-    ...process.env,
+    ...defaultBackendEnv(),
     TSAN_OPTIONS: `halt_on_error=1 second_deadlock_stack=1 ${process.env.TSAN_OPTIONS || ''}`.trim(),
     ASAN_OPTIONS: `detect_leaks=1 strict_string_checks=1 ${process.env.ASAN_OPTIONS || ''}`.trim(),
     UBSAN_OPTIONS: `print_stacktrace=1 halt_on_error=1 ${process.env.UBSAN_OPTIONS || ''}`.trim(),
@@ -82,6 +92,14 @@ function testMode(variant) {
   const dir = build(variant);
   const status = run('ctest', ['--test-dir', dir, '--output-on-failure', '-j', '2'], { env: sanitizerEnv() });
   if (status !== 0) die(`ctest (${variant}) failed`);
+  if (variant === 'debug') {
+    // The servers again, on the reference backend (a few seconds; the
+    // sanitizer and valgrind runs use the default backend only).
+    console.log('\nnative: the server tests again with XDRD_EVENT_BACKEND=poll');
+    const again = run('ctest', ['--test-dir', dir, '--output-on-failure', '-j', '2', '-L', 'server'],
+      { env: { ...sanitizerEnv(), XDRD_EVENT_BACKEND: 'poll' } });
+    if (again !== 0) die(`ctest (${variant}, XDRD_EVENT_BACKEND=poll) failed`);
+  }
 }
 
 function valgrindMode(tool, only) {
@@ -104,7 +122,7 @@ function valgrindMode(tool, only) {
   for (const t of tests) {
     const started = Date.now();
     const r = spawnSync('valgrind', [...valgrindCommon, ...valgrindFlags[tool], ...t.command], {
-      cwd: root, encoding: 'utf8', env: { ...process.env, XDRD_UNDER_VALGRIND: '1' },
+      cwd: root, encoding: 'utf8', env: { ...defaultBackendEnv(), XDRD_UNDER_VALGRIND: '1' },
       maxBuffer: 256 * 1024 * 1024,
     });
     const out = `${r.stdout || ''}${r.stderr || ''}`;

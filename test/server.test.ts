@@ -8,7 +8,7 @@ import * as path from 'path';
 
 import { RpcError, Server, liveCounts } from '../lib';
 import type { CallContext } from '../lib';
-import { TEST_PROGRAM, TEST_VERSION, cleanUp, connect, socketPath, startServer, tempDir, track, u32 } from './helpers/harness';
+import { TEST_PROGRAM, TEST_VERSION, cleanUp, connect, runChild, socketPath, startServer, tempDir, track, u32 } from './helpers/harness';
 
 afterEach(cleanUp);
 
@@ -49,6 +49,28 @@ describe('handlers', () => {
       const body = Buffer.from([i, i + 1, i + 2, i + 3]);
       expect(await client.call(TEST_PROGRAM, TEST_VERSION, 1, body)).toEqual(Buffer.concat([body, body]));
     }
+  });
+
+  test.each(['epoll', 'poll'] as const)('calls are answered with eventBackend %s', async (eventBackend) => {
+    const { address } = await startServer({ 1: (body) => Buffer.concat([body, body]) }, { eventBackend });
+    const client = await connect(address);
+    for (let i = 0; i < 20; i++) {
+      const body = Buffer.from([i, i + 1, i + 2, i + 3]);
+      expect(await client.call(TEST_PROGRAM, TEST_VERSION, 1, body)).toEqual(Buffer.concat([body, body]));
+    }
+  });
+
+  // The addon reads the real environment, which jest's process.env is not:
+  // a child process is started with the variable set.
+  test.each([
+    ['poll', 0, /"reply":"hi!"/],
+    ['kqueue', 1, /XDRD_EVENT_BACKEND must be 'epoll' or 'poll', not 'kqueue'/],
+  ])('XDRD_EVENT_BACKEND=%s: the server serves, or listen() fails naming the variable', async (value, code, output) => {
+    const r = await runChild(path.join(__dirname, 'fixtures', 'serve-one-call.js'), [socketPath()], {
+      env: { XDRD_EVENT_BACKEND: value },
+    });
+    expect(r.code).toBe(code);
+    expect(r.stdout + r.stderr).toMatch(output);
   });
 
   test('an empty body in and out is a valid call and reply', async () => {
@@ -226,6 +248,10 @@ describe('registration', () => {
     expect(() => new Server({ workers: 0 })).toThrow(/options.workers must be an integer from 1/);
     expect(() => new Server({ maxMessageBytes: 1.5 })).toThrow(/options.maxMessageBytes/);
     expect(() => new Server({ busyPollUs: -1 })).toThrow(/options.busyPollUs must be an integer from 0 to 1000000/);
+    // A TypeError of the addon's realm: compared by name, not by class.
+    expect(() => new Server({ eventBackend: 'kqueue' as never })).toThrow(
+      expect.objectContaining({ name: 'TypeError', message: "options.eventBackend must be 'epoll' or 'poll'" }),
+    );
   });
 });
 

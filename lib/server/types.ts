@@ -46,6 +46,15 @@ export interface ServerOptions extends Omit<NativeServerOptions, 'requireAuthori
    * handler answers later is dropped. Default 0: no deadline.
    */
   callDeadlineMs?: number;
+  /**
+   * What the native loop thread waits in: 'epoll' (the default; a turn costs
+   * the connections that are ready, so thousands of idle ones cost nothing)
+   * or 'poll' (poll(2) over every connection each turn; kept as the
+   * reference). The environment variable XDRD_EVENT_BACKEND=epoll|poll
+   * overrides it, for tests; any other value of it makes listen() fail with
+   * an error naming the variable.
+   */
+  eventBackend?: 'epoll' | 'poll';
 }
 
 interface ListenCommon {

@@ -60,6 +60,11 @@ ServerOptions ParseOptions(const Napi::Object& o) {
   s.max_unauthenticated_clients = static_cast<uint32_t>(
       IntOption(o, "maxUnauthenticatedClients", 1, 1 << 24, s.max_unauthenticated_clients));
   s.busy_poll_us = static_cast<uint32_t>(IntOption(o, "busyPollUs", 0, 1000000, s.busy_poll_us));
+  Napi::Value backend = o.Get("eventBackend");
+  if (!backend.IsUndefined()) {
+    if (!backend.IsString() || !ParseEventBackend(backend.As<Napi::String>().Utf8Value().c_str(), &s.event_backend))
+      throw Napi::TypeError::New(o.Env(), "options.eventBackend must be 'epoll' or 'poll'");
+  }
   Napi::Value auth = o.Get("requireAuthorization");
   if (!auth.IsUndefined()) {
     if (!auth.IsBoolean()) throw Napi::TypeError::New(o.Env(), "options.requireAuthorization must be a boolean");

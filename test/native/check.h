@@ -6,6 +6,8 @@
 //   XT_CHECK_EQ(a, b)              prints both values on failure
 //   XT_CHECK_BYTES(actual, expect) byte vectors; prints a hex dump of both
 //   XT_REQUIRE(cond)               fails and leaves the test at once
+//   XT_SKIP(why)                   leaves a test that cannot run here, saying
+//                                  why; under XDRD_CI=1 that is a failure
 //
 // Run a binary with test names as arguments to run only those.
 #pragma once
@@ -27,6 +29,8 @@ struct Registrar {
 struct RequireFailed {};
 
 void Fail(const char* file, int line, const std::string& what);
+// Reports a skip, or (under XDRD_CI=1, where everything must run) fails.
+void Skip(const char* file, int line, const std::string& why);
 std::string HexDump(const std::vector<uint8_t>& bytes);
 bool BytesEqual(const char* file, int line, const std::vector<uint8_t>& actual,
                 const std::vector<uint8_t>& expected);
@@ -62,6 +66,12 @@ std::string Show(const T& v) {
       ::xt::Fail(__FILE__, __LINE__, "REQUIRE(" #cond ")");        \
       throw ::xt::RequireFailed{};                                 \
     }                                                              \
+  } while (0)
+
+#define XT_SKIP(why)                               \
+  do {                                             \
+    ::xt::Skip(__FILE__, __LINE__, (why));         \
+    return;                                        \
   } while (0)
 
 #define XT_CHECK_EQ(a, b)                                                   \

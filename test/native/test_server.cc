@@ -698,3 +698,70 @@ XT_TEST(log_of_dropped_frames_is_rate_limited) {
   XT_CHECK_EQ(lines.size() + counters.log_suppressed, 100u);
   XT_CHECK(lines[0].find("dropped unexpected REPLY frame") != std::string::npos);
 }
+
+// Sets XDRD_EVENT_BACKEND (or unsets it, for null) for one scope and puts
+// back what was there: the second ctest pass sets it for the whole run.
+class ScopedBackendEnv {
+ public:
+  explicit ScopedBackendEnv(const char* value) {
+    const char* old = std::getenv("XDRD_EVENT_BACKEND");
+    had_ = old != nullptr;
+    if (had_) old_ = old;
+    if (value != nullptr) {
+      setenv("XDRD_EVENT_BACKEND", value, 1);
+    } else {
+      unsetenv("XDRD_EVENT_BACKEND");
+    }
+  }
+  ~ScopedBackendEnv() {
+    if (had_) {
+      setenv("XDRD_EVENT_BACKEND", old_.c_str(), 1);
+    } else {
+      unsetenv("XDRD_EVENT_BACKEND");
+    }
+  }
+  ScopedBackendEnv(const ScopedBackendEnv&) = delete;
+  ScopedBackendEnv& operator=(const ScopedBackendEnv&) = delete;
+
+ private:
+  bool had_ = false;
+  std::string old_;
+};
+
+// The option picks the backend; XDRD_EVENT_BACKEND overrides it; and the
+// server answers calls on either.
+XT_TEST(event_backend_option_and_environment_override) {
+  for (EventBackend asked : {EventBackend::kEpoll, EventBackend::kPoll}) {
+    for (const char* env : {static_cast<const char*>(nullptr), "epoll", "poll"}) {
+      ScopedBackendEnv scoped(env);
+      ServerOptions options = TestServer::DefaultOptions();
+      options.event_backend = asked;
+      TestServer t(options);
+      const EventBackend expected = env == nullptr ? asked : std::strcmp(env, "poll") == 0 ? EventBackend::kPoll
+                                                                                           : EventBackend::kEpoll;
+      XT_CHECK(t.server->event_backend() == expected);
+      XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+      XT_REQUIRE(t.server->Start());
+      RpcClient c = RpcClient::Unix(t.UnixPath());
+      XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 7, kBody)));
+      auto reply = c.ReadFrame();
+      XT_REQUIRE(reply.has_value());
+      XT_CHECK_EQ(HeaderOf(*reply).serial, 7u);
+      c.Close();
+      XT_CHECK(t.ShutDownAndCheckNothingLeft());
+    }
+  }
+}
+
+// A value that names no backend is a startup error naming the variable;
+// the server did not start and nothing is left running.
+XT_TEST(unknown_event_backend_in_environment_fails_start) {
+  ScopedBackendEnv scoped("kqueue");
+  TestServer t;
+  std::string error;
+  XT_CHECK(!t.server->Start(&error));
+  XT_CHECK(error.find("XDRD_EVENT_BACKEND") != std::string::npos);
+  XT_CHECK(error.find("kqueue") != std::string::npos);
+  XT_CHECK(!t.server->LoopRunning());
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}

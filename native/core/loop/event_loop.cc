@@ -1,16 +1,18 @@
 // event_loop.cc — see event_loop.h for which thread calls what.
 //
-// Every member below is guarded by mu_ except the scratch vectors (loop
-// thread only, inside RunOnce) and wake_fd_ (set in the constructor, closed in
-// the destructor). Functions ending in Locked expect mu_ held.
+// Every member is guarded by mu_ except the loop thread's scratch (ready_,
+// due_timers_: touched only inside RunOnce) and wake_fd_ (set in the
+// constructor). Functions ending in Locked expect mu_ held.
 #include "loop/event_loop.h"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <system_error>
 
 namespace xdrd {
@@ -24,11 +26,14 @@ namespace {
   std::abort();
 }
 
+constexpr int64_t kMaxWaitMs = 24 * 3600 * 1000;
+
 }  // namespace
 
-EventLoop::EventLoop() {
-  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+EventLoop::EventLoop(EventBackend backend)
+    : backend_(backend), wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (!wake_fd_.valid()) throw std::system_error(errno, std::generic_category(), "eventfd");
+  poller_ = backend == EventBackend::kPoll ? MakePollPoller(wake_fd_.get()) : MakeEpollPoller(wake_fd_.get());
 }
 
 EventLoop::~EventLoop() {
@@ -36,20 +41,29 @@ EventLoop::~EventLoop() {
   {
     std::lock_guard<RankedMutex> lock(mu_);
     if (running_) Misuse("destroyed while RunOnce() is running");
-    for (auto& [id, w] : watches_) w.removed = true;
-    for (auto& [id, t] : timers_) t.removed = true;
-    have_removed_ = true;
-    CollectRemovedLocked(&garbage);
+    // Removed or not, every entry still here is freed now. The backend needs
+    // no word of it: it goes with the loop.
+    for (auto& [id, w] : watches_) garbage.push_back({std::move(w.on_free), std::move(w.cb), nullptr});
+    for (auto& [id, t] : timers_) garbage.push_back({std::move(t.on_free), nullptr, std::move(t.cb)});
+    watches_.clear();
+    timers_.clear();
+    heap_.clear();
+    removed_watches_.clear();
+    removed_timers_.clear();
+    pending_nval_.clear();
+    live_watches_ = live_timers_ = 0;
   }
   RunGarbage(&garbage);
-  close(wake_fd_);
 }
+
+// ---- Watches ----------------------------------------------------------------
 
 EventLoop::Id EventLoop::AddWatch(int fd, short events, WatchCallback cb, FreeCallback on_free) {
   std::lock_guard<RankedMutex> lock(mu_);
   Id id = next_id_++;
-  watches_.emplace(id, Watch{fd, events, false, std::move(cb), std::move(on_free)});
-  WakeIfPollingLocked();
+  auto it = watches_.emplace(id, Watch{fd, events, false, false, false, std::move(cb), std::move(on_free)}).first;
+  ++live_watches_;
+  SyncWatchLocked(id, it->second);
   return id;
 }
 
@@ -57,10 +71,14 @@ bool EventLoop::UpdateWatch(Id id, short events) {
   std::lock_guard<RankedMutex> lock(mu_);
   auto it = watches_.find(id);
   if (it == watches_.end() || it->second.removed) return false;
-  if (it->second.events != events) {
-    it->second.events = events;
-    WakeIfPollingLocked();
-  }
+  Watch& w = it->second;
+  // An invalid watch is tried again even with the same events: that is how
+  // a caller re-arms it.
+  if (w.events == events && !w.invalid) return true;
+  w.events = events;
+  w.invalid = false;
+  w.nval_pending = false;  // a POLLNVAL not yet delivered is moot now
+  SyncWatchLocked(id, w);
   return true;
 }
 
@@ -69,22 +87,56 @@ bool EventLoop::RemoveWatch(Id id) {
   auto it = watches_.find(id);
   if (it == watches_.end() || it->second.removed) return false;
   it->second.removed = true;
-  have_removed_ = true;
-  // Wake the loop so the fd leaves the poll set and the free step runs now,
-  // not at some later event.
+  --live_watches_;
+  removed_watches_.push_back(id);
+  // Out of the backend now, while the caller's fd is surely still open (a
+  // caller closes it after this returns).
+  SyncWatchLocked(id, it->second);
+  // Wake the loop so the free step runs now, not at some later event.
   WakeIfPollingLocked();
   return true;
 }
+
+// Tells the backend what the watch wants now, and takes in what the backend
+// found invalid on the way.
+void EventLoop::SyncWatchLocked(Id id, const Watch& w) {
+  const short effective = w.removed || w.invalid ? 0 : w.events;
+  const bool needs_wake = poller_->SetInterestLocked(id, w.fd, effective, &invalid_);
+  MarkInvalidLocked();
+  if (needs_wake) WakeIfPollingLocked();
+}
+
+// The backend found the fds of these watches closed (and forgot them): each
+// gets one POLLNVAL at the next dispatch and is disabled until UpdateWatch.
+void EventLoop::MarkInvalidLocked() {
+  if (invalid_.empty()) return;
+  for (Id id : invalid_) {
+    auto it = watches_.find(id);
+    if (it == watches_.end() || it->second.removed) continue;
+    Watch& w = it->second;
+    w.invalid = true;
+    if (!w.nval_pending) {
+      w.nval_pending = true;
+      pending_nval_.push_back(id);
+    }
+  }
+  invalid_.clear();
+  WakeIfPollingLocked();  // deliver it now, not at some later event
+}
+
+// ---- Timers -----------------------------------------------------------------
 
 EventLoop::Id EventLoop::AddTimer(int64_t delay_ms, int64_t interval_ms, TimerCallback cb,
                                   FreeCallback on_free) {
   std::lock_guard<RankedMutex> lock(mu_);
   Id id = next_id_++;
-  Timer t{delay_ms >= 0, Clock::now() + std::chrono::milliseconds(delay_ms < 0 ? 0 : delay_ms),
-          std::chrono::milliseconds(interval_ms > 0 ? interval_ms : 0), false, std::move(cb),
-          std::move(on_free)};
-  timers_.emplace(id, std::move(t));
-  WakeIfPollingLocked();
+  Timer t;
+  t.id = id;
+  t.cb = std::move(cb);
+  t.on_free = std::move(on_free);
+  Timer& stored = timers_.emplace(id, std::move(t)).first->second;
+  ++live_timers_;
+  ArmTimerLocked(stored, delay_ms, interval_ms);
   return id;
 }
 
@@ -92,11 +144,7 @@ bool EventLoop::UpdateTimer(Id id, int64_t delay_ms, int64_t interval_ms) {
   std::lock_guard<RankedMutex> lock(mu_);
   auto it = timers_.find(id);
   if (it == timers_.end() || it->second.removed) return false;
-  Timer& t = it->second;
-  t.armed = delay_ms >= 0;
-  t.due = Clock::now() + std::chrono::milliseconds(delay_ms < 0 ? 0 : delay_ms);
-  t.interval = std::chrono::milliseconds(interval_ms > 0 ? interval_ms : 0);
-  WakeIfPollingLocked();
+  ArmTimerLocked(it->second, delay_ms, interval_ms);
   return true;
 }
 
@@ -104,74 +152,147 @@ bool EventLoop::RemoveTimer(Id id) {
   std::lock_guard<RankedMutex> lock(mu_);
   auto it = timers_.find(id);
   if (it == timers_.end() || it->second.removed) return false;
-  it->second.removed = true;
-  have_removed_ = true;
+  Timer& t = it->second;
+  t.removed = true;
+  t.due_now = false;
+  if (t.heap_index != kNotInHeap) HeapEraseLocked(&t);
+  --live_timers_;
+  removed_timers_.push_back(id);
   WakeIfPollingLocked();
   return true;
 }
+
+// Sets a timer's schedule. A timer taken for this turn's dispatch and not
+// run yet is not run: it was moved.
+void EventLoop::ArmTimerLocked(Timer& t, int64_t delay_ms, int64_t interval_ms) {
+  t.interval = std::chrono::milliseconds(interval_ms > 0 ? interval_ms : 0);
+  t.due_now = false;
+  if (delay_ms < 0) {
+    if (t.heap_index != kNotInHeap) HeapEraseLocked(&t);
+    return;
+  }
+  t.due = Clock::now() + std::chrono::milliseconds(delay_ms);
+  if (t.heap_index == kNotInHeap) {
+    HeapPushLocked(&t);
+  } else {
+    HeapFixLocked(t.heap_index);
+  }
+  // A wait that ends before the timer is due needs no kick: the next turn
+  // takes its timeout from the heap.
+  if (polling_ && t.due < wait_until_) WakeIfPollingLocked();
+}
+
+bool EventLoop::Earlier(const Timer* a, const Timer* b) {
+  if (a->due != b->due) return a->due < b->due;
+  return a->id < b->id;
+}
+
+void EventLoop::HeapSwapLocked(size_t i, size_t j) {
+  std::swap(heap_[i], heap_[j]);
+  heap_[i]->heap_index = i;
+  heap_[j]->heap_index = j;
+}
+
+void EventLoop::HeapPushLocked(Timer* t) {
+  t->heap_index = heap_.size();
+  heap_.push_back(t);
+  HeapFixLocked(t->heap_index);
+}
+
+void EventLoop::HeapEraseLocked(Timer* t) {
+  const size_t i = t->heap_index;
+  const size_t last = heap_.size() - 1;
+  if (i != last) HeapSwapLocked(i, last);
+  heap_.pop_back();
+  t->heap_index = kNotInHeap;
+  if (i < heap_.size()) HeapFixLocked(i);
+}
+
+// Restores the heap order around entry i after its key changed (or another
+// entry took its place): up towards the root, or else down.
+void EventLoop::HeapFixLocked(size_t i) {
+  while (i > 0) {
+    const size_t parent = (i - 1) / 2;
+    if (!Earlier(heap_[i], heap_[parent])) break;
+    HeapSwapLocked(i, parent);
+    i = parent;
+  }
+  for (;;) {
+    const size_t left = 2 * i + 1, right = left + 1;
+    size_t least = i;
+    if (left < heap_.size() && Earlier(heap_[left], heap_[least])) least = left;
+    if (right < heap_.size() && Earlier(heap_[right], heap_[least])) least = right;
+    if (least == i) break;
+    HeapSwapLocked(i, least);
+    i = least;
+  }
+}
+
+// ---- Wake-ups -----------------------------------------------------------------
 
 void EventLoop::Wake() {
   std::lock_guard<RankedMutex> lock(mu_);
   if (wake_pending_) return;
   wake_pending_ = true;
+  ++wakeups_;
   uint64_t one = 1;
   // The counter cannot overflow (one write per drain), so this cannot fail
   // with EAGAIN; any other error would mean wake_fd_ is gone.
-  ssize_t n = write(wake_fd_, &one, sizeof one);
+  ssize_t n = write(wake_fd_.get(), &one, sizeof one);
   (void)n;
 }
 
 void EventLoop::WakeIfPollingLocked() {
-  // A change made while the loop thread is dispatching is seen when it builds
-  // the next poll set; only a poll() already sleeping needs a kick.
+  // A change made while the loop thread is dispatching is seen before its
+  // next wait; only a wait already sleeping needs a kick.
   if (!polling_ || wake_pending_) return;
   wake_pending_ = true;
+  ++wakeups_;
   uint64_t one = 1;
-  ssize_t n = write(wake_fd_, &one, sizeof one);
+  ssize_t n = write(wake_fd_.get(), &one, sizeof one);
   (void)n;
 }
 
-void EventLoop::DrainWakeFd() {
-  std::lock_guard<RankedMutex> lock(mu_);
-  uint64_t count;
-  ssize_t n = read(wake_fd_, &count, sizeof count);
-  (void)n;  // EAGAIN only if nothing was written: harmless
-  wake_pending_ = false;
-}
+// ---- Introspection ------------------------------------------------------------
 
 size_t EventLoop::watch_count() const {
   std::lock_guard<RankedMutex> lock(mu_);
-  size_t n = 0;
-  for (const auto& [id, w] : watches_) n += !w.removed;
-  return n;
+  return live_watches_;
 }
 
 size_t EventLoop::timer_count() const {
   std::lock_guard<RankedMutex> lock(mu_);
-  size_t n = 0;
-  for (const auto& [id, t] : timers_) n += !t.removed;
-  return n;
+  return live_timers_;
 }
 
+EventLoop::Stats EventLoop::stats() const {
+  std::lock_guard<RankedMutex> lock(mu_);
+  Stats s;
+  s.turns = turns_;
+  s.ready_events = counts_.ready_events;
+  s.watches_scanned = counts_.watches_scanned;
+  s.rebuilds = counts_.rebuilds;
+  s.wakeups = wakeups_;
+  return s;
+}
+
+// ---- The turn -------------------------------------------------------------------
+
 void EventLoop::CollectRemovedLocked(std::vector<Garbage>* out) {
-  if (!have_removed_) return;
-  have_removed_ = false;
-  for (auto it = watches_.begin(); it != watches_.end();) {
-    if (!it->second.removed) {
-      ++it;
-      continue;
-    }
+  for (Id id : removed_watches_) {
+    auto it = watches_.find(id);
+    if (it == watches_.end()) continue;
     out->push_back({std::move(it->second.on_free), std::move(it->second.cb), nullptr});
-    it = watches_.erase(it);
+    watches_.erase(it);
   }
-  for (auto it = timers_.begin(); it != timers_.end();) {
-    if (!it->second.removed) {
-      ++it;
-      continue;
-    }
+  removed_watches_.clear();
+  for (Id id : removed_timers_) {
+    auto it = timers_.find(id);
+    if (it == timers_.end()) continue;
     out->push_back({std::move(it->second.on_free), nullptr, std::move(it->second.cb)});
-    it = timers_.erase(it);
+    timers_.erase(it);
   }
+  removed_timers_.clear();
 }
 
 void EventLoop::RunGarbage(std::vector<Garbage>* garbage) {
@@ -181,17 +302,17 @@ void EventLoop::RunGarbage(std::vector<Garbage>* garbage) {
   garbage->clear();  // destroys the callbacks, and whatever they captured
 }
 
-int EventLoop::PollTimeoutLocked(int timeout_ms, Clock::time_point now) const {
+int EventLoop::WaitTimeoutLocked(int timeout_ms, Clock::time_point now) const {
+  if (!pending_nval_.empty()) return 0;  // a POLLNVAL to deliver
   int timeout = timeout_ms < 0 ? -1 : timeout_ms;
-  for (const auto& [id, t] : timers_) {
-    if (t.removed || !t.armed) continue;
-    if (t.due <= now) return 0;
-    // Round up, so poll() never returns just before the timer is due and
-    // the loop does not spin through sub-millisecond waits.
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(t.due - now).count();
-    int left_ms = left > 24 * 3600 * 1000 ? 24 * 3600 * 1000 : static_cast<int>(left);
-    if (timeout < 0 || left_ms < timeout) timeout = left_ms;
-  }
+  if (heap_.empty()) return timeout;
+  const Timer* next = heap_.front();
+  if (next->due <= now) return 0;
+  // Round up, so the wait never returns just before the timer is due and
+  // the loop does not spin through sub-millisecond waits.
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(next->due - now).count();
+  int left_ms = static_cast<int>(std::min<int64_t>(left, kMaxWaitMs));
+  if (timeout < 0 || left_ms < timeout) timeout = left_ms;
   return timeout;
 }
 
@@ -209,37 +330,48 @@ int EventLoop::RunOnce(int timeout_ms, bool* woken) {
 
   {
     std::lock_guard<RankedMutex> lock(mu_);
-    pollfds_.clear();
-    poll_ids_.clear();
-    pollfds_.push_back({wake_fd_, POLLIN, 0});
-    poll_ids_.push_back(0);
-    for (const auto& [id, w] : watches_) {
-      if (w.removed || w.events == 0) continue;
-      pollfds_.push_back({w.fd, w.events, 0});
-      poll_ids_.push_back(id);
-    }
-    timeout = PollTimeoutLocked(timeout_ms, Clock::now());
+    const Clock::time_point now = Clock::now();
+    timeout = poller_->PrepareLocked(WaitTimeoutLocked(timeout_ms, now), &counts_);
     polling_ = true;
+    wait_until_ = timeout < 0 ? Clock::time_point::max() : now + std::chrono::milliseconds(timeout);
   }
 
-  int ready = poll(pollfds_.data(), pollfds_.size(), timeout);
-  int poll_errno = errno;
+  const int n = poller_->Wait(timeout);
+  const int wait_errno = errno;
 
+  bool took_wake = false;
+  ready_.clear();
   {
     std::lock_guard<RankedMutex> lock(mu_);
     polling_ = false;
+    ++turns_;
+    if (n >= 0) {
+      poller_->CollectLocked(n, &ready_, &took_wake, &invalid_, &counts_);
+      MarkInvalidLocked();
+    }
+    if (n >= 0 || wait_errno == EINTR) {
+      for (Id id : pending_nval_) ready_.push_back({id, POLLNVAL});
+      pending_nval_.clear();
+    }
+    if (took_wake) {
+      uint64_t count;
+      ssize_t r = read(wake_fd_.get(), &count, sizeof count);
+      (void)r;  // EAGAIN only if nothing was written: harmless
+      wake_pending_ = false;
+    }
   }
 
   int dispatched = 0;
-  if (ready < 0 && poll_errno != EINTR) {
+  if (n < 0 && wait_errno != EINTR) {
     dispatched = -1;
   } else {
-    if (ready > 0 && (pollfds_[0].revents & POLLIN)) {
-      DrainWakeFd();
-      if (woken != nullptr) *woken = true;
-    }
+    if (took_wake && woken != nullptr) *woken = true;
+    // The order watches were added in, whatever order the backend found
+    // them ready in: both backends dispatch alike.
+    std::sort(ready_.begin(), ready_.end(),
+              [](const ReadyWatch& a, const ReadyWatch& b) { return a.id < b.id; });
     dispatched += DispatchTimers(Clock::now());
-    if (ready > 0) dispatched += DispatchWatches();
+    dispatched += DispatchWatches();
   }
 
   {
@@ -248,16 +380,22 @@ int EventLoop::RunOnce(int timeout_ms, bool* woken) {
     running_ = false;
   }
   RunGarbage(&garbage);
-  if (dispatched < 0) errno = poll_errno;
+  if (dispatched < 0) errno = wait_errno;
   return dispatched;
 }
 
+// Takes every timer due by `now` off the heap, then runs them in due order.
+// One that an earlier callback of this turn removed, disarmed or moved is
+// not run (moving it puts it back in the heap and clears due_now).
 int EventLoop::DispatchTimers(Clock::time_point now) {
   due_timers_.clear();
   {
     std::lock_guard<RankedMutex> lock(mu_);
-    for (const auto& [id, t] : timers_) {
-      if (!t.removed && t.armed && t.due <= now) due_timers_.push_back(id);
+    while (!heap_.empty() && heap_.front()->due <= now) {
+      Timer* t = heap_.front();
+      HeapEraseLocked(t);
+      t->due_now = true;
+      due_timers_.push_back(t->id);
     }
   }
   int ran = 0;
@@ -266,14 +404,12 @@ int EventLoop::DispatchTimers(Clock::time_point now) {
     {
       std::lock_guard<RankedMutex> lock(mu_);
       auto it = timers_.find(id);
-      // Another callback of this turn may have removed, disarmed or moved it.
-      if (it == timers_.end() || it->second.removed || !it->second.armed || it->second.due > now)
-        continue;
+      if (it == timers_.end() || it->second.removed || !it->second.due_now) continue;
       Timer& t = it->second;
+      t.due_now = false;
       if (t.interval.count() > 0) {
         t.due = now + t.interval;
-      } else {
-        t.armed = false;
+        HeapPushLocked(&t);
       }
       // Entries are erased only by this thread, after dispatch, so the
       // callback stays valid after the lock is dropped. No one writes cb.
@@ -285,24 +421,33 @@ int EventLoop::DispatchTimers(Clock::time_point now) {
   return ran;
 }
 
+// Runs the callbacks of this turn's ready watches (ready_, in id order).
+// One that an earlier callback of this turn removed, disabled, or changed
+// to events that were not reported, is not run.
 int EventLoop::DispatchWatches() {
   int ran = 0;
-  for (size_t i = 1; i < pollfds_.size(); ++i) {
-    if (pollfds_[i].revents == 0) continue;
+  for (const ReadyWatch& ready : ready_) {
     const WatchCallback* cb;
     int fd;
     short revents;
     {
       std::lock_guard<RankedMutex> lock(mu_);
-      auto it = watches_.find(poll_ids_[i]);
-      if (it == watches_.end() || it->second.removed || it->second.events == 0) continue;
-      const Watch& w = it->second;
-      revents = static_cast<short>(pollfds_[i].revents & (w.events | POLLERR | POLLHUP | POLLNVAL));
-      if (revents == 0) continue;  // asked-for events changed since poll()
+      auto it = watches_.find(ready.id);
+      if (it == watches_.end() || it->second.removed) continue;
+      Watch& w = it->second;
+      if (ready.revents & POLLNVAL) {
+        if (!w.nval_pending) continue;  // re-armed by UpdateWatch since, or already told
+        w.nval_pending = false;
+        revents = POLLNVAL;
+      } else {
+        if (w.invalid || w.events == 0) continue;
+        revents = static_cast<short>(ready.revents & (w.events | POLLERR | POLLHUP));
+        if (revents == 0) continue;  // asked-for events changed since the wait
+      }
       fd = w.fd;
       cb = &w.cb;
     }
-    (*cb)(poll_ids_[i], fd, revents);
+    (*cb)(ready.id, fd, revents);
     ++ran;
   }
   return ran;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "loop/event_backend.h"
 #include "net/peer.h"
 #include "wire/wire.h"
 
@@ -117,6 +118,12 @@ struct ServerOptions {
   // without a wake-up of the loop thread (about 12 us each on a VM).
   // 0: never spin.
   uint32_t busy_poll_us = 50;
+  // What the loop thread waits in: epoll (a turn costs the ready
+  // descriptors) or poll() (every watched one; kept as the reference). The
+  // environment variable XDRD_EVENT_BACKEND=epoll|poll overrides this (the
+  // test suites run on both that way); any other value of it makes Start()
+  // fail with a message naming it.
+  EventBackend event_backend = kDefaultEventBackend;
 };
 
 // What a shutdown did; a second Shutdown()/Stop() returns the first's.

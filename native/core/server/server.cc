@@ -11,14 +11,33 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <utility>
 
 #include "base/clock.h"
 
 namespace xdrd {
 
+namespace {
+
+// The backend the options ask for, unless XDRD_EVENT_BACKEND names one
+// (unset or empty: it does not). A value naming none is kept in *error for
+// Start() to report; the loop is made with the asked-for backend meanwhile.
+EventBackend ChooseBackend(EventBackend asked, std::string* error) {
+  const char* name = std::getenv("XDRD_EVENT_BACKEND");
+  if (name == nullptr || *name == '\0') return asked;
+  EventBackend named = asked;
+  if (!ParseEventBackend(name, &named))
+    *error = std::string("XDRD_EVENT_BACKEND must be 'epoll' or 'poll', not '") + name + "'";
+  return named;
+}
+
+}  // namespace
+
 Server::Server(ServerOptions options)
     : options_(std::move(options)),
+      loop_(ChooseBackend(options_.event_backend, &backend_error_)),
       commands_(MakeRef<CommandQueue>()),
       outbox_(options_, counters_),
       host_{options_, counters_, loop_, outbox_, programs_, read_scratch_, loop_draining_},
@@ -99,6 +118,10 @@ bool Server::Start(std::string* error) {
     std::lock_guard<RankedMutex> lock(mu_);
     if (running_) {
       if (error) *error = "the server is already running";
+      return false;
+    }
+    if (!backend_error_.empty()) {
+      if (error) *error = backend_error_;
       return false;
     }
     running_ = true;

@@ -71,7 +71,8 @@ class Server {
   bool ControlClient(uint64_t id, ClientControl control);
 
   // Owner thread: starts the loop thread, which starts the workers. False
-  // (with *error set) if already running. Never from a handler.
+  // (with *error set) if already running, or if XDRD_EVENT_BACKEND names no
+  // backend. Never from a handler.
   bool Start(std::string* error = nullptr);
   // Owner thread (never a handler): graceful stop; returns when every
   // thread is joined. At once: listeners close (UNIX paths are removed).
@@ -89,6 +90,10 @@ class Server {
   // Any thread, while another thread is inside Shutdown(): brings its
   // deadline forward to at most `deadline_ms` from now. No effect otherwise.
   void ShortenShutdown(uint32_t deadline_ms);
+
+  // Any thread: the backend the loop waits in (the option, or
+  // XDRD_EVENT_BACKEND).
+  EventBackend event_backend() const { return loop_.backend(); }
 
   // Any thread, no lock taken: a snapshot of the counters (counters.h).
   ServerCounters Counters() const { return counters_.Snapshot(); }
@@ -145,6 +150,7 @@ class Server {
   std::vector<Connection*> to_reap_;     // [mu_] closing; clients_ keeps them alive
   std::vector<uint64_t> starved_ids_;    // [mu_] clients waiting for buffer room
 
+  std::string backend_error_;            // a bad XDRD_EVENT_BACKEND; Start() fails with it
   EventLoop loop_;
   RefPtr<CommandQueue> commands_;
   EventLoop::Id command_watch_ = 0;
