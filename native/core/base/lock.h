@@ -1,7 +1,7 @@
 // lock.h — mutexes that know their rank in THREADING.md's lock order.
 //
 // Ranks, outermost first: the server lock, then one client lock, then leaf
-// locks (the event loop's, the completion queue's). With XDRD_LOCK_CHECKS
+// locks (the four THREADING.md lists). With XDRD_LOCK_CHECKS
 // defined (the debug and sanitizer builds), every thread keeps a record of the
 // ranked locks it holds and aborts with a message naming both locks and the
 // thread when it breaks the order:
