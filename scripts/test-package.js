@@ -373,7 +373,7 @@ function checkTarball(info, { prebuilds }) {
   const required = [
     'package.json', 'README.md', 'THREADING.md', 'LICENSE', 'binding.gyp', 'CMakeLists.txt',
     'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/cli/cli.js', 'dist/lib/native.js',
-    'native/core/server.cc', 'native/addon/addon.cc', 'valgrind/node.supp',
+    'native/core/server/server.cc', 'native/addon/addon.cc', 'valgrind/node.supp',
   ];
   if (prebuilds) required.push(`prebuilds/${platformDir}/xdrd.node`, `prebuilds/${platformDir}/xdrd.node.debug`);
   const missing = required.filter((p) => !has(p));
@@ -382,7 +382,7 @@ function checkTarball(info, { prebuilds }) {
   const gyp = JSON.parse(fs.readFileSync(path.join(src, 'binding.gyp'), 'utf8'));
   const sources = gyp.targets.flatMap((t) => t.sources);
   check(sources.every(has), `binding.gyp sources missing from the tarball: ${sources.filter((s) => !has(s)).join(', ')}`);
-  const allowed = /^(package\.json|README\.md|THREADING\.md|LICENSE|valgrind\/node\.supp|binding\.gyp|CMakeLists\.txt|dist\/lib\/.+\.(js|d\.ts)|native\/.+\.(cc|h)|prebuilds\/[^/]+\/xdrd\.node(\.debug)?)$/;
+  const allowed = /^(package\.json|README\.md|THREADING\.md|LICENSE|valgrind\/node\.supp|binding\.gyp|CMakeLists\.txt|dist\/lib\/.+\.(js|d\.ts)|native\/.+\.(cc|h|def)|prebuilds\/[^/]+\/xdrd\.node(\.debug)?)$/;
   const extra = files.filter((p) => !allowed.test(p));
   check(extra.length === 0, `the tarball holds files users do not need: ${extra.join(', ')}`);
   if (!prebuilds) check(!files.some((p) => p.startsWith('prebuilds/')), 'the source-only tarball has prebuilds');
