@@ -373,6 +373,23 @@ LOOP_TEST(wakeups_coalesce) {
   XT_CHECK_EQ(calls, 0);
 }
 
+// A Wake() while no wait sleeps (the loop thread busy, or not in RunOnce)
+// writes nothing: the next wait is told under the lock, does not sleep, and
+// reports the wake-up; the one after it sleeps again.
+LOOP_TEST(wake_outside_the_wait_costs_no_write) {
+  EventLoop loop(backend);
+  const uint64_t before = loop.stats().wakeups;
+  loop.Wake();
+  loop.Wake();
+  XT_CHECK_EQ(loop.stats().wakeups - before, 0u);
+  bool woken = false;
+  XT_CHECK_EQ(loop.RunOnce(-1, &woken), 0);  // would sleep for ever without it
+  XT_CHECK(woken);
+  XT_CHECK_EQ(loop.RunOnce(0, &woken), 0);
+  XT_CHECK(!woken);
+  XT_CHECK_EQ(loop.stats().wakeups - before, 0u);
+}
+
 LOOP_TEST(timer_added_from_another_thread_interrupts_poll) {
   EventLoop loop(backend);
   Unstick unstick(loop);

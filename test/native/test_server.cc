@@ -542,6 +542,31 @@ XT_TEST(pipelined_calls_from_many_clients) {
   XT_CHECK(t.ShutDownAndCheckNothingLeft());
 }
 
+// Answers given on a worker are written by the loop thread without asking
+// the backend for POLLOUT: a writable socket costs no watch change per call
+// (on epoll that would be two epoll_ctl calls each).
+XT_TEST(worker_answers_cost_no_watch_changes) {
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  XT_REQUIRE(c.connected());
+  // The first call settles the client's watch; count from after it.
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 0, kBody)));
+  XT_REQUIRE(c.ReadFrame().has_value());
+  const uint64_t before = t.server->LoopStats().interest_changes;
+  constexpr uint32_t kCalls = 100;
+  for (uint32_t serial = 1; serial <= kCalls; ++serial) {
+    XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, serial, kBody)));
+    auto reply = c.ReadFrame();
+    XT_REQUIRE(reply.has_value());
+    XT_CHECK_BYTES(*reply, OkReply(kTestProgram, kTestVersion, xt::kProcEcho, serial, kBody));
+  }
+  XT_CHECK_EQ(t.server->LoopStats().interest_changes - before, 0u);
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
 // Stop with a call parked in a handler: the call is answered with the
 // shutdown error, the client closed, the late answer dropped; nothing stays
 // alive.

@@ -101,6 +101,7 @@ bool EventLoop::RemoveWatch(Id id) {
 // found invalid on the way.
 void EventLoop::SyncWatchLocked(Id id, const Watch& w) {
   const short effective = w.removed || w.invalid ? 0 : w.events;
+  ++interest_changes_;
   const bool needs_wake = poller_->SetInterestLocked(id, w.fd, effective, &invalid_);
   MarkInvalidLocked();
   if (needs_wake) WakeIfPollingLocked();
@@ -234,12 +235,13 @@ void EventLoop::Wake() {
   std::lock_guard<RankedMutex> lock(mu_);
   if (wake_pending_) return;
   wake_pending_ = true;
-  ++wakeups_;
-  uint64_t one = 1;
-  // The counter cannot overflow (one write per drain), so this cannot fail
-  // with EAGAIN; any other error would mean wake_fd_ is gone.
-  ssize_t n = write(wake_fd_.get(), &one, sizeof one);
-  (void)n;
+  // No wait sleeps now: the next one is told under mu_ and returns at once,
+  // so a busy loop thread is woken without a system call.
+  if (!polling_) {
+    wake_deferred_ = true;
+    return;
+  }
+  WriteWakeLocked();
 }
 
 void EventLoop::WakeIfPollingLocked() {
@@ -247,8 +249,14 @@ void EventLoop::WakeIfPollingLocked() {
   // next wait; only a wait already sleeping needs a kick.
   if (!polling_ || wake_pending_) return;
   wake_pending_ = true;
+  WriteWakeLocked();
+}
+
+void EventLoop::WriteWakeLocked() {
   ++wakeups_;
   uint64_t one = 1;
+  // The counter cannot overflow (one write per drain), so this cannot fail
+  // with EAGAIN; any other error would mean wake_fd_ is gone.
   ssize_t n = write(wake_fd_.get(), &one, sizeof one);
   (void)n;
 }
@@ -273,6 +281,7 @@ EventLoop::Stats EventLoop::stats() const {
   s.watches_scanned = counts_.watches_scanned;
   s.rebuilds = counts_.rebuilds;
   s.wakeups = wakeups_;
+  s.interest_changes = interest_changes_;
   return s;
 }
 
@@ -331,7 +340,7 @@ int EventLoop::RunOnce(int timeout_ms, bool* woken) {
   {
     std::lock_guard<RankedMutex> lock(mu_);
     const Clock::time_point now = Clock::now();
-    timeout = poller_->PrepareLocked(WaitTimeoutLocked(timeout_ms, now), &counts_);
+    timeout = poller_->PrepareLocked(wake_deferred_ ? 0 : WaitTimeoutLocked(timeout_ms, now), &counts_);
     polling_ = true;
     wait_until_ = timeout < 0 ? Clock::time_point::max() : now + std::chrono::milliseconds(timeout);
   }
@@ -353,7 +362,11 @@ int EventLoop::RunOnce(int timeout_ms, bool* woken) {
       for (Id id : pending_nval_) ready_.push_back({id, POLLNVAL});
       pending_nval_.clear();
     }
-    if (took_wake) {
+    if (wake_deferred_) {  // a Wake() made while no wait slept: taken now
+      wake_deferred_ = false;
+      wake_pending_ = false;
+      took_wake = true;
+    } else if (took_wake) {
       uint64_t count;
       ssize_t r = read(wake_fd_.get(), &count, sizeof count);
       (void)r;  // EAGAIN only if nothing was written: harmless

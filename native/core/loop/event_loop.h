@@ -87,6 +87,7 @@ class EventLoop {
     uint64_t watches_scanned = 0;  // watch entries visited to find and dispatch ready ones or to rebuild a set
     uint64_t rebuilds = 0;         // whole-set rebuilds (poll(): its array after a change)
     uint64_t wakeups = 0;          // writes to the wake-up eventfd (Wake(), or a change a sleeping wait must see)
+    uint64_t interest_changes = 0; // watches added, changed or removed (on epoll, an epoll_ctl each)
   };
 
   // Throws std::system_error if the wake-up eventfd or the backend cannot
@@ -116,7 +117,9 @@ class EventLoop {
   bool RemoveTimer(Id id);
 
   // Makes the current or next wait return at once. Wake-ups coalesce: any
-  // number of calls before the loop notices cost one eventfd write.
+  // number of calls before the loop notices cost one eventfd write, and
+  // none while the loop thread is not inside its wait (the next wait is
+  // then told under the lock and does not sleep).
   void Wake();
 
   // One turn: wait until an fd is ready, a timer is due, Wake() is called,
@@ -171,6 +174,7 @@ class EventLoop {
   void SyncWatchLocked(Id id, const Watch& w);
   void MarkInvalidLocked();
   void WakeIfPollingLocked();
+  void WriteWakeLocked();
   void ArmTimerLocked(Timer& t, int64_t delay_ms, int64_t interval_ms);
   // The timer heap: a binary min-heap on (due, id) whose entries know their
   // index, so any timer is moved or removed in O(log n).
@@ -207,11 +211,13 @@ class EventLoop {
   Id next_id_ = 1;
   bool polling_ = false;         // the loop thread is inside the backend's wait
   Clock::time_point wait_until_; // while polling_: when that wait times out at the latest
-  bool wake_pending_ = false;    // the eventfd has been written and not yet drained
+  bool wake_pending_ = false;    // a wake-up is pending: the eventfd written, or wake_deferred_
+  bool wake_deferred_ = false;   // Wake() came while no wait slept: the next wait does not sleep
   bool running_ = false;         // a RunOnce() is in progress
   PollerCounts counts_;
   uint64_t turns_ = 0;
   uint64_t wakeups_ = 0;
+  uint64_t interest_changes_ = 0;
 
   // Scratch of the loop thread, reused from turn to turn (touched only inside
   // RunOnce, which runs on one thread at a time).

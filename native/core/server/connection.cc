@@ -481,12 +481,6 @@ void Connection::AccountLocked() {
   if (now > 0) CounterSet::RaisePeak(c.buffered_bytes_peak, static_cast<uint64_t>(now));
 }
 
-void Connection::SyncLocked() {
-  AssertHeld(mu);
-  AccountLocked();
-  SyncWatchLocked();
-}
-
 // ---- Clocks (loop thread) ------------------------------------------------------------------------
 
 void Connection::OnTimerLocked() {

@@ -70,6 +70,10 @@ class Connection : public RefCounted<Connection> {
 
   RankedMutex mu;
 
+  // [the server lock] On the server's list of clients a worker applied a
+  // command to, for the loop thread to pump (Server::ApplyFromWorker).
+  bool listed_for_pump = false;
+
   // ---- Loop thread ----
   // Registers the watch and the timer (each holding a reference), starting
   // unread when authorization is required.
@@ -124,8 +128,9 @@ class Connection : public RefCounted<Connection> {
   bool AuthorizeLocked(bool allow);
   // The application closes it, at once or once its queued frames are written.
   void CloseLocked(bool after_writes);
-  // A worker changed its queues: bring the buffer sum and the watch up to date.
-  void SyncLocked();
+  // A worker changed its queues: bring the server's buffer sum up to date
+  // (the loop thread, which pumps it next, sets the watch).
+  void AccountLocked();
   // Marks it for the loop thread to reap; the first reason wins.
   void MarkClosingLocked(CloseReason reason);
 
@@ -160,7 +165,6 @@ class Connection : public RefCounted<Connection> {
   void CheckClocksLocked(int64_t now);
   void ScheduleTimerLocked(int64_t now);
   void UpdateClocksLocked(uint64_t read_before);
-  void AccountLocked();
   void SyncWatchLocked();
   short WantedEventsLocked() const;
   void CloseSocketLocked();

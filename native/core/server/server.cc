@@ -185,6 +185,9 @@ void Server::LoopThreadMain() {
   loop_draining_ = false;
   bool active = false;  // the last turn ran a callback
   for (;;) {
+    // Answers workers queued write now; the client's next call is likely
+    // soon, so the next turn may busy-poll for it.
+    if (PumpListedClients(lock) > 0) active = true;
     BetweenTurnsLocked();
     int timeout = -1;
     const bool draining_now = draining_;
@@ -229,11 +232,16 @@ void Server::FinishRun(std::unique_lock<RankedMutex>& lock) {
   cancelled_jobs_.clear();
   for (auto& t : workers) t.join();
 
-  // Jobs no worker took: their clients are closed; drop them.
+  // Jobs no worker took, and clients workers listed for pumping: all are
+  // closed; drop them.
   lock.lock();
   std::deque<Job> unstarted = dispatcher_.TakeAllLocked();
+  std::vector<ConnectionRef> unpumped;
+  unpumped.swap(to_pump_);
+  for (ConnectionRef& c : unpumped) c->listed_for_pump = false;
   lock.unlock();
   unstarted.clear();
+  unpumped.clear();
   // One more turn runs the free step of every watch removed above (dropping
   // the clients' watch references) and drops late commands.
   loop_.RunOnce(0);

@@ -102,6 +102,9 @@ class Server {
   // checker uses it (lock.h, JsThreadScope).
   bool LoopRunning() const { return loop_running_.load(std::memory_order_acquire); }
 
+  // Any thread: the event loop's work counts (tests, benchmarks).
+  EventLoop::Stats LoopStats() const { return loop_.stats(); }
+
   // The server whose worker the calling thread is, if it answers through
   // `commands` (Call uses it); null otherwise.
   static Server* WorkerServerOf(const CommandQueue* commands) { return Dispatcher::WorkerServerOf(commands); }
@@ -129,6 +132,7 @@ class Server {
   void OnCommands();                            // loop thread, no lock
   void ResolveCommandsLocked(std::vector<Command>* commands);  // loop thread, server lock
   void ApplyFromWorker(Command& item);          // worker, no lock
+  size_t PumpListedClients(std::unique_lock<RankedMutex>& lock);  // loop thread, server lock
 
   // shutdown.cc; loop thread, server lock.
   bool DrainedLocked();
@@ -149,6 +153,7 @@ class Server {
   std::unordered_map<uint64_t, ConnectionRef> clients_;  // [mu_] by id
   std::vector<Connection*> to_reap_;     // [mu_] closing; clients_ keeps them alive
   std::vector<uint64_t> starved_ids_;    // [mu_] clients waiting for buffer room
+  std::vector<ConnectionRef> to_pump_;   // [mu_] a worker applied a command to them (listed_for_pump)
 
   std::string backend_error_;            // a bad XDRD_EVENT_BACKEND; Start() fails with it
   EventLoop loop_;
@@ -165,6 +170,7 @@ class Server {
   std::vector<Command> taken_commands_;
   std::vector<ListenerRequest> taken_listeners_;
   std::vector<size_t> command_order_;
+  std::vector<ConnectionRef> pumping_;   // loop thread (PumpListedClients): to_pump_, taken
   std::deque<Job> cancelled_jobs_;       // loop thread: answered at the deadline, dropped unlocked
 
   std::thread loop_thread_;              // owner thread

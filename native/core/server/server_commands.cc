@@ -67,6 +67,9 @@ void Server::ResolveCommandsLocked(std::vector<Command>* commands) {
 
 // A worker of this server, no lock held: the command is applied at once, as
 // qemud's workers queued their replies (server lock, then the client lock).
+// The I/O is the loop thread's: the client is listed for it to pump before
+// its next turn, which writes the answer without a POLLOUT round trip
+// through the backend (on epoll, two epoll_ctl calls per answer).
 void Server::ApplyFromWorker(Command& item) {
   mu_.lock();
   if (!item.client) {
@@ -79,10 +82,19 @@ void Server::ApplyFromWorker(Command& item) {
     item.client = it->second;
   }
   Connection& c = *item.client;
+  // Listed before the client lock is taken and the server lock dropped: the
+  // loop thread, which takes the list under the server lock, then waits for
+  // the client lock until this command is applied.
+  bool wake = false;
+  if (!c.listed_for_pump) {
+    c.listed_for_pump = true;
+    wake = to_pump_.empty();  // else whoever listed the first one woke it
+    to_pump_.push_back(item.client);
+  }
   c.mu.lock();
   mu_.unlock();
   bool authorized = ApplyCommandLocked(c, item);
-  c.SyncLocked();  // asks for POLLOUT: the loop thread writes it
+  c.AccountLocked();
   const bool reap = c.TakeReapTicketLocked();
   c.mu.unlock();
   if (reap || authorized) {
@@ -94,8 +106,32 @@ void Server::ApplyFromWorker(Command& item) {
       UpdateAcceptingLocked();
     }
   }
-  if (reap) loop_.Wake();  // it reaps between turns
+  if (wake || reap) loop_.Wake();  // it pumps and reaps between turns
   item.client.reset();  // with no lock held: it may be the last reference
+}
+
+// Loop thread, server lock held on entry and on return (dropped inside):
+// pumps the clients workers applied commands to since the last turn (writes
+// their answers, takes the calls that freed slots let in, sets the watch).
+// Returns how many it pumped.
+size_t Server::PumpListedClients(std::unique_lock<RankedMutex>& lock) {
+  AssertHeld(mu_);
+  if (to_pump_.empty()) return 0;
+  pumping_.swap(to_pump_);
+  for (ConnectionRef& c : pumping_) c->listed_for_pump = false;
+  lock.unlock();
+  std::vector<Job> calls;
+  for (ConnectionRef& c : pumping_) {
+    mu_.lock();
+    c->mu.lock();
+    mu_.unlock();
+    c->PumpLocked(/*readable=*/false, &calls);
+    UnlockAndSettle(*c, &calls, false);
+  }
+  const size_t pumped = pumping_.size();
+  pumping_.clear();  // with no lock held: a reference may be the last
+  lock.lock();
+  return pumped;
 }
 
 }  // namespace xdrd
