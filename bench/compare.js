@@ -115,7 +115,11 @@ async function main() {
     for (const n of names) console.log(`  ${n.padEnd(12)} ${row[n].rate.toFixed(1).padStart(12)} ${row[n].p50.toFixed(1).padStart(10)} ${row[n].cpu.toFixed(2).padStart(10)}`);
     for (const [a, b] of [['xdrd after', 'xdrd before'], ['core after', 'core before'], ['xdrd before', 'plain'], ['xdrd after', 'plain'], ['core after', 'plain']]) {
       const x = row[a], y = row[b];
-      console.log(`  ${`${a} / ${b}`.padEnd(26)} rate ${(x.rate / y.rate).toFixed(2)}  p50 ${(x.p50 / y.p50).toFixed(2)}  cpu/call ${(x.cpu / y.cpu).toFixed(2)}`);
+      // Paired: the median of the per-round ratios. The two servers of a
+      // round ran seconds apart, so a slow spell of the machine
+      // that spans rounds cancels out of each pair.
+      const paired = median(got[a].map((r, i) => r[key] / got[b][i][key]));
+      console.log(`  ${`${a} / ${b}`.padEnd(26)} rate ${(x.rate / y.rate).toFixed(2)}  p50 ${(x.p50 / y.p50).toFixed(2)}  cpu/call ${(x.cpu / y.cpu).toFixed(2)}  paired rate ${paired.toFixed(2)}`);
     }
   }
 }

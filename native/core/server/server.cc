@@ -33,6 +33,21 @@ EventBackend ChooseBackend(EventBackend asked, std::string* error) {
   return named;
 }
 
+// Busy polling leaves this long between polls (see RunTurn).
+constexpr int64_t kBusyPollGapUs = 2;
+
+// Spins for about `us` microseconds, telling the CPU it is a spin.
+void PauseBetweenPolls(int64_t us) {
+  const int64_t until = MonotonicUs() + us;
+  while (MonotonicUs() < until) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
+}
+
 }  // namespace
 
 Server::Server(ServerOptions options)
@@ -277,6 +292,11 @@ int Server::RunTurn(int timeout_ms, bool busy_poll) {
         // A Wake() (Shutdown, a stop) must reach LoopThreadMain's checks:
         // this turn took it from the eventfd, and no later poll() would see it.
         if (ran != 0 || woken) return ran;
+        // Each poll takes the loop's lock several times; polled back to back
+        // it keeps that lock from a worker whose Wake() or UpdateWatch()
+        // brings the very answer we wait for (measured: 1 x 1 on epoll fell
+        // to 0.8x of the poll()-era loop). Leave a gap between polls.
+        PauseBetweenPolls(kBusyPollGapUs);
       } while (MonotonicUs() < until);
     }
   }
