@@ -83,6 +83,18 @@ void Connection::CountLocked(CallPhase phase, int delta) {
     case CallPhase::kReplyPending: gauge = &c.calls_reply_pending; break;
   }
   CounterSet::Change(*gauge, delta);
+  NoteDrainLocked();
+}
+
+// Keeps the server's count of undrained connections (Server::DrainedLocked)
+// in step with this one. A call moving from one phase to the next is
+// counted in its new phase before it leaves the old one, so a connection
+// never looks drained half way through a move.
+void Connection::NoteDrainLocked() {
+  const bool undrained = !torn_down_ && !DrainedLocked();
+  if (undrained == counted_undrained_) return;
+  counted_undrained_ = undrained;
+  host_.undrained_connections.fetch_add(undrained ? 1 : -1, std::memory_order_release);
 }
 
 // ---- Registration and reaping (loop thread) ------------------------------------------
@@ -145,6 +157,7 @@ bool Connection::TearDownLocked() {
   for (int phase = 0; phase < 4; ++phase)
     if (calls_[phase] != 0) CountLocked(static_cast<CallPhase>(phase), -static_cast<int>(calls_[phase]));
   torn_down_ = true;
+  NoteDrainLocked();
   return was_awaiting_auth;
 }
 
@@ -155,6 +168,7 @@ void Connection::MarkClosingLocked(CloseReason reason) {
   close_reason_ = reason;
   closed_mid_frame_ = splitter_.mid_frame();
   closed_mid_call_ = OutstandingLocked() > 0;
+  NoteDrainLocked();  // a closing connection is drained: nothing of it is waited for
 }
 
 bool Connection::DrainedLocked() const {
@@ -247,6 +261,7 @@ int Connection::WriteLocked() {
       send_queue_.pop_front();
     }
   }
+  NoteDrainLocked();
   return replies_done;
 }
 
@@ -265,6 +280,7 @@ void Connection::QueueLocked(std::vector<uint8_t> bytes, bool is_reply) {
   if (is_reply) CountLocked(CallPhase::kReplyPending, +1);
   send_queue_bytes_ += f.bytes.size();
   send_queue_.push_back(std::move(f));
+  NoteDrainLocked();
 }
 
 short Connection::WantedEventsLocked() const {
@@ -297,6 +313,7 @@ void Connection::CloseSocketLocked() {
   send_queue_.clear();
   send_offset_ = 0;
   send_queue_bytes_ = 0;
+  NoteDrainLocked();
 }
 
 // ---- Pumping (loop thread) ------------------------------------------------------------------
@@ -570,17 +587,21 @@ void Connection::ScheduleTimerLocked(int64_t now) {
 
 bool Connection::QueueCallsLocked(uint32_t n) {
   AssertHeld(mu);
+  // Into the new phase first (NoteDrainLocked).
+  const bool open = !closing_locked();
+  if (open) CountLocked(CallPhase::kWaiting, static_cast<int>(n));
   CountLocked(CallPhase::kRead, -static_cast<int>(n));
-  if (closing_locked()) return false;
-  CountLocked(CallPhase::kWaiting, static_cast<int>(n));
-  return true;
+  return open;
 }
 
 RefPtr<CallState> Connection::ClaimCallLocked(const Header& h) {
   AssertHeld(mu);
+  if (closing_locked()) {
+    CountLocked(CallPhase::kWaiting, -1);
+    return RefPtr<CallState>();
+  }
+  CountLocked(CallPhase::kDispatching, +1);  // into the new phase first
   CountLocked(CallPhase::kWaiting, -1);
-  if (closing_locked()) return RefPtr<CallState>();
-  CountLocked(CallPhase::kDispatching, +1);
   RefPtr<CallState> state = MakeRef<CallState>(h);
   in_flight_.push_back(state);
   return state;
@@ -588,10 +609,10 @@ RefPtr<CallState> Connection::ClaimCallLocked(const Header& h) {
 
 bool Connection::CancelQueuedCallLocked(const Header& h, const RpcError& error) {
   AssertHeld(mu);
+  const bool open = !closing_locked();
+  if (open) QueueLocked(EncodeErrorReply(h, error), /*is_reply=*/true);  // its reply first
   CountLocked(CallPhase::kWaiting, -1);
-  if (closing_locked()) return false;
-  QueueLocked(EncodeErrorReply(h, error), /*is_reply=*/true);
-  return true;
+  return open;
 }
 
 uint64_t Connection::CancelInFlightLocked(const RpcError& error) {
@@ -600,10 +621,11 @@ uint64_t Connection::CancelInFlightLocked(const RpcError& error) {
   for (auto& state : in_flight_) {
     state->answered_by_server = true;
     state->cancelled.store(true, std::memory_order_release);
+    if (!closing_locked()) {
+      QueueLocked(EncodeErrorReply(state->header, error), /*is_reply=*/true);  // its reply first
+      ++cancelled;
+    }
     CountLocked(CallPhase::kDispatching, -1);
-    if (closing_locked()) continue;
-    QueueLocked(EncodeErrorReply(state->header, error), /*is_reply=*/true);
-    ++cancelled;
   }
   in_flight_.clear();
   if (!closing_locked() && WriteLocked() < 0) MarkClosingLocked(CloseReason::kIoError);
@@ -622,12 +644,13 @@ void Connection::QueueReplyLocked(std::vector<uint8_t> frame, CallState* call) {
       return;
     }
   }
-  CountLocked(CallPhase::kDispatching, -1);
   if (closing_locked()) {
+    CountLocked(CallPhase::kDispatching, -1);
     CounterSet::Add(host_.counters.replies_dropped);
     return;
   }
-  QueueLocked(std::move(frame), /*is_reply=*/true);
+  QueueLocked(std::move(frame), /*is_reply=*/true);  // its reply first
+  CountLocked(CallPhase::kDispatching, -1);
 }
 
 void Connection::QueueEventLocked(std::vector<uint8_t> frame) {

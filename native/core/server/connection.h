@@ -22,6 +22,7 @@
 //   bound, awaiting the application's authorization.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -53,6 +54,10 @@ struct ConnectionHost {
   const ProgramTable& programs;     // frozen while running
   std::vector<uint8_t>& read_scratch;  // loop thread only
   const bool& draining;             // loop thread only: new CALLs get the shutdown error
+  // Connections with a call in any phase or bytes unsent, not closing: a
+  // shutdown has drained when it is 0 (and no job waits). Each connection
+  // adds itself while it is such, under its own lock.
+  std::atomic<int64_t>& undrained_connections;
 };
 
 // A call's states, counted per connection and mirrored in the server's
@@ -151,6 +156,7 @@ class Connection : public RefCounted<Connection> {
   }
   uint32_t OutstandingLocked() const;
   void CountLocked(CallPhase phase, int delta);
+  void NoteDrainLocked();
 
   ReadStatus ReadLocked(size_t budget);
   // Returns the reply frames it finished writing, or -1 on a write error.
@@ -180,6 +186,7 @@ class Connection : public RefCounted<Connection> {
   bool reap_ticket_taken_ = false;
   bool starve_ticket_taken_ = false;
   bool torn_down_ = false;        // reaped: its counts left the server's gauges
+  bool counted_undrained_ = false;  // in host_.undrained_connections
   CloseReason close_reason_ = CloseReason::kNone;
   bool closed_mid_frame_ = false;
   bool closed_mid_call_ = false;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -55,7 +56,7 @@ Server::Server(ServerOptions options)
       loop_(ChooseBackend(options_.event_backend, &backend_error_)),
       commands_(MakeRef<CommandQueue>()),
       outbox_(options_, counters_),
-      host_{options_, counters_, loop_, outbox_, programs_, read_scratch_, loop_draining_},
+      host_{options_, counters_, loop_, outbox_, programs_, read_scratch_, loop_draining_, undrained_connections_},
       dispatcher_(this, mu_, counters_, commands_, options_.max_message_bytes),
       acceptor_(
           loop_, mu_, counters_, [this](int fd, PeerInfo peer) { AdoptLocked(fd, std::move(peer)); },
@@ -243,6 +244,15 @@ void Server::FinishRun(std::unique_lock<RankedMutex>& lock) {
   std::vector<std::thread> workers = dispatcher_.StopLocked();
   result_.clients_closed = clients_.size();
   CloseAllLocked();
+#ifdef XDRD_LOCK_CHECKS
+  // Every connection was torn down, and took itself out of the count; one
+  // left in would make the next run's shutdown wait for its deadline.
+  if (undrained_connections_.load() != 0) {
+    std::fprintf(stderr, "xdrd: %lld connections still counted undrained after closing all\n",
+                 static_cast<long long>(undrained_connections_.load()));
+    std::abort();
+  }
+#endif
   lock.unlock();
   cancelled_jobs_.clear();
   for (auto& t : workers) t.join();

@@ -155,6 +155,7 @@ class Server {
   std::vector<uint64_t> starved_ids_;    // [mu_] clients waiting for buffer room
   std::vector<ConnectionRef> to_pump_;   // [mu_] a worker applied a command to them (listed_for_pump)
 
+  std::atomic<int64_t> undrained_connections_{0};  // ConnectionHost::undrained_connections
   std::string backend_error_;            // a bad XDRD_EVENT_BACKEND; Start() fails with it
   EventLoop loop_;
   RefPtr<CommandQueue> commands_;

@@ -39,15 +39,11 @@ void Server::ShortenShutdown(uint32_t deadline_ms) {
 }
 
 // Loop thread, server lock: shutdown is complete when no call waits for a
-// worker, runs, or has a reply unwritten.
+// worker, runs, or has a reply unwritten. O(1): each connection keeps the
+// count of undrained ones up to date (Connection::NoteDrainLocked).
 bool Server::DrainedLocked() {
   AssertHeld(mu_);
-  if (!dispatcher_.EmptyLocked()) return false;
-  for (auto& [id, client] : clients_) {
-    std::lock_guard<RankedMutex> client_lock(client->mu);
-    if (!client->DrainedLocked()) return false;
-  }
-  return true;
+  return dispatcher_.EmptyLocked() && undrained_connections_.load(std::memory_order_acquire) == 0;
 }
 
 // Loop thread, server lock, at the deadline: every call not yet answered
