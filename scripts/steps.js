@@ -6,7 +6,7 @@ const path = require('path');
 
 const root = path.join(__dirname, '..');
 
-// steps: [{ name, cmd: [program, ...args], limitSec }]
+// steps: [{ name, cmd: [program, ...args], limitSec, env? }] (env: added to ours)
 // Stops at the first failure (the rest would only repeat its noise).
 function runSteps(title, steps) {
   const rows = [];
@@ -16,6 +16,7 @@ function runSteps(title, steps) {
     const started = Date.now();
     const r = spawnSync(s.cmd[0], s.cmd.slice(1), {
       cwd: root, stdio: 'inherit', timeout: s.limitSec * 1000, killSignal: 'SIGKILL',
+      env: s.env ? { ...process.env, ...s.env } : process.env,
     });
     const secs = (Date.now() - started) / 1000;
     let status = 'ok';

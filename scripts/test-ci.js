@@ -18,6 +18,9 @@ runSteps('test:ci', [
   { name: 'bridge under memcheck', cmd: npm('test:node:memcheck'), limitSec: 900 },
   { name: 'bridge under helgrind', cmd: npm('test:node:helgrind'), limitSec: 900 },
   { name: 'stress', cmd: npm('stress'), limitSec: 300 },
+  // The reference backend too; the runs under tools below use the default
+  // (epoll) only, for CI time.
+  { name: 'stress on poll()', cmd: npm('stress'), limitSec: 300, env: { XDRD_EVENT_BACKEND: 'poll' } },
   { name: 'stress under memcheck', cmd: npm('stress:valgrind'), limitSec: 1500 },
   { name: 'stress under helgrind', cmd: npm('stress:helgrind'), limitSec: 1500 },
   { name: 'stress under ASan+UBSan', cmd: npm('stress:asan'), limitSec: 600 },
