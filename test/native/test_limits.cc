@@ -203,8 +203,9 @@ XT_TEST(keepalive_closes_a_silent_client) {
   XT_REQUIRE(t.server->Start());
   RpcClient c = RpcClient::Unix(t.UnixPath());
   // A timer that fires late by more than an interval would skip a PING:
-  // give valgrind's slowness room.
-  const uint32_t interval = xt::UnderValgrind() ? 200 : 40, count = 2;
+  // give the slow tools room (TSan on a loaded 2-core machine missed one
+  // at 40 ms).
+  const uint32_t interval = xt::UnderSlowTool() ? 200 : 40, count = 2;
   XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcKeepalive, 1, KeepaliveArgs(interval, count))));
   int64_t start = NowMs();  // the server's clock starts no earlier than this
   auto reply = c.ReadFrame();
@@ -232,7 +233,7 @@ XT_TEST(keepalive_keeps_an_answering_client) {
   RpcClient c = RpcClient::Unix(t.UnixPath());
   // Short enough to see many PINGs, long enough that a PONG is read in
   // time even under valgrind (where the server runs 50 times slower).
-  const uint32_t interval = xt::UnderValgrind() ? 200 : 20, count = xt::UnderValgrind() ? 3 : 1;
+  const uint32_t interval = xt::UnderSlowTool() ? 200 : 20, count = xt::UnderSlowTool() ? 3 : 1;
   XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcKeepalive, 1, KeepaliveArgs(interval, count))));
   XT_REQUIRE(c.ReadFrame().has_value());
   for (int i = 0; i < 6; ++i) {  // 6 PINGs: well past interval x (count + 1)
@@ -266,7 +267,7 @@ XT_TEST(keepalive_pauses_while_throttled) {
   RpcClient c = RpcClient::Unix(t.UnixPath());
   // The client must reach the throttled state before its own silence
   // counts: long enough for that under valgrind too.
-  const uint32_t interval = xt::UnderValgrind() ? 200 : 20, count = 1;
+  const uint32_t interval = xt::UnderSlowTool() ? 200 : 20, count = 1;
   XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcKeepalive, 1, KeepaliveArgs(interval, count))));
   XT_REQUIRE(c.ReadFrame().has_value());
   XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcDeferred, 2, {})));
@@ -301,7 +302,7 @@ XT_TEST(partial_frame_timeout_closes_a_stalled_client) {
   ServerOptions options = TestServer::DefaultOptions();
   // Short, but not so short that valgrind's slowness stalls a frame sent in
   // two pieces back to back.
-  options.frame_timeout_ms = xt::UnderValgrind() ? 1000 : 50;
+  options.frame_timeout_ms = xt::UnderSlowTool() ? 1000 : 50;
   TestServer t(options);
   XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
   XT_REQUIRE(t.server->Start());

@@ -20,6 +20,15 @@ namespace xt {
 // (not a particular count) scale down with this.
 inline bool UnderValgrind() { return std::getenv("XDRD_UNDER_VALGRIND") != nullptr; }
 
+// Built with TSan (5-15x slower) or ASan: tests whose clocks must fire on
+// time give them more room, like under valgrind.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+inline bool UnderSlowTool() { return kSanitized || UnderValgrind(); }
+
 // Counts down to zero once; Wait() blocks until then. The notify happens
 // under the mutex, which is what helgrind and DRD need to see the ordering.
 class Latch {
