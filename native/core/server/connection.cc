@@ -213,10 +213,11 @@ int Connection::WriteLocked() {
   while (!send_queue_.empty() && fd_ >= 0) {
     iovec iov[kMaxIov];
     size_t count = 0;
-    for (auto it = send_queue_.begin(); it != send_queue_.end() && count < kMaxIov; ++it, ++count) {
+    for (; count < send_queue_.size() && count < kMaxIov; ++count) {
+      OutFrame& f = send_queue_[count];
       size_t skip = count == 0 ? send_offset_ : 0;
-      iov[count].iov_base = it->bytes.data() + skip;
-      iov[count].iov_len = it->bytes.size() - skip;
+      iov[count].iov_base = f.bytes.data() + skip;
+      iov[count].iov_len = f.bytes.size() - skip;
     }
     msghdr msg{};
     msg.msg_iov = iov;
@@ -291,10 +292,10 @@ void Connection::CloseSocketLocked() {
     close(fd_);
     fd_ = -1;
   }
-  for (const OutFrame& f : send_queue_) {
-    if (f.is_reply) CountLocked(CallPhase::kReplyPending, -1);
+  for (size_t i = 0; i < send_queue_.size(); ++i) {
+    if (send_queue_[i].is_reply) CountLocked(CallPhase::kReplyPending, -1);
   }
-  send_queue_.clear();
+  send_queue_.clear();  // and its storage: a closed client sends nothing more
   send_offset_ = 0;
   send_queue_bytes_ = 0;
 }

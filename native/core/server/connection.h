@@ -23,13 +23,13 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <vector>
 
 #include "base/live_counts.h"
 #include "base/lock.h"
 #include "base/refcount.h"
+#include "base/ring_queue.h"
 #include "loop/event_loop.h"
 #include "server/api_types.h"
 #include "server/counters.h"
@@ -190,7 +190,9 @@ class Connection : public RefCounted<Connection> {
   FrameSplitter splitter_;
   uint64_t bytes_read_ = 0;
   uint64_t bytes_written_ = 0;
-  std::deque<OutFrame> send_queue_;
+  // Not a std::deque: that allocates about 600 bytes before holding
+  // anything, and most clients of a busy daemon are idle (ring_queue.h).
+  RingQueue<OutFrame> send_queue_;
   size_t send_offset_ = 0;        // bytes of the first frame already sent
   size_t send_queue_bytes_ = 0;   // unsent bytes in send_queue_
   size_t accounted_bytes_ = 0;    // what it adds to the server's buffered bytes
