@@ -95,8 +95,7 @@ void Connection::AttachLocked(EventLoop::WatchCallback on_event, EventLoop::Time
   Ref();  // the watch's reference, dropped by its free function
   watch_ = host_.loop.AddWatch(fd_, want, std::move(on_event), [this] { Unref(); });
   watched_events_ = want;
-  Ref();  // the timer's reference, dropped by its free function
-  timer_ = host_.loop.AddTimer(-1, 0, std::move(on_timer), [this] { Unref(); });
+  on_timer_ = std::move(on_timer);  // registered when first armed (ScheduleTimerLocked)
   last_rx_ms_ = MonotonicMs();
 }
 
@@ -128,7 +127,8 @@ bool Connection::TearDownLocked() {
   const bool was_awaiting_auth = paused(kAwaitingAuth);
   SetPause(kAwaitingAuth, false);
   host_.loop.RemoveWatch(watch_);  // its free function drops the watch's reference
-  host_.loop.RemoveTimer(timer_);  // and the timer's
+  if (timer_ != 0) host_.loop.RemoveTimer(timer_);  // and the timer's
+  on_timer_ = nullptr;  // never registered, or registered already: not needed
   CounterSet& c = host_.counters;
   if (closed_mid_frame_) CounterSet::Add(c.closed_mid_frame);
   if (closed_mid_call_) CounterSet::Add(c.closed_mid_call);
@@ -563,7 +563,14 @@ void Connection::ScheduleTimerLocked(int64_t now) {
     consider(last_rx_ms_ + interval * (int64_t{keepalive_count_} + 1));
   }
   if (next < 0 || (timer_due_ms_ >= 0 && timer_due_ms_ <= next)) return;
-  host_.loop.UpdateTimer(timer_, std::max<int64_t>(0, next - now), 0);
+  const int64_t delay = std::max<int64_t>(0, next - now);
+  if (timer_ == 0) {
+    Ref();  // the timer's reference, dropped by its free function
+    timer_ = host_.loop.AddTimer(delay, 0, std::move(on_timer_), [this] { Unref(); });
+    on_timer_ = nullptr;
+  } else {
+    host_.loop.UpdateTimer(timer_, delay, 0);
+  }
   timer_due_ms_ = next;
 }
 

@@ -9,10 +9,10 @@
 //   only.
 //
 // References
-//   RefCounted: the server's client list, the poll watch, the timer, each
-//   queued job, each Call and each queued command hold one. The last
-//   Unref() deletes it on whatever thread drops it; the destructor takes no
-//   lock and touches nothing of the server's.
+//   RefCounted: the server's client list, the poll watch, the timer (once
+//   registered), each queued job, each Call and each queued command hold
+//   one. The last Unref() deletes it on whatever thread drops it; the
+//   destructor takes no lock and touches nothing of the server's.
 //
 // States
 //   Its lifecycle is open → (closing after writes) → closing; "closing"
@@ -75,8 +75,10 @@ class Connection : public RefCounted<Connection> {
   bool listed_for_pump = false;
 
   // ---- Loop thread ----
-  // Registers the watch and the timer (each holding a reference), starting
-  // unread when authorization is required.
+  // Registers the watch (holding a reference), starting unread when
+  // authorization is required. The timer is registered (holding a reference
+  // too) when a clock first needs it: an idle client without keepalive never
+  // does, and so costs the loop no timer entry.
   void AttachLocked(EventLoop::WatchCallback on_event, EventLoop::TimerCallback on_timer,
                     bool awaiting_auth);
   // All the I/O the connection needs now: write what is queued, take the
@@ -200,7 +202,8 @@ class Connection : public RefCounted<Connection> {
   EventLoop::Id watch_ = 0;
   short watched_events_ = 0;      // what the watch was last set to
   // The one timer: keepalive and the partial-frame timeout (monotonic ms).
-  EventLoop::Id timer_ = 0;
+  EventLoop::Id timer_ = 0;       // 0: not registered yet (ScheduleTimerLocked)
+  EventLoop::TimerCallback on_timer_;  // its callback, until it is registered
   int64_t timer_due_ms_ = -1;     // what the timer is armed for; -1: disarmed
   int64_t last_rx_ms_ = 0;        // when bytes last arrived
   int64_t frame_started_ms_ = -1; // when the frame in progress began; -1: none
