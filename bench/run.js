@@ -697,6 +697,7 @@ async function main() {
     `Command: \`${command}\` (${opts.rounds} round${opts.rounds > 1 ? 's' : ''}, ${opts.warmup} s warm-up + ${opts.duration} s per run, median of rounds; total ${elapsed.toFixed(0)} s)`,
     `Background: ${background === null ? 'unknown' : `${(background * 100).toFixed(0)} %`} of the machine's CPU was busy with other jobs in the second before the run (the machine is shared)`,
     `Settings: maxRequestsPerClient ${opts.maxRequests} for xdrd and the core server (plus xdrd at its default ${XDRD_DEFAULT_MAX_REQUESTS} for throughput); xdrd workers 5 (default); C server (limit proxy): one thread, level-triggered epoll, no per-client limit; loadgen: one thread, epoll, every reply checked` +
+      (plan.some((p) => p.w.idle) ? `; idle workload: maxClients ${fmtInt(Math.max(...opts.idleLevels) + FD_HEADROOM)} for xdrd and the core server at every level, idle clients held by bench/idle-holder, the JS servers under --expose-gc` : '') +
       (Object.keys(opts.serverEnv).length ? `; server environment ${JSON.stringify(opts.serverEnv)}` : ''),
   ];
   console.log('');
