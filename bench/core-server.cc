@@ -9,9 +9,12 @@
 //
 // Control, the same line protocol as the JS servers (bench/run.js):
 //   stdout, once listening:  {"ready":true,"pid":...,"settings":{...}}
-//   stdin "stats\n"         -> one JSON line of counters
+//   stdin "stats\n"         -> one JSON line of counters (with clientsLive
+//                              and heapBytes: malloc's bytes in use)
 //   stdin EOF or "quit\n"   -> Stop() (answers what is in flight), exit 0
+#include <malloc.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cinttypes>
@@ -37,7 +40,8 @@ using bench::kProcNoop;
 
 [[noreturn]] void Usage(const std::string& why) {
   std::fprintf(stderr,
-               "core-server: %s\nusage: core-server --socket PATH [--workers N] [--max-requests N] [--busy-poll-us N]\n",
+               "core-server: %s\nusage: core-server --socket PATH [--workers N] [--max-requests N] [--busy-poll-us N]\n"
+               "                   [--max-clients N] [--event-backend epoll|poll]\n",
                why.c_str());
   std::exit(2);
 }
@@ -47,6 +51,26 @@ long ParseInt(const std::string& flag, const char* s, long lo, long hi) {
   const long v = std::strtol(s, &end, 10);
   if (end == s || *end != '\0' || v < lo || v > hi) Usage("bad value for " + flag);
   return v;
+}
+
+// As Node does at start: the soft RLIMIT_NOFILE raised to the hard one, so
+// the "idle" workload's thousands of clients fit (raising the hard limit is
+// the administrator's job).
+void RaiseFdLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+// Bytes malloc has handed out and not taken back, all arenas: with VmRSS,
+// what an idle client costs (bench/run.js).
+uint64_t HeapBytesInUse() {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  return mallinfo2().uordblks;
+#else
+  return 0;
+#endif
 }
 
 }  // namespace
@@ -64,9 +88,15 @@ int main(int argc, char** argv) {
       options.max_requests_per_client = static_cast<uint32_t>(ParseInt(flag, v, 1, 1 << 20));
     else if (flag == "--busy-poll-us")
       options.busy_poll_us = static_cast<uint32_t>(ParseInt(flag, v, 0, 1000000));
+    else if (flag == "--max-clients")
+      options.max_clients = static_cast<uint32_t>(ParseInt(flag, v, 1, 1 << 24));
+    else if (flag == "--event-backend") {
+      if (!xdrd::ParseEventBackend(v, &options.event_backend)) Usage("--event-backend takes epoll or poll");
+    }
     else Usage("unknown flag " + flag);
   }
   if (path.empty()) Usage("--socket is required");
+  RaiseFdLimit();
   // A peer that hangs up must not kill us; the core also sends with
   // MSG_NOSIGNAL, this covers any other write.
   signal(SIGPIPE, SIG_IGN);
@@ -96,8 +126,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "core-server: start: %s\n", error.c_str());
     return 1;
   }
-  std::printf("{\"ready\":true,\"pid\":%d,\"settings\":{\"workers\":%d,\"maxRequestsPerClient\":%u}}\n",
-              static_cast<int>(getpid()), options.workers, options.max_requests_per_client);
+  std::printf("{\"ready\":true,\"pid\":%d,\"settings\":{\"workers\":%d,\"maxRequestsPerClient\":%u,"
+              "\"maxClients\":%u,\"eventBackend\":\"%s\"}}\n",
+              static_cast<int>(getpid()), options.workers, options.max_requests_per_client, options.max_clients,
+              xdrd::EventBackendName(server.event_backend()));
   std::fflush(stdout);
 
   std::string line;
@@ -106,8 +138,10 @@ int main(int argc, char** argv) {
     if (line == "stats") {
       const xdrd::ServerCounters k = server.Counters();
       std::printf("{\"callsReceived\":%" PRIu64 ",\"repliesWritten\":%" PRIu64 ",\"clientsThrottled\":%" PRIu64
-                  ",\"bytesRead\":%" PRIu64 ",\"bytesWritten\":%" PRIu64 "}\n",
-                  k.calls_received, k.replies_written, k.clients_throttled, k.bytes_read, k.bytes_written);
+                  ",\"bytesRead\":%" PRIu64 ",\"bytesWritten\":%" PRIu64 ",\"clientsLive\":%" PRIu64
+                  ",\"heapBytes\":%" PRIu64 "}\n",
+                  k.calls_received, k.replies_written, k.clients_throttled, k.bytes_read, k.bytes_written,
+                  k.clients_live, HeapBytesInUse());
       std::fflush(stdout);
     }
   }

@@ -36,7 +36,9 @@
  *
  * Control (bench/run.js): argv --socket PATH. Prints
  * {"ready":true,"pid":...} once listening; stdin "stats" prints the call
- * count; stdin EOF or "quit" closes the server and exits.
+ * count and the open connections; "gc" runs global.gc() (with
+ * --expose-gc) and prints {"gc":true|false}; stdin EOF or "quit" closes
+ * the server and exits.
  */
 const net = require('net');
 const fs = require('fs');
@@ -246,8 +248,16 @@ function main() {
   });
   const rl = readline.createInterface({ input: process.stdin });
   rl.on('line', (line) => {
-    if (line === 'stats') process.stdout.write(JSON.stringify({ calls: callsAnswered }) + '\n');
-    else if (line === 'quit') rl.close();
+    // Counted by net.Server itself, so the count costs a connection nothing.
+    if (line === 'stats') server.getConnections((_e, n) => process.stdout.write(JSON.stringify({ calls: callsAnswered, connections: n }) + '\n'));
+    else if (line === 'gc') {
+      const can = typeof global.gc === 'function';
+      if (can) {
+        global.gc();
+        global.gc();
+      }
+      process.stdout.write(JSON.stringify({ gc: can }) + '\n');
+    } else if (line === 'quit') rl.close();
   });
   rl.on('close', () => {
     server.close();

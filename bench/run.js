@@ -26,9 +26,25 @@
  * user + system, over the measured window only (loadgen reads
  * /proc/<pid>/stat at the window's edges).
  *
+ * The "idle" workload (issue 18) is the throughput workload again with 0,
+ * 1,000 and 10,000 idle UNIX clients also connected, for xdrd on epoll,
+ * xdrd on poll(), the plain Node server and the core server, each as a
+ * ratio to its own 0-idle figure. The idle clients are held by a child
+ * process (build-native/bench/idle-holder) that connects them and says
+ * nothing; every server gets maxClients = the largest level + 64 at every
+ * level, so only the idle clients differ. Before the load runs, each server
+ * with N idle clients reports RSS per idle client: VmRSS (/proc/<pid>/status)
+ * after the clients were accepted minus VmRSS before the holder connected,
+ * in the same process, divided by N; the JS servers run under --expose-gc
+ * and do global.gc() before each reading; the core server also reports
+ * malloc's bytes in use the same way. A level the descriptor limit cannot
+ * hold (the hard RLIMIT_NOFILE; the servers and the holder raise their soft
+ * limit to it) is skipped with a message.
+ *
  * Usage: node bench/run.js [--quick] [--duration S] [--warmup S] [--rounds N]
- *          [--only latency,throughput,echo64k,echo1m] [--servers xdrd,plain,core,c]
- *          [--max-requests N] [--server-env NAME=VALUE]... [--no-write | --write]
+ *          [--only latency,throughput,echo64k,echo1m,idle] [--servers xdrd,plain,core,c]
+ *          [--idle-levels 0,1000,10000] [--max-requests N] [--server-env NAME=VALUE]...
+ *          [--no-write | --write]
  */
 const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
@@ -41,11 +57,16 @@ const BUILD_DIR = path.join(ROOT, 'build-native', 'bench');
 const LOADGEN = path.join(BUILD_DIR, 'loadgen');
 const CORE_SERVER = path.join(BUILD_DIR, 'core-server');
 const C_SERVER = path.join(BUILD_DIR, 'c-server');
+const IDLE_HOLDER = path.join(BUILD_DIR, 'idle-holder');
 const RESULTS = path.join(__dirname, 'RESULTS.md');
 
 const BENCH_PROGRAM = 0x62656e63; // "benc": NOOP = 1, ECHO = 2 in every bench server
 const NOOP_REPLY_HEX = '0123456789abcdef'; // the 8-byte value NOOP returns
 const XDRD_DEFAULT_MAX_REQUESTS = 5; // ServerOptions::max_requests_per_client
+const IDLE_LEVELS = [0, 1000, 10000]; // idle clients in the "idle" workload
+// Descriptors a server needs besides the idle clients: the load's 16
+// connections, the listener, stdio, the loop's own (eventfd, epoll) and slack.
+const FD_HEADROOM = 64;
 
 // ---- Options --------------------------------------------------------------------
 
@@ -53,12 +74,14 @@ function usage(msg) {
   if (msg) console.error(`bench: ${msg}`);
   console.error(
     'usage: node bench/run.js [--quick] [--duration S] [--warmup S] [--rounds N]\n' +
-      '         [--only latency,throughput,echo64k,echo1m] [--servers xdrd,plain,core,c]\n' +
-      '         [--max-requests N] [--server-env NAME=VALUE]... [--no-write | --write]\n' +
+      '         [--only latency,throughput,echo64k,echo1m,idle] [--servers xdrd,plain,core,c]\n' +
+      '         [--idle-levels 0,1000,10000] [--max-requests N] [--server-env NAME=VALUE]...\n' +
+      '         [--no-write | --write]\n' +
       '  --quick        0.5 s runs, 0.2 s warm-up, 1 round; RESULTS.md left alone\n' +
       '  --duration S   measured seconds per run (default 2)\n' +
       '  --warmup S     unmeasured seconds before each run (default 0.5)\n' +
       '  --rounds N     interleaved rounds; the median is reported (default 3)\n' +
+      '  --idle-levels L  idle clients of the "idle" workload, comma-separated (default 0,1000,10000; 0 is always run)\n' +
       '  --max-requests N  maxRequestsPerClient for xdrd and the core server (default 16)\n' +
       '  --server-env NAME=VALUE  set in every server\'s environment (e.g. GLIBC_TUNABLES=...)\n' +
       '  --no-write / --write  do not / do write bench/RESULTS.md',
@@ -67,7 +90,7 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const o = { duration: 2, warmup: 0.5, rounds: 3, only: null, servers: null, maxRequests: 16, serverEnv: {}, write: null, quick: false };
+  const o = { duration: 2, warmup: 0.5, rounds: 3, only: null, servers: null, maxRequests: 16, serverEnv: {}, write: null, quick: false, idleLevels: IDLE_LEVELS };
   const num = (flag, v, lo, hi) => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < lo || n > hi) usage(`bad value for ${flag}: ${v}`);
@@ -84,6 +107,12 @@ function parseArgs(argv) {
       case '--only': o.only = (argv[++i] ?? '').split(',').filter(Boolean); break;
       case '--servers': o.servers = (argv[++i] ?? '').split(',').filter(Boolean); break;
       case '--max-requests': o.maxRequests = Math.round(num(a, argv[++i], 1, 1 << 20)); break;
+      case '--idle-levels': {
+        const flag = a;
+        const levels = (argv[++i] ?? '').split(',').filter(Boolean).map((v) => Math.round(num(flag, v, 0, 1 << 20)));
+        o.idleLevels = [...new Set([0, ...levels])].sort((x, y) => x - y); // each level's ratio is to 0
+        break;
+      }
       case '--server-env': {
         const kv = argv[++i] ?? '';
         const eq = kv.indexOf('=');
@@ -133,11 +162,43 @@ const WORKLOADS = [
     title: 'Echo of a 1 MiB opaque, 4 connections × 4 in flight (MB/s)',
     connections: 4, depth: 4, proc: 2, bodyBytes: 1024 * 1024, check: 'echo', primary: 'mb',
   },
+  {
+    // Runs at every idle level (--idle-levels) and only on these servers,
+    // each standing in for the base server named in `idleFor`.
+    id: 'idle',
+    title: 'Empty call, 16 connections × 8 in flight, with idle UNIX clients also connected',
+    connections: 16, depth: 8, proc: 1, bodyBytes: null, check: `hex:${NOOP_REPLY_HEX}`, primary: 'calls',
+    idle: true,
+    idleServers: ['xdrdEpoll', 'xdrdPoll', 'plainIdle', 'coreIdle'],
+  },
 ];
 
 function serverDefs(opts) {
   const node = process.execPath;
+  // The idle workload's servers: room for its largest level of idle
+  // clients at every level, so the levels differ in nothing else.
+  const maxClients = String(Math.max(...opts.idleLevels) + FD_HEADROOM);
+  const xdrdIdle = (backend) => ({
+    id: `xdrd-${backend}`, kind: 'xdrd', idleFor: 'xdrd', gc: true,
+    label: `xdrd on ${backend}, TS handlers (maxRequestsPerClient ${opts.maxRequests})`,
+    cmd: node,
+    args: (sock) => ['--expose-gc', path.join(__dirname, 'xdrd-server.js'), '--socket', sock, '--max-requests', String(opts.maxRequests),
+      '--max-clients', maxClients, '--event-backend', backend],
+  });
   return {
+    xdrdEpoll: xdrdIdle('epoll'),
+    xdrdPoll: xdrdIdle('poll'),
+    plainIdle: {
+      id: 'plain', kind: 'plain', idleFor: 'plain', gc: true,
+      label: 'plain Node net server',
+      cmd: node, args: (sock) => ['--expose-gc', path.join(__dirname, 'plain-server.js'), '--socket', sock],
+    },
+    coreIdle: {
+      id: 'core', kind: 'core', idleFor: 'core', gc: false,
+      label: `xdrd core alone on epoll, C++ handlers (max ${opts.maxRequests})`,
+      cmd: CORE_SERVER,
+      args: (sock) => ['--socket', sock, '--max-requests', String(opts.maxRequests), '--max-clients', maxClients, '--event-backend', 'epoll'],
+    },
     xdrd: {
       id: 'xdrd', kind: 'xdrd',
       label: `xdrd, TS handlers (maxRequestsPerClient ${opts.maxRequests})`,
@@ -267,14 +328,77 @@ class Child {
 
 let sockCounter = 0;
 
-/** One server process, one loadgen run against it. */
-async function runOne(def, workload, opts, tmp) {
+/** VmRSS of a process, in bytes. */
+function rssBytes(pid) {
+  const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m);
+  if (!m) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(m[1]) * 1024;
+}
+
+/** The connections a server has accepted (and, for xdrd, handed to JS). */
+function connectionsOf(def, stats) {
+  if (def.kind === 'xdrd') return Math.min(stats.clientsLive, stats.jsConnections);
+  if (def.kind === 'plain') return stats.connections;
+  return stats.clientsLive;
+}
+
+/**
+ * Connects `level` idle clients through the holder and waits until the
+ * server has taken them all in. Returns the holder (to be stopped after the
+ * server) and the memory figures per idle client.
+ */
+async function holdIdleClients(def, sock, level, server, query, pid) {
+  const settle = async () => {
+    if (def.gc) {
+      server.proc.stdin.write('gc\n');
+      const r = JSON.parse(await server.nextLine(30000, `${def.id}: gc`));
+      if (!r.gc) throw new Error(`${def.id}: global.gc() is missing (not run with --expose-gc?)`);
+    }
+    const stats = await query();
+    return { rss: rssBytes(pid), heap: stats.heapBytes ?? null };
+  };
+  const base = await settle();
+  const holder = new Child(IDLE_HOLDER, ['--socket', sock, '--count', String(level), '--timeout', '60'], {});
+  const line = JSON.parse(await holder.nextLine(120000, 'idle-holder'));
+  if (!line.ok) {
+    await holder.stop(5000);
+    const e = new Error(`idle-holder: ${line.error}`);
+    e.skip = true; // the machine cannot hold this level: a skipped row, not a failed bench
+    throw e;
+  }
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    const n = connectionsOf(def, await query());
+    if (n >= level) break;
+    if (Date.now() > deadline) {
+      await holder.stop(5000);
+      throw new Error(`${def.id}: only ${n} of ${level} idle clients accepted after 60 s`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const held = await settle();
+  return {
+    holder,
+    rssPerClient: (held.rss - base.rss) / level,
+    heapPerClient: held.heap === null || base.heap === null ? null : (held.heap - base.heap) / level,
+  };
+}
+
+/** One server process, one loadgen run against it (with `idle` idle clients held meanwhile). */
+async function runOne(def, workload, opts, tmp, idle = 0) {
   const sock = path.join(tmp, `${def.id}-${++sockCounter}.sock`);
   const server = new Child(def.cmd, def.args(sock), opts.serverEnv);
+  let holder = null;
   try {
     const ready = JSON.parse(await server.nextLine(15000, `${def.id}: ready line`));
     if (!ready.ready) throw new Error(`${def.id}: unexpected first line ${JSON.stringify(ready)}`);
     const query = async () => JSON.parse((server.proc.stdin.write('stats\n'), await server.nextLine(5000, `${def.id}: stats`)));
+    let memory = null;
+    if (idle > 0) {
+      const held = await holdIdleClients(def, sock, idle, server, query, ready.pid);
+      holder = held.holder;
+      memory = { rssPerClient: held.rssPerClient, heapPerClient: held.heapPerClient };
+    }
     const before = await query();
 
     const args = [
@@ -294,6 +418,8 @@ async function runOne(def, workload, opts, tmp) {
 
     const after = await query();
     result.settings = ready.settings;
+    result.idle = idle;
+    result.memory = memory;
     if (def.kind === 'xdrd') {
       result.js = {
         wakeups: after.jsWakeups - before.jsWakeups,
@@ -303,7 +429,10 @@ async function runOne(def, workload, opts, tmp) {
     }
     return result;
   } finally {
-    await server.stop(5000);
+    // The server first: closing 10,000 idle clients under it would only
+    // make it reap them before it could stop.
+    await server.stop(15000);
+    if (holder) await holder.stop(5000);
   }
 }
 
@@ -388,6 +517,51 @@ function workloadTables(w, summaries, defs) {
   return out.join('\n');
 }
 
+/**
+ * The idle workload: per server, its 0-idle throughput and, for every other
+ * level, throughput, p99 and CPU per call as ratios to that, and RSS per
+ * idle client.
+ */
+function idleTables(w, byServer, defs, allLevels, levels) {
+  const out = [`### ${w.title}`, ''];
+  const idle = allLevels.filter((l) => l > 0);
+  const ran = (l) => levels.includes(l);
+  const top = idle.length ? idle[idle.length - 1] : null;
+  const head = ['server', 'calls/s, 0 idle', ...idle.map((l) => `calls/s ×, ${fmtInt(l)} idle`)];
+  if (top !== null) head.push(`p99 ×, ${fmtInt(top)} idle`, `server CPU/call ×, ${fmtInt(top)} idle`);
+  head.push(...idle.map((l) => `RSS per idle client, ${fmtInt(l)} idle`));
+  out.push(`| ${head.join(' | ')} |`);
+  out.push(`|---|${head.slice(1).map(() => '---:').join('|')}|`);
+  const bytes = (x) => (x === null ? '—' : `${fmtInt(x)} B`);
+  const notes = [];
+  for (const [id, runs] of byServer) {
+    const at = (l) => runs.filter((r) => r.idle === l);
+    const s0 = summarize(at(0));
+    const cells = [defs[id].label, fmtInt(s0.calls)];
+    const sums = new Map(idle.map((l) => [l, ran(l) && at(l).length ? summarize(at(l)) : null]));
+    for (const l of idle) cells.push(sums.get(l) ? ratio(sums.get(l).calls, s0.calls) : 'skipped');
+    if (top !== null) {
+      const st = sums.get(top);
+      cells.push(st ? ratio(st.p99, s0.p99) : 'skipped', st ? ratio(st.srvCpu, s0.srvCpu) : 'skipped');
+    }
+    for (const l of idle) cells.push(sums.get(l) ? bytes(median(at(l).map((r) => r.memory.rssPerClient))) : 'skipped');
+    out.push(`| ${cells.join(' | ')} |`);
+    for (const l of idle) {
+      const heap = at(l).map((r) => r.memory.heapPerClient).filter((x) => x !== null);
+      if (heap.length) notes.push(`- ${defs[id].label}: malloc's bytes in use per idle client at ${fmtInt(l)} idle: ${bytes(median(heap))} (median of ${heap.length})`);
+    }
+  }
+  out.push('');
+  out.push(
+    `Ratios are to the same server with no idle client (> 1: faster; for p99 and CPU, < 1 is better). RSS per idle client: ` +
+      `VmRSS once the server has accepted them minus VmRSS before they connected, same process, after global.gc() in the JS servers, ` +
+      `divided by their number; medians of rounds.`,
+  );
+  if (notes.length) out.push('', ...notes);
+  out.push('');
+  return out.join('\n');
+}
+
 /** Share of the machine's CPU that was busy over `ms` (other jobs, before we start). */
 async function backgroundLoad(ms) {
   const sample = () => {
@@ -413,6 +587,27 @@ function machine() {
   };
 }
 
+/** The hard RLIMIT_NOFILE (the most a process may raise its soft limit to), or Infinity. */
+function hardFdLimit() {
+  const r = spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' });
+  const v = (r.stdout ?? '').trim();
+  return r.status === 0 && /^\d+$/.test(v) ? Number(v) : Infinity;
+}
+
+/** The idle levels the descriptor limit can hold; the others are named and dropped. */
+function runnableIdleLevels(levels) {
+  const hard = hardFdLimit();
+  return levels.filter((level) => {
+    const need = level + FD_HEADROOM;
+    if (level === 0 || need <= hard) return true;
+    console.log(
+      `bench: idle: ${fmtInt(level)} idle clients skipped: the hard RLIMIT_NOFILE is ${fmtInt(hard)}, and the server and the ` +
+        `idle holder each need about ${fmtInt(need)} descriptors (ulimit -Hn; raising the hard limit is the administrator's job)`,
+    );
+    return false;
+  });
+}
+
 // ---- Main -----------------------------------------------------------------------
 
 async function main() {
@@ -420,22 +615,30 @@ async function main() {
   const started = Date.now();
   const defs = serverDefs(opts);
   const base = opts.servers ?? ['xdrd', 'plain', 'core', 'c'];
-  for (const s of base) if (!defs[s] || s === 'xdrd5') usage(`unknown server ${s} (xdrd, plain, core, c)`);
+  for (const s of base) if (!['xdrd', 'plain', 'core', 'c'].includes(s)) usage(`unknown server ${s} (xdrd, plain, core, c)`);
   if (opts.only) for (const id of opts.only) if (!WORKLOADS.some((w) => w.id === id)) usage(`unknown workload ${id}`);
   const workloads = WORKLOADS.filter((w) => !opts.only || opts.only.includes(w.id));
 
   checkPrerequisites();
-  process.stdout.write('bench: building loadgen, core-server and c-server (build-native/bench, Release -O2)… ');
+  process.stdout.write('bench: building loadgen, core-server, c-server and idle-holder (build-native/bench, Release -O2)… ');
   buildNative();
   console.log(`done (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 
-  const plan = workloads.map((w) => ({ w, servers: [...base, ...(w.extra ?? []).filter(() => base.includes('xdrd'))] }));
-  const nRuns = plan.reduce((a, p) => a + p.servers.length, 0) * opts.rounds;
+  // The idle workload: its own servers, standing in for the base ones, at
+  // every idle level the descriptor limit can hold.
+  const idleLevels = runnableIdleLevels(opts.idleLevels);
+  const plan = workloads.map((w) =>
+    w.idle
+      ? { w, servers: w.idleServers.filter((k) => base.includes(defs[k].idleFor)), levels: idleLevels }
+      : { w, servers: [...base, ...(w.extra ?? []).filter(() => base.includes('xdrd'))], levels: [0] },
+  );
+  const nRuns = plan.reduce((a, p) => a + p.servers.length * p.levels.length, 0) * opts.rounds;
   console.log(
-    `bench: ${nRuns} runs (${opts.rounds} round${opts.rounds > 1 ? 's' : ''} × ${plan.map((p) => `${p.w.id}:${p.servers.length}`).join(' ')}), ` +
+    `bench: ${nRuns} runs (${opts.rounds} round${opts.rounds > 1 ? 's' : ''} × ${plan.map((p) => `${p.w.id}:${p.servers.length * p.levels.length}`).join(' ')}), ` +
       `${opts.warmup} s warm-up + ${opts.duration} s measured each; about ${Math.ceil((nRuns * (opts.warmup + opts.duration + 0.5)) / 60)} min`,
   );
   console.log(`bench: xdrd and the core server run with maxRequestsPerClient ${opts.maxRequests}; the throughput workload also runs xdrd with its default (${XDRD_DEFAULT_MAX_REQUESTS}); xdrd workers: default (5); the C server: one thread, no per-client limit`);
+  if (plan.some((p) => p.w.idle)) console.log(`bench: idle workload: ${idleLevels.map(fmtInt).join(', ')} idle clients; xdrd and the core server with maxClients ${fmtInt(Math.max(...opts.idleLevels) + FD_HEADROOM)} at every level`);
   if (Object.keys(opts.serverEnv).length) console.log(`bench: server environment: ${JSON.stringify(opts.serverEnv)}`);
 
   const background = await backgroundLoad(1000);
@@ -446,20 +649,33 @@ async function main() {
   let done = 0;
   try {
     for (let round = 0; round < opts.rounds; round++) {
-      for (const { w, servers } of plan) {
+      for (const { w, servers, levels } of plan) {
         const k = round % servers.length;
         const order = [...servers.slice(k), ...servers.slice(0, k)];
         for (const id of order) {
-          const r = await runOne(defs[id], w, opts, tmp);
-          results.get(w.id).get(id).push(r);
-          done++;
-          const js = r.js ? `  js: ${r.js.calls} calls / ${r.js.wakeups} wake-ups` : '';
-          const mb = w.bodyBytes === null ? '' : `  ${r.mb_per_s.toFixed(0)} MB/s`;
-          console.log(
-            `  [${String(done).padStart(2)}/${nRuns}] round ${round + 1} ${w.id.padEnd(10)} ${id.padEnd(5)} ` +
-              `${fmtInt(r.calls_per_s).padStart(9)} calls/s${mb}  p50 ${fmtUs(r.p50_us)} µs  p99 ${fmtUs(r.p99_us)} µs  ` +
-              `server ${fmt(r.server_cpu_us_per_call, 2)} µs/call  loadgen ${fmt(r.loadgen_cpu_us_per_call, 2)} µs/call${js}`,
-          );
+          const j = round % levels.length;
+          for (const idle of [...levels.slice(j), ...levels.slice(0, j)]) {
+            let r;
+            try {
+              r = await runOne(defs[id], w, opts, tmp, idle);
+            } catch (e) {
+              if (!e.skip) throw e;
+              console.log(`bench: ${w.id}: ${fmtInt(idle)} idle clients skipped (${e.message})`);
+              done++;
+              continue;
+            }
+            results.get(w.id).get(id).push(r);
+            done++;
+            const js = r.js ? `  js: ${r.js.calls} calls / ${r.js.wakeups} wake-ups` : '';
+            const mb = w.bodyBytes === null ? '' : `  ${r.mb_per_s.toFixed(0)} MB/s`;
+            const idleText = w.idle ? ` idle ${String(idle).padStart(5)}` : '';
+            const mem = r.memory ? `  RSS/idle client ${fmtInt(r.memory.rssPerClient)} B` + (r.memory.heapPerClient === null ? '' : `, heap ${fmtInt(r.memory.heapPerClient)} B`) : '';
+            console.log(
+              `  [${String(done).padStart(2)}/${nRuns}] round ${round + 1} ${w.id.padEnd(10)} ${defs[id].id.padEnd(5)}${idleText} ` +
+                `${fmtInt(r.calls_per_s).padStart(9)} calls/s${mb}  p50 ${fmtUs(r.p50_us)} µs  p99 ${fmtUs(r.p99_us)} µs  ` +
+                `server ${fmt(r.server_cpu_us_per_call, 2)} µs/call  loadgen ${fmt(r.loadgen_cpu_us_per_call, 2)} µs/call${js}${mem}`,
+            );
+          }
         }
       }
     }
@@ -467,7 +683,8 @@ async function main() {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 
-  const sections = plan.map(({ w }) => {
+  const sections = plan.map(({ w, levels }) => {
+    if (w.idle) return idleTables(w, results.get(w.id), defs, opts.idleLevels, levels);
     const summaries = new Map([...results.get(w.id)].map(([id, runs]) => [id, summarize(runs)]));
     return workloadTables(w, summaries, defs);
   });
@@ -480,6 +697,7 @@ async function main() {
     `Command: \`${command}\` (${opts.rounds} round${opts.rounds > 1 ? 's' : ''}, ${opts.warmup} s warm-up + ${opts.duration} s per run, median of rounds; total ${elapsed.toFixed(0)} s)`,
     `Background: ${background === null ? 'unknown' : `${(background * 100).toFixed(0)} %`} of the machine's CPU was busy with other jobs in the second before the run (the machine is shared)`,
     `Settings: maxRequestsPerClient ${opts.maxRequests} for xdrd and the core server (plus xdrd at its default ${XDRD_DEFAULT_MAX_REQUESTS} for throughput); xdrd workers 5 (default); C server (limit proxy): one thread, level-triggered epoll, no per-client limit; loadgen: one thread, epoll, every reply checked` +
+      (plan.some((p) => p.w.idle) ? `; idle workload: maxClients ${fmtInt(Math.max(...opts.idleLevels) + FD_HEADROOM)} for xdrd and the core server at every level, idle clients held by bench/idle-holder, the JS servers under --expose-gc` : '') +
       (Object.keys(opts.serverEnv).length ? `; server environment ${JSON.stringify(opts.serverEnv)}` : ''),
   ];
   console.log('');

@@ -12,9 +12,13 @@
  *           the answer before the batch's bodies are released.
  *
  * Control (bench/run.js):
- *   argv   --socket PATH [--max-requests N] [--busy-poll-us N] (omitted: xdrd's defaults)
+ *   argv   --socket PATH [--max-requests N] [--busy-poll-us N] [--max-clients N]
+ *          [--event-backend epoll|poll] (omitted: xdrd's defaults)
  *   stdout {"ready":true,"pid":...,"settings":{...}} once listening
- *   stdin  "stats"       -> server.stats() as one JSON line
+ *   stdin  "stats"       -> server.stats() as one JSON line, plus
+ *                           jsConnections (the Connection objects JS holds)
+ *          "gc"          -> global.gc() when run with --expose-gc, then
+ *                           {"gc":true|false}
  *          EOF or "quit" -> close() (grace 1 s), exit
  */
 const path = require('path');
@@ -37,7 +41,7 @@ function arg(name) {
 async function main() {
   const socketPath = arg('--socket');
   if (!socketPath) {
-    console.error('usage: node xdrd-server.js --socket PATH [--max-requests N] [--busy-poll-us N]');
+    console.error('usage: node xdrd-server.js --socket PATH [--max-requests N] [--busy-poll-us N] [--max-clients N] [--event-backend epoll|poll]');
     process.exit(2);
   }
   const options = {};
@@ -45,6 +49,10 @@ async function main() {
   if (maxRequests !== undefined) options.maxRequestsPerClient = Number(maxRequests);
   const busyPollUs = arg('--busy-poll-us');
   if (busyPollUs !== undefined) options.busyPollUs = Number(busyPollUs);
+  const maxClients = arg('--max-clients');
+  if (maxClients !== undefined) options.maxClients = Number(maxClients);
+  const eventBackend = arg('--event-backend');
+  if (eventBackend !== undefined) options.eventBackend = eventBackend;
 
   const server = new Server(options);
   server.on('error', (err) => console.error(`xdrd-server: handler error: ${err.message}`));
@@ -58,17 +66,30 @@ async function main() {
   });
   await server.listen({ path: socketPath });
   const settings = { maxRequestsPerClient: options.maxRequestsPerClient ?? 'default (5)' };
+  if (options.maxClients !== undefined) settings.maxClients = options.maxClients;
+  if (options.eventBackend !== undefined) settings.eventBackend = options.eventBackend;
   process.stdout.write(JSON.stringify({ ready: true, pid: process.pid, settings }) + '\n');
 
   const rl = readline.createInterface({ input: process.stdin });
   rl.on('line', (line) => {
-    if (line === 'stats') process.stdout.write(JSON.stringify(server.stats()) + '\n');
+    if (line === 'stats') process.stdout.write(JSON.stringify({ ...server.stats(), jsConnections: server.connections.size }) + '\n');
+    else if (line === 'gc') gc();
     else if (line === 'quit') rl.close();
   });
   rl.on('close', async () => {
     await server.close({ graceMs: 1000 });
     process.exit(0);
   });
+}
+
+/** A full collection, twice (the first may leave finalizers' garbage), for RSS figures. */
+function gc() {
+  const can = typeof global.gc === 'function';
+  if (can) {
+    global.gc();
+    global.gc();
+  }
+  process.stdout.write(JSON.stringify({ gc: can }) + '\n');
 }
 
 main().catch((e) => {

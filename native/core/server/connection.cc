@@ -107,8 +107,7 @@ void Connection::AttachLocked(EventLoop::WatchCallback on_event, EventLoop::Time
   Ref();  // the watch's reference, dropped by its free function
   watch_ = host_.loop.AddWatch(fd_, want, std::move(on_event), [this] { Unref(); });
   watched_events_ = want;
-  Ref();  // the timer's reference, dropped by its free function
-  timer_ = host_.loop.AddTimer(-1, 0, std::move(on_timer), [this] { Unref(); });
+  on_timer_ = std::move(on_timer);  // registered when first armed (ScheduleTimerLocked)
   last_rx_ms_ = MonotonicMs();
 }
 
@@ -140,7 +139,8 @@ bool Connection::TearDownLocked() {
   const bool was_awaiting_auth = paused(kAwaitingAuth);
   SetPause(kAwaitingAuth, false);
   host_.loop.RemoveWatch(watch_);  // its free function drops the watch's reference
-  host_.loop.RemoveTimer(timer_);  // and the timer's
+  if (timer_ != 0) host_.loop.RemoveTimer(timer_);  // and the timer's
+  on_timer_ = nullptr;  // never registered, or registered already: not needed
   CounterSet& c = host_.counters;
   if (closed_mid_frame_) CounterSet::Add(c.closed_mid_frame);
   if (closed_mid_call_) CounterSet::Add(c.closed_mid_call);
@@ -227,10 +227,11 @@ int Connection::WriteLocked() {
   while (!send_queue_.empty() && fd_ >= 0) {
     iovec iov[kMaxIov];
     size_t count = 0;
-    for (auto it = send_queue_.begin(); it != send_queue_.end() && count < kMaxIov; ++it, ++count) {
+    for (; count < send_queue_.size() && count < kMaxIov; ++count) {
+      OutFrame& f = send_queue_[count];
       size_t skip = count == 0 ? send_offset_ : 0;
-      iov[count].iov_base = it->bytes.data() + skip;
-      iov[count].iov_len = it->bytes.size() - skip;
+      iov[count].iov_base = f.bytes.data() + skip;
+      iov[count].iov_len = f.bytes.size() - skip;
     }
     msghdr msg{};
     msg.msg_iov = iov;
@@ -307,10 +308,10 @@ void Connection::CloseSocketLocked() {
     close(fd_);
     fd_ = -1;
   }
-  for (const OutFrame& f : send_queue_) {
-    if (f.is_reply) CountLocked(CallPhase::kReplyPending, -1);
+  for (size_t i = 0; i < send_queue_.size(); ++i) {
+    if (send_queue_[i].is_reply) CountLocked(CallPhase::kReplyPending, -1);
   }
-  send_queue_.clear();
+  send_queue_.clear();  // and its storage: a closed client sends nothing more
   send_offset_ = 0;
   send_queue_bytes_ = 0;
   NoteDrainLocked();
@@ -579,7 +580,14 @@ void Connection::ScheduleTimerLocked(int64_t now) {
     consider(last_rx_ms_ + interval * (int64_t{keepalive_count_} + 1));
   }
   if (next < 0 || (timer_due_ms_ >= 0 && timer_due_ms_ <= next)) return;
-  host_.loop.UpdateTimer(timer_, std::max<int64_t>(0, next - now), 0);
+  const int64_t delay = std::max<int64_t>(0, next - now);
+  if (timer_ == 0) {
+    Ref();  // the timer's reference, dropped by its free function
+    timer_ = host_.loop.AddTimer(delay, 0, std::move(on_timer_), [this] { Unref(); });
+    on_timer_ = nullptr;
+  } else {
+    host_.loop.UpdateTimer(timer_, delay, 0);
+  }
   timer_due_ms_ = next;
 }
 

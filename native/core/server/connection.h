@@ -9,10 +9,10 @@
 //   only.
 //
 // References
-//   RefCounted: the server's client list, the poll watch, the timer, each
-//   queued job, each Call and each queued command hold one. The last
-//   Unref() deletes it on whatever thread drops it; the destructor takes no
-//   lock and touches nothing of the server's.
+//   RefCounted: the server's client list, the poll watch, the timer (once
+//   registered), each queued job, each Call and each queued command hold
+//   one. The last Unref() deletes it on whatever thread drops it; the
+//   destructor takes no lock and touches nothing of the server's.
 //
 // States
 //   Its lifecycle is open → (closing after writes) → closing; "closing"
@@ -24,13 +24,13 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <vector>
 
 #include "base/live_counts.h"
 #include "base/lock.h"
 #include "base/refcount.h"
+#include "base/ring_queue.h"
 #include "loop/event_loop.h"
 #include "server/api_types.h"
 #include "server/counters.h"
@@ -80,8 +80,10 @@ class Connection : public RefCounted<Connection> {
   bool listed_for_pump = false;
 
   // ---- Loop thread ----
-  // Registers the watch and the timer (each holding a reference), starting
-  // unread when authorization is required.
+  // Registers the watch (holding a reference), starting unread when
+  // authorization is required. The timer is registered (holding a reference
+  // too) when a clock first needs it: an idle client without keepalive never
+  // does, and so costs the loop no timer entry.
   void AttachLocked(EventLoop::WatchCallback on_event, EventLoop::TimerCallback on_timer,
                     bool awaiting_auth);
   // All the I/O the connection needs now: write what is queued, take the
@@ -197,7 +199,9 @@ class Connection : public RefCounted<Connection> {
   FrameSplitter splitter_;
   uint64_t bytes_read_ = 0;
   uint64_t bytes_written_ = 0;
-  std::deque<OutFrame> send_queue_;
+  // Not a std::deque: that allocates about 600 bytes before holding
+  // anything, and most clients of a busy daemon are idle (ring_queue.h).
+  RingQueue<OutFrame> send_queue_;
   size_t send_offset_ = 0;        // bytes of the first frame already sent
   size_t send_queue_bytes_ = 0;   // unsent bytes in send_queue_
   size_t accounted_bytes_ = 0;    // what it adds to the server's buffered bytes
@@ -205,7 +209,8 @@ class Connection : public RefCounted<Connection> {
   EventLoop::Id watch_ = 0;
   short watched_events_ = 0;      // what the watch was last set to
   // The one timer: keepalive and the partial-frame timeout (monotonic ms).
-  EventLoop::Id timer_ = 0;
+  EventLoop::Id timer_ = 0;       // 0: not registered yet (ScheduleTimerLocked)
+  EventLoop::TimerCallback on_timer_;  // its callback, until it is registered
   int64_t timer_due_ms_ = -1;     // what the timer is armed for; -1: disarmed
   int64_t last_rx_ms_ = 0;        // when bytes last arrived
   int64_t frame_started_ms_ = -1; // when the frame in progress began; -1: none

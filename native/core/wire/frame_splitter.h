@@ -27,10 +27,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <vector>
 
+#include "base/ring_queue.h"
 #include "wire/wire.h"
 
 namespace xdrd {
@@ -103,7 +103,9 @@ class FrameSplitter {
   uint32_t frame_length_ = 0;     // valid while length_known_
   std::vector<uint8_t> partial_;  // the frame in progress, length word first
 
-  std::deque<std::vector<uint8_t>> frames_;  // complete, oldest first
+  // Complete, oldest first. A RingQueue, not a deque: it allocates nothing
+  // until a frame completes, and an idle connection never completes one.
+  RingQueue<std::vector<uint8_t>> frames_;
   size_t queued_bytes_ = 0;                  // sum of their sizes
   uint64_t frames_completed_ = 0;
   size_t queued_capacity_ = 0;               // sum of their capacities
