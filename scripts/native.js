@@ -122,7 +122,7 @@ function valgrindMode(tool, only) {
   for (const t of tests) {
     const started = Date.now();
     const r = spawnSync('valgrind', [...valgrindCommon, ...valgrindFlags[tool], ...t.command], {
-      cwd: root, encoding: 'utf8', env: { ...defaultBackendEnv(), XDRD_UNDER_VALGRIND: '1' },
+      cwd: root, encoding: 'utf8', env: { ...defaultBackendEnv(), XDRD_UNDER_VALGRIND: '1', XDRD_VALGRIND_TOOL: tool },
       maxBuffer: 256 * 1024 * 1024,
     });
     const out = `${r.stdout || ''}${r.stderr || ''}`;

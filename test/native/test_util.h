@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "base/lock.h"
@@ -19,6 +20,12 @@ namespace xt {
 // memcheck, which run 20-200 times slower: tests that only need volume
 // (not a particular count) scale down with this.
 inline bool UnderValgrind() { return std::getenv("XDRD_UNDER_VALGRIND") != nullptr; }
+// Which valgrind tool (scripts/native.js sets it beside the above): DRD is
+// far slower than the others on some tests.
+inline bool UnderDrd() {
+  const char* tool = std::getenv("XDRD_VALGRIND_TOOL");
+  return tool != nullptr && std::string(tool) == "drd";
+}
 
 // Built with TSan (5-15x slower) or ASan: tests whose clocks must fire on
 // time give them more room, like under valgrind.
