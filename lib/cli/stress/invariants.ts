@@ -9,6 +9,7 @@ import type { Ledger } from './peer';
 import { SLOW_READER_EVENT_COUNT } from './scenarios/abuse';
 import { ANSWERED_KINDS, CLOSING_KINDS, DROPPED_KINDS } from './scenarios/malformed';
 import type { Limits, Plan, Tally } from './scenarios/plan';
+import type { StatsSamples } from './stats-sampler';
 
 const MiB = 1024 * 1024;
 
@@ -48,9 +49,11 @@ export interface InvariantInput {
   crashes: readonly string[];
   /** Why the run stopped early, if it did because of --seconds. */
   timeLimit: string | undefined;
+  /** server.stats() sampled through the run (stats-sampler.ts). */
+  statsSamples: StatsSamples;
 }
 
-export function invariantVerdicts({ ledger, rounds, crashes, timeLimit }: InvariantInput): Verdict[] {
+export function invariantVerdicts({ ledger, rounds, crashes, timeLimit, statsSamples }: InvariantInput): Verdict[] {
   const out: Verdict[] = [];
   const l = ledger;
   out.push({
@@ -74,6 +77,15 @@ export function invariantVerdicts({ ledger, rounds, crashes, timeLimit }: Invari
       notZero.length === 0
         ? `native live clients, jobs, messages and threads were 0 after close() in all ${rounds.length} rounds`
         : `native live counts after close() not 0: ${notZero.map((r) => `round ${r.round}: ${counts(r.afterClose)}`).join('; ')}`,
+  });
+
+  const s = statsSamples;
+  out.push({
+    pass: s.samples > 0 && s.badTotal === 0,
+    text:
+      s.badTotal === 0
+        ? `every value of server.stats() was a whole number in [0, 2^53) in all ${s.samples} samples taken under load`
+        : `server.stats() values out of [0, 2^53): ${s.badTotal} in ${s.samples} samples, e.g. ${s.bad.join('; ')}`,
   });
 
   const whole = rounds.filter((r) => !r.cutShort);

@@ -68,6 +68,8 @@ import { Ledger } from './peer';
 import { Identities, Latches, registerStressProgram } from './program';
 import { Random, newSeed } from './random';
 import { runRound } from './round';
+import { StatsSampler } from './stats-sampler';
+import type { StatsSamples } from './stats-sampler';
 import type { StressRun } from './round';
 import { Tally, makePlan } from './scenarios/plan';
 import type { Limits } from './scenarios/plan';
@@ -230,9 +232,9 @@ async function runRounds(run: Run, records: RoundRecord[]): Promise<string | und
 }
 
 /** Prints every invariant and abuse counter as PASS/FAIL, the problems and the result line; returns the exit code. */
-function report(run: Run, records: readonly RoundRecord[], timeLimit: string | undefined): number {
+function report(run: Run, records: readonly RoundRecord[], timeLimit: string | undefined, statsSamples: StatsSamples): number {
   const { write, ledger, tally } = run;
-  const invariants: Verdict[] = invariantVerdicts({ ledger, rounds: records, crashes: run.crashes, timeLimit });
+  const invariants: Verdict[] = invariantVerdicts({ ledger, rounds: records, crashes: run.crashes, timeLimit, statsSamples });
   const counters: Verdict[] = counterVerdicts({
     tally,
     plan: run.plan,
@@ -272,8 +274,15 @@ export async function runStress(options: StressOptions = {}): Promise<number> {
   const run = await startRun(options);
   try {
     const records: RoundRecord[] = [];
-    const timeLimit = await runRounds(run, records);
-    return report(run, records, timeLimit);
+    const sampler = new StatsSampler(run.server);
+    sampler.start();
+    let timeLimit: string | undefined;
+    try {
+      timeLimit = await runRounds(run, records);
+    } finally {
+      sampler.stop();
+    }
+    return report(run, records, timeLimit, sampler.stop());
   } finally {
     await endRun(run);
   }
