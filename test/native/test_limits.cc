@@ -1,6 +1,8 @@
 // Limits that protect the server from its clients: the per-client request
-// budget and the back-pressure it puts on the socket. Slow calls are parked
-// handlers the test answers (latches, never sleeps).
+// budget and the back-pressure it puts on the socket; max_clients, exact
+// under a connect flood; descriptors, buffers, keepalive and frame clocks,
+// shutdown. Slow calls are parked handlers the test answers (latches, never
+// sleeps).
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -616,7 +618,7 @@ XT_TEST(client_that_never_reads_is_closed) {
   XT_CHECK(t.ShutDownAndCheckNothingLeft());
 }
 
-// Shutdown under load with a deadline: listeners close at once; while
+// Shutdown under load with a deadline: listeners stop at once; while
 // draining, PINGs are answered and new CALLs refused with the shutdown
 // error; at the deadline parked calls get that error and a cooperative
 // handler sees its cancel flag; every call is answered; threads are joined;

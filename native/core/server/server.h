@@ -76,7 +76,8 @@ class Server {
   // backend. Never from a handler.
   bool Start(std::string* error = nullptr);
   // Owner thread (never a handler): graceful stop; returns when every
-  // thread is joined. At once: listeners close (UNIX paths are removed).
+  // thread is joined. At once: listeners stop accepting (UNIX paths are
+  // removed); the loop thread closes their descriptors at its next turn.
   // Until every call is answered and written, or `deadline_ms` passes:
   // clients are still read, PINGs answered, queued jobs still start, and
   // each new CALL gets the error "server is shutting down" (code 1, domain
