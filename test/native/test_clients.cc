@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "check.h"
+#include "flood.h"
 #include "rpc_client.h"
 #include "server_fixture.h"
 #include "test_util.h"
@@ -723,6 +724,57 @@ XT_TEST(max_unauthenticated_clients_pauses_accepting) {
   }
   counters = t.server->Counters();
   XT_CHECK_EQ(counters.clients_accepted, kClients);
+  XT_CHECK_EQ(counters.clients_unauthenticated, 0u);
+  XT_CHECK_EQ(counters.calls_received, kClients);
+  clients.clear();
+  XT_CHECK(journal.CheckOrder());
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// A connect flood at max_unauthenticated_clients: exactly that many are
+// taken (unread) and the rest wait in the backlog; authorizing them lets
+// exactly as many more in. Verdicts come only from the test, so before each
+// round of authorizations the connect notices must number exactly the bound
+// plus the authorizations given so far, and none more may come within a
+// bounded wait. Every client is served in the end.
+XT_TEST(max_unauthenticated_clients_holds_exactly_under_a_connect_flood) {
+  const size_t kMax = 4;
+  const size_t kClients = xt::UnderValgrind() ? 24 : 64;
+  Journal journal;
+  ServerOptions options = WithJournal(&journal);
+  options.require_authorization = true;
+  options.max_unauthenticated_clients = kMax;
+  TestServer t(options);
+  RegisterNote(*t.server, &journal);
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  std::vector<RpcClient> clients = xt::ConnectFlood(t.UnixPath(), kClients, [](size_t i) {
+    return CallFrame(kTestProgram, kTestVersion, kProcNote, static_cast<uint32_t>(i), kBody);
+  });
+  for (auto& c : clients) XT_REQUIRE(c.connected());
+
+  size_t authorized = 0;
+  for (;;) {
+    const size_t expected = std::min(kClients, kMax + authorized);
+    XT_REQUIRE(journal.WaitConnect(expected - 1));
+    // One too many must not come (a bounded wait for something that must
+    // not happen).
+    XT_CHECK(!xt::WaitUntil([&] { return journal.connects() > expected; }, 50));
+    XT_CHECK_EQ(journal.connects(), expected);
+    XT_REQUIRE(xt::WaitUntil([&] { return t.server->Counters().clients_unauthenticated == expected - authorized; },
+                             WaitLimitMs()));
+    ServerCounters counters = t.server->Counters();
+    XT_CHECK_EQ(counters.clients_accepted, expected);
+    XT_CHECK_EQ(counters.clients_live, expected);
+    if (authorized == kClients) break;
+    // Authorize every client waiting now.
+    for (; authorized < expected; ++authorized)
+      XT_CHECK(t.server->ControlClient(journal.ConnectId(authorized), Authorize(true)));
+  }
+  std::vector<int64_t> answered(kClients, -1);
+  XT_CHECK_EQ(xt::CollectAnswers(clients, answered, kClients, WaitLimitMs()), kClients);
+  for (size_t i = 0; i < kClients; ++i) XT_CHECK_EQ(answered[i], static_cast<int64_t>(i));
+  ServerCounters counters = t.server->Counters();
   XT_CHECK_EQ(counters.clients_unauthenticated, 0u);
   XT_CHECK_EQ(counters.calls_received, kClients);
   clients.clear();

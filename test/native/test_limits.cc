@@ -1,6 +1,8 @@
 // Limits that protect the server from its clients: the per-client request
-// budget and the back-pressure it puts on the socket. Slow calls are parked
-// handlers the test answers (latches, never sleeps).
+// budget and the back-pressure it puts on the socket; max_clients, exact
+// under a connect flood; descriptors, buffers, keepalive and frame clocks,
+// shutdown. Slow calls are parked handlers the test answers (latches, never
+// sleeps).
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -14,9 +16,11 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "check.h"
+#include "flood.h"
 #include "rpc_client.h"
 #include "server_fixture.h"
 
@@ -365,6 +369,141 @@ XT_TEST(max_clients_pauses_and_resumes_accepting) {
 
 namespace {
 
+// The server's client count as its connect and disconnect notices tell it
+// (they come in the order its client list changed), and the most it was.
+class LiveClients {
+ public:
+  // For ServerOptions::on_clients; must outlive the server.
+  std::function<void(std::vector<ClientNotice>&)> Sink() {
+    return [this](std::vector<ClientNotice>& batch) {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const ClientNotice& n : batch) {
+        if (n.kind == ClientNotice::Kind::kConnect) peak_ = std::max(peak_, ++live_);
+        else --live_;
+      }
+    };
+  }
+  int64_t peak() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return peak_;
+  }
+
+ private:
+  std::mutex mu_;
+  int64_t live_ = 0, peak_ = 0;
+};
+
+int WaitLimitMs() { return xt::UnderValgrind() ? 120000 : 20000; }
+
+Bytes EchoCall(size_t i) { return CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, static_cast<uint32_t>(i), {}); }
+
+// Closes `n` clients that were answered and are still open.
+void CloseAnswered(std::vector<RpcClient>& clients, const std::vector<int64_t>& answered, size_t n) {
+  for (size_t i = 0; i < clients.size() && n > 0; ++i) {
+    if (answered[i] < 0 || !clients[i].connected()) continue;
+    clients[i].Close();
+    --n;
+  }
+}
+
+}  // namespace
+
+// A connect flood at max_clients: exactly max_clients are taken and each
+// answers a call; the rest wait in the kernel's backlog, untouched, while
+// the limit holds; as served clients leave, exactly as many waiting ones get
+// in. The client count never passes the bound (the notices, in the order the
+// server's list changed, say so), however the accept bursts fall.
+XT_TEST(max_clients_holds_exactly_under_a_connect_flood) {
+  const size_t kMax = 8;
+  const size_t kClients = xt::UnderValgrind() ? 24 : 64;
+  LiveClients live;
+  ServerOptions options = TestServer::DefaultOptions();
+  options.max_clients = kMax;
+  options.on_clients = live.Sink();
+  TestServer t(options);
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  std::vector<RpcClient> clients = xt::ConnectFlood(t.UnixPath(), kClients, EchoCall);
+  for (auto& c : clients) XT_REQUIRE(c.connected());  // the backlog (512) holds them all
+
+  std::vector<int64_t> answered(kClients, -1);
+  XT_REQUIRE(xt::CollectAnswers(clients, answered, kMax, WaitLimitMs()) == kMax);
+  ServerCounters counters = t.server->Counters();
+  XT_CHECK_EQ(counters.clients_live, kMax);
+  XT_CHECK_EQ(counters.clients_accepted, kMax);
+  XT_CHECK(counters.accepts_paused >= 1);
+  // Nobody else is taken while the server is full (a bounded wait for
+  // something that must not happen).
+  XT_CHECK_EQ(xt::CollectAnswers(clients, answered, 1, 100), 0u);
+  XT_CHECK_EQ(t.server->Counters().clients_accepted, kMax);
+  XT_CHECK_EQ(live.peak(), static_cast<int64_t>(kMax));
+
+  // Served clients leave three at a time; each time exactly as many
+  // waiting ones get in.
+  size_t served = kMax, closed = 0;
+  while (served < kClients) {
+    const size_t leave = std::min<size_t>(3, kClients - served);
+    CloseAnswered(clients, answered, leave);
+    closed += leave;
+    XT_REQUIRE(xt::CollectAnswers(clients, answered, leave, WaitLimitMs()) == leave);
+    served += leave;
+    XT_REQUIRE(xt::WaitUntil([&] { return t.server->Counters().clients_closed == closed; }, WaitLimitMs()));
+    counters = t.server->Counters();
+    XT_CHECK_EQ(counters.clients_accepted, served);
+    XT_CHECK_EQ(counters.clients_live, kMax);
+    XT_CHECK_EQ(live.peak(), static_cast<int64_t>(kMax));
+  }
+  for (size_t i = 0; i < kClients; ++i) XT_CHECK_EQ(answered[i], static_cast<int64_t>(i));
+  clients.clear();
+  XT_REQUIRE(xt::WaitUntil([&] { return t.server->Counters().clients_live == 0; }, WaitLimitMs()));
+  XT_CHECK_EQ(live.peak(), static_cast<int64_t>(kMax));
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// The limit reached in the middle of a burst: the connections are queued
+// before the server starts, so its first burst finds more than max_clients
+// waiting. It takes exactly max_clients and leaves the rest in the backlog;
+// one leaving lets exactly one more in.
+XT_TEST(max_clients_holds_when_reached_mid_burst) {
+  const size_t kMax = 8;
+  const size_t kClients = 20;
+  LiveClients live;
+  ServerOptions options = TestServer::DefaultOptions();
+  options.max_clients = kMax;
+  options.on_clients = live.Sink();
+  TestServer t(options);
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  std::vector<RpcClient> clients;
+  for (size_t i = 0; i < kClients; ++i) {
+    clients.push_back(RpcClient::Unix(t.UnixPath()));  // queued: nobody accepts yet
+    XT_REQUIRE(clients.back().Send(EchoCall(i)));
+  }
+  XT_REQUIRE(t.server->Start());
+  std::vector<int64_t> answered(kClients, -1);
+  XT_REQUIRE(xt::CollectAnswers(clients, answered, kMax, WaitLimitMs()) == kMax);
+  XT_CHECK_EQ(xt::CollectAnswers(clients, answered, 1, 100), 0u);
+  ServerCounters counters = t.server->Counters();
+  XT_CHECK_EQ(counters.clients_accepted, kMax);
+  XT_CHECK_EQ(counters.clients_live, kMax);
+  XT_CHECK_EQ(live.peak(), static_cast<int64_t>(kMax));
+  // In accept order, which is connect order here.
+  for (size_t i = 0; i < kClients; ++i) XT_CHECK_EQ(answered[i], i < kMax ? static_cast<int64_t>(i) : -1);
+
+  CloseAnswered(clients, answered, 1);
+  XT_REQUIRE(xt::CollectAnswers(clients, answered, 1, WaitLimitMs()) == 1);
+  XT_CHECK_EQ(answered[kMax], static_cast<int64_t>(kMax));
+  XT_CHECK_EQ(xt::CollectAnswers(clients, answered, 1, 100), 0u);
+  XT_REQUIRE(xt::WaitUntil([&] { return t.server->Counters().clients_closed == 1; }, WaitLimitMs()));
+  counters = t.server->Counters();
+  XT_CHECK_EQ(counters.clients_accepted, kMax + 1);
+  XT_CHECK_EQ(counters.clients_live, kMax);
+  XT_CHECK_EQ(live.peak(), static_cast<int64_t>(kMax));
+  clients.clear();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+namespace {
+
 // The highest descriptor open now. The limit is set just above it: the
 // kernel refuses new descriptors at or past the limit, and valgrind
 // refuses any syscall on a descriptor past it, so none may be in use there.
@@ -480,7 +619,7 @@ XT_TEST(client_that_never_reads_is_closed) {
   XT_CHECK(t.ShutDownAndCheckNothingLeft());
 }
 
-// Shutdown under load with a deadline: listeners close at once; while
+// Shutdown under load with a deadline: listeners stop at once; while
 // draining, PINGs are answered and new CALLs refused with the shutdown
 // error; at the deadline parked calls get that error and a cooperative
 // handler sees its cancel flag; every call is answered; threads are joined;

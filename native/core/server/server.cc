@@ -58,8 +58,9 @@ Server::Server(ServerOptions options)
       outbox_(options_, counters_),
       host_{options_, counters_, loop_, outbox_, programs_, read_scratch_, loop_draining_, undrained_connections_},
       dispatcher_(this, mu_, counters_, commands_, options_.max_message_bytes),
+      slots_(options_.max_clients, options_.require_authorization, options_.max_unauthenticated_clients),
       acceptor_(
-          loop_, mu_, counters_, [this](int fd, PeerInfo peer) { AdoptLocked(fd, std::move(peer)); },
+          loop_, mu_, counters_, slots_, [this](std::vector<Acceptor::Accepted>& accepted) { AdoptLocked(accepted); },
           [this](std::string line) { outbox_.Log(0, std::move(line)); }, [this] { outbox_.Deliver(); }) {
   // The lock checker's proof of THREADING.md's JS-thread rule (lock.h):
   // while the loop runs, the owner thread marked as JS must not take it.
@@ -208,6 +209,9 @@ void Server::LoopThreadMain() {
     int timeout = -1;
     const bool draining_now = draining_;
     if (draining_) {
+      // Shutdown stopped the listeners at once (Acceptor::StopLocked); their
+      // descriptors are closed here, by the one thread that accepts on them.
+      if (!loop_draining_) acceptor_.CloseAllLocked();
       loop_draining_ = true;
       int64_t left = deadline_ms_ - MonotonicMs();
       if (DrainedLocked()) {
@@ -313,8 +317,16 @@ int Server::RunTurn(int timeout_ms, bool busy_poll) {
   return loop_.RunOnce(timeout_ms);
 }
 
-// Server lock, from the Acceptor: a new connection.
-void Server::AdoptLocked(int fd, PeerInfo peer) {
+// Loop thread, server lock, from the Acceptor once per burst: the
+// connections it accepted, each in a slot it reserved (which becomes the
+// client's). Then the listeners are told whether there is room left.
+void Server::AdoptLocked(std::vector<Acceptor::Accepted>& accepted) {
+  AssertHeld(mu_);
+  for (Acceptor::Accepted& a : accepted) AdoptOneLocked(a.fd, std::move(a.peer));
+  UpdateAcceptingLocked();
+}
+
+void Server::AdoptOneLocked(int fd, PeerInfo peer) {
   AssertHeld(mu_);
   ConnectionRef client = MakeRef<Connection>(host_, next_client_id_++, fd, std::move(peer));
   Connection* raw = client.get();
@@ -333,11 +345,13 @@ void Server::AdoptLocked(int fd, PeerInfo peer) {
   clients_.emplace(raw->id(), std::move(client));
   CounterSet::Add(counters_.clients_accepted);
   CounterSet::Add(counters_.clients_live);
-  UpdateAcceptingLocked();
 }
 
 // Listeners watch for connections only while the server is below
 // max_clients and max_unauthenticated_clients (and they are not backing off).
+// Counted from the clients themselves, not the slots: reservations the loop
+// thread holds in a burst are settled before its own call here, and must not
+// make a worker's call see a limit that is not reached.
 void Server::UpdateAcceptingLocked() {
   AssertHeld(mu_);
   acceptor_.SetBelowLimitsLocked(
@@ -378,6 +392,7 @@ void Server::UnlockAndSettle(Connection& c, std::vector<Job>* calls, bool author
     if (!calls->empty()) dispatcher_.QueueLocked(c, calls);
     if (authorized) {
       --unauthenticated_;
+      slots_.ReleaseUnauthenticated();
       CounterSet::Sub(counters_.clients_unauthenticated);
       UpdateAcceptingLocked();
     }
@@ -388,9 +403,11 @@ void Server::UnlockAndSettle(Connection& c, std::vector<Job>* calls, bool author
 void Server::ReapClosedClientsLocked() {
   AssertHeld(mu_);
   for (Connection* c : to_reap_) {
+    bool awaited_verdict = false;
     {
       std::lock_guard<RankedMutex> client_lock(c->mu);
-      if (c->TearDownLocked()) {
+      awaited_verdict = c->TearDownLocked();
+      if (awaited_verdict) {
         --unauthenticated_;
         CounterSet::Sub(counters_.clients_unauthenticated);
       }
@@ -401,6 +418,7 @@ void Server::ReapClosedClientsLocked() {
     // The list's reference. Not the last: the watch's and the timer's are
     // dropped by their free functions after this turn.
     clients_.erase(c->id());
+    slots_.ReleaseClient(awaited_verdict);
   }
   if (!to_reap_.empty()) {
     // Descriptors were freed: a listener backing off may accept again now.

@@ -21,6 +21,7 @@
 #include "net/listen_socket.h"
 #include "server/api_types.h"
 #include "server/call.h"
+#include "server/client_slots.h"
 #include "server/commands.h"
 #include "server/connection.h"
 #include "server/counters.h"
@@ -75,7 +76,8 @@ class Server {
   // backend. Never from a handler.
   bool Start(std::string* error = nullptr);
   // Owner thread (never a handler): graceful stop; returns when every
-  // thread is joined. At once: listeners close (UNIX paths are removed).
+  // thread is joined. At once: listeners stop accepting (UNIX paths are
+  // removed); the loop thread closes their descriptors at its next turn.
   // Until every call is answered and written, or `deadline_ms` passes:
   // clients are still read, PINGs answered, queued jobs still start, and
   // each new CALL gets the error "server is shutting down" (code 1, domain
@@ -119,7 +121,8 @@ class Server {
   void LoopThreadMain();
   void BetweenTurnsLocked();
   int RunTurn(int timeout_ms, bool busy_poll);
-  void AdoptLocked(int fd, PeerInfo peer);      // server lock (Acceptor)
+  void AdoptLocked(std::vector<Acceptor::Accepted>& accepted);  // server lock (Acceptor, once per burst)
+  void AdoptOneLocked(int fd, PeerInfo peer);   // server lock
   void UpdateAcceptingLocked();                 // server lock
   void ServiceClient(Connection& c, short revents, bool timer_fired);
   void UnlockAndSettle(Connection& c, std::vector<Job>* calls, bool authorized);
@@ -165,6 +168,12 @@ class Server {
   std::vector<uint8_t> read_scratch_;    // loop thread
   const ConnectionHost host_;
   Dispatcher dispatcher_;                // [mu_]
+  // max_clients and max_unauthenticated_clients as slots: the loop thread
+  // reserves one, no lock held, before each accept; a client holds its slot
+  // until it is reaped (and its unauthenticated one until its verdict),
+  // released under mu_. clients_.size() and unauthenticated_ never exceed
+  // what is taken here.
+  ClientSlots slots_;
   Acceptor acceptor_;                    // [mu_]
   IdleCoreProbe idle_core_;              // loop thread (RunTurn)
   // Loop thread (OnCommands): scratch kept for its capacity.

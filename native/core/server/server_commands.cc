@@ -102,6 +102,7 @@ void Server::ApplyFromWorker(Command& item) {
     if (reap) to_reap_.push_back(&c);
     if (authorized) {
       --unauthenticated_;
+      slots_.ReleaseUnauthenticated();
       CounterSet::Sub(counters_.clients_unauthenticated);
       UpdateAcceptingLocked();
     }

@@ -18,7 +18,10 @@ ShutdownResult Server::Shutdown(uint32_t deadline_ms) {
       draining_ = true;
       deadline_ms_ = MonotonicMs() + deadline_ms;
       result_ = ShutdownResult{};
-      acceptor_.CloseAllLocked();
+      // Not closed here: the loop thread may be accepting on a listener
+      // with no lock held (THREADING.md, "Accepting"). It closes them when
+      // it sees draining_, at its next turn.
+      acceptor_.StopLocked();
     }
   }
   loop_.Wake();
