@@ -5,7 +5,7 @@
  * A gauge decremented before its increment was visible would show up here
  * as a huge number (the native side keeps them as unsigned 64-bit words).
  */
-import type { Server } from '../../server/server';
+import type { Server } from '../../index';
 
 export interface StatsSamples {
   samples: number;
