@@ -19,6 +19,7 @@
         "native/core/server/api_types.cc",
         "native/core/server/outbox.cc",
         "native/core/server/connection.cc",
+        "native/core/server/connection_clocks.cc",
         "native/core/server/commands.cc",
         "native/core/server/call.cc",
         "native/core/server/dispatch.cc",
