@@ -54,6 +54,7 @@ class RankedMutex {
  public:
   // `name` is copied (truncated to fit) and appears in violation messages.
   RankedMutex(LockRank rank, const char* name);
+  ~RankedMutex();
   RankedMutex(const RankedMutex&) = delete;
   RankedMutex& operator=(const RankedMutex&) = delete;
 
