@@ -55,6 +55,38 @@ export type CallVisitor = (
  */
 const SEPARATE_ANSWERS_BYTES = 64 * 1024;
 
+/**
+ * A copy of the addon's layout as an object literal. The addon's object is
+ * built by N-API one property at a time and V8 keeps it in dictionary mode:
+ * every read of it from the per-call code went through a generic property
+ * look-up (perf: Builtins_LoadIC under takeCalls). The literal has one fixed
+ * shape that optimized code reads directly.
+ */
+function fastLayout(l: NativeLayout): NativeLayout {
+  return {
+    maxBatch: l.maxBatch,
+    inWords: l.inWords,
+    outWords: l.outWords,
+    batchAreaWords: l.batchAreaWords,
+    resultAreaWords: l.resultAreaWords,
+    resultBody: l.resultBody,
+    resultError: l.resultError,
+    lentBody: l.lentBody,
+    inSlot: l.inSlot,
+    inHandler: l.inHandler,
+    inProcedure: l.inProcedure,
+    inSerial: l.inSerial,
+    inClientLow: l.inClientLow,
+    inClientHigh: l.inClientHigh,
+    inBodyLength: l.inBodyLength,
+    inQueueWaitUs: l.inQueueWaitUs,
+    outSlot: l.outSlot,
+    outKind: l.outKind,
+    outLength: l.outLength,
+    outReserved: l.outReserved,
+  };
+}
+
 export class Bridge {
   /** The native server, made over this bridge's two areas. */
   readonly native: NativeServer;
@@ -69,7 +101,7 @@ export class Bridge {
 
   constructor(options: NativeServerOptions, onNative: OnNative) {
     const addon = native();
-    this.#layout = addon.layout;
+    this.#layout = fastLayout(addon.layout);
     this.#batch = new Uint32Array(this.#layout.batchAreaWords);
     this.#results = new Uint32Array(this.#layout.resultAreaWords);
     this.native = new addon.NativeServer(options, onNative, this.#batch, this.#results);

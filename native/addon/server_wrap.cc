@@ -2,6 +2,7 @@
 #include "server_wrap.h"
 
 #include "core/base/buffer_pool.h"
+#include "core/server/commands.h"
 
 #include <pthread.h>
 #include <sys/socket.h>
@@ -455,6 +456,8 @@ Napi::Value ServerWrap::Complete(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t count = UintArg(info, 0, "count");
   if (count > CallBridge::kMaxBatch) throw Napi::RangeError::New(env, "complete: too many results at once");
+  // The answers cross to the loop thread in one locked step, not one each.
+  CommandQueue::PushBatch batch(count);
   std::string error;
   if (info[1].IsArray()) {
     // One Uint8Array per answer (large answers, not concatenated in JS).

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <system_error>
 #include <utility>
 
@@ -54,7 +55,38 @@ void CommandQueue::WakeLocked() {
   (void)n;
 }
 
+namespace {
+thread_local CommandQueue::PushBatch* t_push_batch = nullptr;
+}  // namespace
+
+CommandQueue::PushBatch::PushBatch(size_t expected) {
+  if (t_push_batch != nullptr) std::abort();  // not nestable: a bug in the caller
+  t_push_batch = this;
+  items_.reserve(expected);
+}
+
+CommandQueue::PushBatch::~PushBatch() {
+  t_push_batch = nullptr;
+  if (!queue_ || items_.empty()) return;
+  {
+    std::lock_guard<RankedMutex> lock(queue_->mu_);
+    if (!queue_->closed_) {
+      for (Command& c : items_) queue_->items_.push_back(std::move(c));
+      items_.clear();
+      queue_->WakeLocked();
+    }
+  }
+  items_.clear();  // refused: replies and client references dropped with no lock held
+}
+
 bool CommandQueue::Push(Command& c) {
+  if (PushBatch* batch = t_push_batch) {
+    if (!batch->queue_) batch->queue_ = RefPtr<CommandQueue>::Share(this);
+    if (batch->queue_.get() == this) {
+      batch->items_.push_back(std::move(c));
+      return true;
+    }
+  }
   std::lock_guard<RankedMutex> lock(mu_);
   if (closed_) return false;
   items_.push_back(std::move(c));

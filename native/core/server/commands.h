@@ -75,8 +75,29 @@ class CommandQueue : public RefCounted<CommandQueue> {
   int fd() const { return fd_; }
 
   // Queues `c` and wakes the loop. Returns false, leaving `c` with the
-  // caller, once the queue is closed.
+  // caller, once the queue is closed. Inside a PushBatch on this thread the
+  // command is collected instead, and true is returned: the batch hands it
+  // over (or drops it, if the queue has closed by then) when it ends.
   bool Push(Command& c);
+
+  // A scope on one thread (the JS thread, around one flush of answers):
+  // its Push()es to one queue cross in one locked step with one wake-up at
+  // its end, not one each. Pushes to any other queue go through at once.
+  // Commands refused because the queue closed are dropped after the lock
+  // is released. Not nestable.
+  class PushBatch {
+   public:
+    // `expected`: how many pushes to make room for at once.
+    explicit PushBatch(size_t expected = 0);
+    ~PushBatch();
+    PushBatch(const PushBatch&) = delete;
+    PushBatch& operator=(const PushBatch&) = delete;
+
+   private:
+    friend class CommandQueue;
+    RefPtr<CommandQueue> queue_;  // the first queue pushed to; kept alive until the end
+    std::vector<Command> items_;
+  };
   // The same for a listener; false (the socket stays the caller's) once closed.
   bool PushListener(ListenerRequest& request);
   // Moves everything queued into *commands and *listeners and resets the
