@@ -13,6 +13,7 @@
         "native/core/wire/xdr.cc",
         "native/core/wire/wire.cc",
         "native/core/wire/frame_splitter.cc",
+        "native/core/wire/decode_plan.cc",
         "native/core/net/listen_socket.cc",
         "native/core/net/peer.cc",
         "native/core/net/acceptor.cc",
@@ -28,6 +29,7 @@
         "native/core/server/shutdown.cc",
         "native/addon/addon.cc",
         "native/addon/call_bridge.cc",
+        "native/addon/plan_js.cc",
         "native/addon/server_wrap.cc"
       ],
       "include_dirs": ["native", "native/core"],

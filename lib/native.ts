@@ -104,6 +104,11 @@ export interface NativeStats {
   jsPending: number;
   /** Calls JS holds and has not answered yet. */
   jsInFlight: number;
+  /**
+   * Typed calls whose arguments did not decode: a worker answered them with
+   * the decode error, and they never reached JS.
+   */
+  argsRefused: number;
 }
 
 /**
@@ -119,14 +124,18 @@ export const nativeStatKeys = {
   workersBusy: true, workersIdle: true, jobsQueued: true, bufferedBytes: true, bufferedBytesPeak: true,
   fdsClosed: true, handlerExceptions: true, logSuppressed: true, bytesRead: true, bytesWritten: true,
   clientsUnauthenticated: true, clientsDenied: true, eventsSent: true, eventsDropped: true, jsWakeups: true,
-  jsCalls: true, jsBatches: true, jsBodiesLent: true, jsPending: true, jsInFlight: true,
+  jsCalls: true, jsBatches: true, jsBodiesLent: true, jsPending: true, jsInFlight: true, argsRefused: true,
 } as const satisfies Record<keyof NativeStats, true>;
 
 /** Called on the JS thread: kind 0 = calls are waiting; kind 1 = close finished. */
 export type OnNative = (kind: number, drained?: boolean, cancelled?: number, clientsClosed?: number) => void;
 
 export interface NativeServer {
-  handle(program: number, version: number, procedure: number, handlerIndex: number): void;
+  /**
+   * With a decode plan (lib/xdr/plan.ts: its words and names), the
+   * procedure's arguments are decoded and checked on the worker.
+   */
+  handle(program: number, version: number, procedure: number, handlerIndex: number, planWords?: Float64Array, planNames?: readonly string[]): void;
   handleProgram(program: number, version: number, handlerIndex: number): void;
   listenUnix(path: string, mode: number, readOnly: boolean): NativeListenResult;
   listenTcp(host: string, port: number, readOnly: boolean): NativeListenResult;
@@ -149,10 +158,13 @@ export interface NativeServer {
   /**
    * Fills the batch area; returns the copied bodies, or undefined if nothing
    * waits. When some bodies are lent (length word with bit 31 set: large
-   * bodies cross without a copy), an array: the copied bodies first, then
-   * one Buffer per lent body, in call order.
+   * bodies cross without a copy) or some calls come with decoded arguments,
+   * an array: the copied bodies, the decoded values (or undefined), then one
+   * Buffer per lent body, in call order.
    */
-  takeBatch(): Buffer | Buffer[] | undefined;
+  takeBatch(): Buffer | [Buffer, Float64Array | undefined, ...Buffer[]] | undefined;
+  /** Per handler index: typed calls whose arguments a worker refused (0 for raw handlers). */
+  argsRefused(): number[];
   /** Answers `count` calls described in the result area: their bytes back to back, or one Uint8Array each. */
   complete(count: number, data: Buffer | Uint8Array[]): void;
   stats(): NativeStats;
@@ -182,6 +194,7 @@ export interface NativeLayout {
   inClientHigh: number;
   inBodyLength: number;
   inQueueWaitUs: number;
+  inValues: number;
   outSlot: number;
   outKind: number;
   outLength: number;
@@ -204,6 +217,12 @@ export interface NativeAddon {
     resultArea: Uint32Array,
   ) => NativeServer;
   liveCounts(): LiveCounts;
+  /**
+   * Runs a decode plan (lib/xdr/plan.ts) on `body` on this thread: the flat
+   * output, or where and why it does not decode. For the differential tests;
+   * servers run plans on their workers.
+   */
+  decodeWithPlan(words: Float64Array, names: readonly string[], body: Uint8Array): Float64Array | { path: string; reason: string; offset: number };
   layout: NativeLayout;
   /** The keys of stats(), from the native counter lists. */
   statKeys: readonly string[];

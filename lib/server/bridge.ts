@@ -46,6 +46,9 @@ export type CallVisitor = (
   clientId: number,
   queueWaitUs: number,
   body: Buffer,
+  /** The arguments a worker decoded (typed procedures), read from `valuesStart`; undefined for raw ones. */
+  values: Float64Array | undefined,
+  valuesStart: number,
 ) => void;
 
 /**
@@ -80,6 +83,7 @@ function fastLayout(l: NativeLayout): NativeLayout {
     inClientHigh: l.inClientHigh,
     inBodyLength: l.inBodyLength,
     inQueueWaitUs: l.inQueueWaitUs,
+    inValues: l.inValues,
     outSlot: l.outSlot,
     outKind: l.outKind,
     outLength: l.outLength,
@@ -121,13 +125,22 @@ export class Bridge {
   takeCalls(visit: CallVisitor): void {
     const taken = this.native.takeBatch();
     if (taken === undefined) return;
-    const lent = Array.isArray(taken) ? taken : undefined;
-    const bodies = lent === undefined ? (taken as Buffer) : lent[0]!;
-    let nextLent = 1;
-    const { inWords, inSlot, inHandler, inProcedure, inSerial, inClientLow, inClientHigh, inBodyLength, inQueueWaitUs, lentBody } = this.#layout;
+    let bodies: Buffer;
+    let values: Float64Array | undefined;
+    let lent: Buffer[] | undefined;
+    if (Array.isArray(taken)) {
+      bodies = taken[0];
+      values = taken[1];
+      lent = taken as unknown as Buffer[];
+    } else {
+      bodies = taken;
+    }
+    let nextLent = 2;
+    const { inWords, inSlot, inHandler, inProcedure, inSerial, inClientLow, inClientHigh, inBodyLength, inQueueWaitUs, inValues, lentBody } = this.#layout;
     const a = this.#batch;
     const n = a[0]!;  // word 0: the number of records
     let offset = 0;
+    let valuesAt = 0;
     for (let i = 0, at = 1; i < n; i++, at += inWords) {
       const length = a[at + inBodyLength]!;
       let body: Buffer;
@@ -137,6 +150,7 @@ export class Bridge {
         body = bodies.subarray(offset, offset + length);
         offset += length;
       }
+      const count = a[at + inValues]!;
       visit(
         a[at + inSlot]!,
         a[at + inHandler]!,
@@ -145,7 +159,10 @@ export class Bridge {
         a[at + inClientHigh]! * 4294967296 + a[at + inClientLow]!,
         a[at + inQueueWaitUs]!,
         body,
+        count === 0 ? undefined : values,
+        valuesAt,
       );
+      valuesAt += count;
     }
   }
 

@@ -49,6 +49,8 @@ class InFlight extends CallSignal {
   }
 }
 
+const NO_VALUES = new Float64Array(0);
+
 export class CallRegistry {
   readonly #host: CallHost;
   readonly #deadlineMs: number;
@@ -78,7 +80,17 @@ export class CallRegistry {
   }
 
   /** Hands the call in `slot` to its handler and sees that it is answered once. */
-  start(slot: number, entry: HandlerEntry, procedure: number, serial: number, client: Connection, queueWaitUs: number, body: Buffer): void {
+  start(
+    slot: number,
+    entry: HandlerEntry,
+    procedure: number,
+    serial: number,
+    client: Connection,
+    queueWaitUs: number,
+    body: Buffer,
+    values: Float64Array | undefined,
+    valuesStart: number,
+  ): void {
     const deadlineMs = this.#deadlineMs;
     const call = new InFlight(slot, entry.table.get(procedure));
     const ctx = new CallContext(entry.program, entry.version, procedure, serial, client, queueWaitUs, deadlineMs > 0 ? Date.now() + deadlineMs : undefined, call);
@@ -90,7 +102,11 @@ export class CallRegistry {
     call.startedAt = performance.now();
     let result: Uint8Array | Promise<Uint8Array>;
     try {
-      result = entry.fn(body, ctx);
+      // A typed procedure's arguments were decoded and checked on a worker:
+      // build them from the flat data (a call without values decoded to
+      // nothing, e.g. void arguments).
+      const typed = entry.typed;
+      result = typed === undefined ? entry.fn(body, ctx) : typed.run(typed.plan.build(body, values ?? NO_VALUES, valuesStart), ctx);
     } catch (e) {
       this.#failed(call, e);
       return;

@@ -9,6 +9,7 @@ import { checkInt32, checkUint32 } from '../int32';
 import type { NativeServer } from '../native';
 import { ProcedureTable } from './procedure-stats';
 import type { ProcedureStats } from './procedure-stats';
+import type { TypedProcedure } from './typed';
 import type { RawHandler, RawHandlers } from './types';
 
 export interface HandlerEntry {
@@ -16,6 +17,15 @@ export interface HandlerEntry {
   readonly version: number;
   readonly fn: RawHandler;
   readonly table: ProcedureTable;
+  /**
+   * A typed procedure whose calls a worker decodes: JS gets its arguments
+   * as flat data and runs this instead of `fn`. Undefined for raw handlers,
+   * and for typed ones the native side could not take the plan of (`fn`
+   * then decodes on the JS thread).
+   */
+  readonly typed: TypedProcedure | undefined;
+  /** The procedure number of a per-procedure entry; undefined for a catch-all ('*'). */
+  readonly procedure: number | undefined;
 }
 
 export class HandlerTable {
@@ -36,7 +46,13 @@ export class HandlerTable {
    * gives the procedures' names for stats(). Throws before changing
    * anything when a key or handler is not valid or the server runs.
    */
-  register(program: number, version: number, handlers: RawHandlers, names: ReadonlyMap<number, string>): void {
+  register(
+    program: number,
+    version: number,
+    handlers: RawHandlers,
+    names: ReadonlyMap<number, string>,
+    typed: ReadonlyMap<number, TypedProcedure> = new Map(),
+  ): void {
     checkUint32(program, 'program');
     checkUint32(version, 'version');
     if (this.#native.state !== 'idle') {
@@ -51,14 +67,55 @@ export class HandlerTable {
     }
     for (const key of Object.keys(handlers)) {
       const fn = (handlers as Record<string, RawHandler>)[key]!;
-      const index = this.#entries.push({ program, version, fn, table: new ProcedureTable(program, version, names) }) - 1;
-      if (key === '*') this.#native.handleProgram(program, version, index);
-      else this.#native.handle(program, version, checkInt32(Number(key), 'procedure'), index);
+      const table = new ProcedureTable(program, version, names);
+      const index = this.#entries.length;
+      if (key === '*') {
+        this.#native.handleProgram(program, version, index);
+        this.#entries.push({ program, version, fn, table, typed: undefined, procedure: undefined });
+        continue;
+      }
+      const procedure = checkInt32(Number(key), 'procedure');
+      this.#entries.push({ program, version, fn, table, typed: this.#handleTyped(program, version, procedure, index, typed.get(procedure)), procedure });
+    }
+  }
+
+  /**
+   * Registers one procedure natively, with its decode plan when it has one
+   * the native side takes; returns the typed procedure if it did.
+   */
+  #handleTyped(program: number, version: number, procedure: number, index: number, typed: TypedProcedure | undefined): TypedProcedure | undefined {
+    if (typed !== undefined) {
+      try {
+        this.#native.handle(program, version, procedure, index, typed.plan.words, typed.plan.names);
+        return typed;
+      } catch (e) {
+        // Only a plan the core refuses (nested too deeply for a worker's
+        // stack) falls back to decoding on the JS thread.
+        if (!(e instanceof Error && e.message.startsWith('bad decode plan'))) throw e;
+      }
+    }
+    this.#native.handle(program, version, procedure, index);
+    return undefined;
+  }
+
+  /** Per handler index, typed calls a worker refused; counted as calls and errors of their procedure. */
+  #countRefused(): void {
+    const refused = this.#native.argsRefused();
+    for (let i = 0; i < refused.length; i++) {
+      const entry = this.#entries[i];
+      const n = refused[i]!;
+      if (entry === undefined || entry.procedure === undefined) continue;
+      const record = entry.table.get(entry.procedure);
+      const added = n - record.argsRefused;
+      record.argsRefused = n;
+      record.calls += added;
+      record.errors += added;
     }
   }
 
   /** Every procedure's counters and latencies so far. */
   procedureStats(): ProcedureStats[] {
+    this.#countRefused();
     const out: ProcedureStats[] = [];
     for (const entry of this.#entries) for (const r of entry.table.records()) out.push(r.snapshot());
     return out;

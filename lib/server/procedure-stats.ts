@@ -13,9 +13,9 @@ export interface ProcedureStats {
   procedure: number;
   /** The procedure's name when it was registered from a defineProgram() program. */
   name: string | null;
-  /** Calls handed to the handler. */
+  /** Calls for the procedure: handed to the handler, or refused by a worker because their arguments did not decode. */
   calls: number;
-  /** Of those, answered with an error (thrown, rejected, bad result, deadline). */
+  /** Of those, answered with an error (arguments that did not decode, thrown, rejected, bad result, deadline). */
   errors: number;
   /** Of those, given up at the deadline (`callDeadlineMs`). */
   deadlines: number;
@@ -32,6 +32,8 @@ export class ProcedureRecord {
   errors = 0;
   deadlines = 0;
   abandoned = 0;
+  /** Calls a worker refused (arguments that did not decode), as last read from the native side. */
+  argsRefused = 0;
   readonly queueWait = new LatencyHistogram();
   readonly runTime = new LatencyHistogram();
 

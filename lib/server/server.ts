@@ -135,8 +135,8 @@ export class Server extends EventEmitter {
   handle(...a: unknown[]): this {
     if (typeof a[0] === 'object' && a[0] !== null) {
       const program = a[0] as AnyProgram;
-      const { raw, names } = typedHandlers(program, a[1] as Record<string, unknown>);
-      this.#handlers.register(program.number, program.version, raw, names);
+      const { raw, typed, names } = typedHandlers(program, a[1] as Record<string, unknown>);
+      this.#handlers.register(program.number, program.version, raw, names, typed);
     } else {
       this.#handlers.register(a[0] as number, a[1] as number, a[2] as RawHandlers, new Map());
     }
@@ -314,7 +314,17 @@ export class Server extends EventEmitter {
     for (const d of departures) this.#connections.disconnected(d.id, d.reason);
   }
 
-  readonly #startCall = (slot: number, handlerIndex: number, procedure: number, serial: number, clientId: number, queueWaitUs: number, body: Buffer): void => {
+  readonly #startCall = (
+    slot: number,
+    handlerIndex: number,
+    procedure: number,
+    serial: number,
+    clientId: number,
+    queueWaitUs: number,
+    body: Buffer,
+    values: Float64Array | undefined,
+    valuesStart: number,
+  ): void => {
     let client = this.#connections.get(clientId);
     if (client === undefined) {
       // Its connect notice came after this drain took the notices.
@@ -326,7 +336,7 @@ export class Server extends EventEmitter {
       this.#bridge.answerError(slot, RpcError.rpc('the connection is closing').encode());
       return;
     }
-    this.#calls.start(slot, this.#handlers.get(handlerIndex), procedure, serial, client, queueWaitUs, body);
+    this.#calls.start(slot, this.#handlers.get(handlerIndex), procedure, serial, client, queueWaitUs, body, values, valuesStart);
   };
 
   #notice(notice: Exclude<Notice, DisconnectNotice>): void {

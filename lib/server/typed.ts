@@ -1,19 +1,42 @@
 /**
- * Typed handlers (handle(program, { name: fn })) as raw ones: each decodes
- * its call's arguments with the procedure's schema, runs, and encodes what
- * it returns with the result schema.
+ * Typed handlers (handle(program, { name: fn })). Each procedure's argument
+ * schema is compiled once into a decode plan (lib/xdr/plan.ts): a worker
+ * decodes and checks every call with it, answers a call whose arguments do
+ * not decode itself, and hands JS flat data that the plan's builder turns
+ * into the argument object. The handler runs, and what it returns is
+ * encoded with the result schema.
+ *
+ * Each typed procedure is also a raw handler that decodes on the JS thread
+ * with the TypeScript codec: the same errors, used where the native side
+ * cannot take the plan (a schema nested too deeply for a worker's stack).
  */
 import { RpcError } from '../errors';
 import type { AnyProgram, Procedure } from '../program';
 import { decode, encode } from '../xdr/codec';
+import { compilePlan } from '../xdr/plan';
+import type { DecodePlan } from '../xdr/plan';
 import type { CallContext } from './context';
 import type { RawHandler, RawHandlers } from './types';
 import { asError, isThenable } from './values';
 
 type TypedFn = (args: unknown, ctx: CallContext) => unknown;
 
-/** Wraps a typed handler as a raw one: decode, run, encode. */
-export function typedHandler(proc: Procedure, fn: TypedFn): RawHandler {
+/** The name error paths start with, as libvirt's daemons say it. */
+const ARGS = 'args';
+
+/** A typed procedure: its plan, and how to run its handler on decoded arguments. */
+export interface TypedProcedure {
+  readonly plan: DecodePlan;
+  /** Runs the handler on `args`; the result encoded (or a promise of it). */
+  readonly run: (args: unknown, ctx: CallContext) => Uint8Array | Promise<Uint8Array>;
+}
+
+/** The error reply for arguments that do not decode (also what workers send). */
+export function argsError(e: unknown): RpcError {
+  return RpcError.rpc(`Unable to decode message payload: ${asError(e).message}`);
+}
+
+function typedProcedure(proc: Procedure, fn: TypedFn): { typed: TypedProcedure; raw: RawHandler } {
   const encodeResult = (value: unknown): Buffer => {
     try {
       return encode(proc.result, value as never, { name: 'result' });
@@ -21,33 +44,43 @@ export function typedHandler(proc: Procedure, fn: TypedFn): RawHandler {
       throw new TypeError(`the handler for ${proc.name} returned a value its result schema cannot encode: ${asError(e).message}`);
     }
   };
-  return (body, ctx) => {
-    let args: unknown;
-    try {
-      args = decode(proc.args, body, { name: 'args' });
-    } catch (e) {
-      throw RpcError.rpc(`Unable to decode message payload: ${asError(e).message}`);
-    }
+  const run = (args: unknown, ctx: CallContext): Uint8Array | Promise<Uint8Array> => {
     const out = fn(args, ctx);
     return isThenable(out) ? Promise.resolve(out).then(encodeResult) : encodeResult(out);
   };
+  const raw: RawHandler = (body, ctx) => {
+    let args: unknown;
+    try {
+      args = decode(proc.args, body, { name: ARGS });
+    } catch (e) {
+      throw argsError(e);
+    }
+    return run(args, ctx);
+  };
+  return { typed: { plan: compilePlan(proc.args, ARGS), run }, raw };
 }
 
 /**
- * A program's typed handlers, by procedure name, as raw handlers by
- * procedure number, with the names for stats(). Throws on a name the
- * program lacks or a handler that is not a function.
+ * A program's typed handlers, by procedure number: each as a typed
+ * procedure and as its raw fallback, with the names for stats(). Throws on a
+ * name the program lacks or a handler that is not a function.
  */
-export function typedHandlers(program: AnyProgram, handlers: Record<string, unknown>): { raw: RawHandlers; names: Map<number, string> } {
+export function typedHandlers(
+  program: AnyProgram,
+  handlers: Record<string, unknown>,
+): { raw: RawHandlers; typed: Map<number, TypedProcedure>; names: Map<number, string> } {
   if (typeof handlers !== 'object' || handlers === null) throw new TypeError('handlers must be an object of functions by procedure name');
   const raw: RawHandlers = {};
+  const typed = new Map<number, TypedProcedure>();
   const names = new Map<number, string>();
   for (const [name, fn] of Object.entries(handlers)) {
     const proc = Object.prototype.hasOwnProperty.call(program.procedures, name) ? program.procedures[name] : undefined;
     if (!proc) throw new TypeError(`the program has no procedure named '${name}'`);
     if (typeof fn !== 'function') throw new TypeError(`the handler for ${name} must be a function`);
-    raw[proc.id] = typedHandler(proc, fn as TypedFn);
+    const t = typedProcedure(proc, fn as TypedFn);
+    raw[proc.id] = t.raw;
+    typed.set(proc.id, t.typed);
     names.set(proc.id, name);
   }
-  return { raw, names };
+  return { raw, typed, names };
 }

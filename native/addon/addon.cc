@@ -7,6 +7,7 @@
 #include "call_bridge.h"
 #include "core/base/live_counts.h"
 #include "core/base/lock.h"
+#include "plan_js.h"
 #include "server_wrap.h"
 
 namespace {
@@ -28,6 +29,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using xdrd::addon::CallBridge;
   exports.Set("NativeServer", xdrd::addon::ServerWrap::Define(env));
   exports.Set("liveCounts", Napi::Function::New<LiveCountsJs>(env, "liveCounts"));
+  exports.Set("decodeWithPlan", Napi::Function::New<xdrd::addon::DecodeWithPlanJs>(env, "decodeWithPlan"));
   Napi::Object layout = Napi::Object::New(env);
   layout.Set("maxBatch", CallBridge::kMaxBatch);
   layout.Set("inWords", CallBridge::kInWords);
@@ -47,6 +49,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   static constexpr Field kInFields[] = {
       {"inSlot", 0},      {"inHandler", 1},    {"inProcedure", 2},  {"inSerial", 3},
       {"inClientLow", 4}, {"inClientHigh", 5}, {"inBodyLength", 6}, {"inQueueWaitUs", 7},
+      {"inValues", 8},
   };
   static constexpr Field kOutFields[] = {{"outSlot", 0}, {"outKind", 1}, {"outLength", 2}, {"outReserved", 3}};
   static_assert(sizeof kInFields / sizeof kInFields[0] == CallBridge::kInWords, "a batch record word without a name");

@@ -79,20 +79,31 @@ void CallBridge::Detach() {
   tsfn_ = nullptr;
 }
 
-void CallBridge::Post(uint32_t handler, Call call) {
+void CallBridge::Post(uint32_t handler, Call call, ArgsPlan* args) {
 #ifdef XDRD_PLANT_LEAK
   PlantedLeak();
 #endif
 #ifdef XDRD_PLANT_RACE
   g_planted_race_counter = g_planted_race_counter + 1;
 #endif
+  std::vector<double> values;
+  if (args != nullptr) {
+    DecodeFailure failure;
+    if (!args->plan.Decode(call.body(), call.body_size(), &values, &failure)) {
+      // The reply the typed-handler wrapper made when JS decoded.
+      args->refused.fetch_add(1, std::memory_order_relaxed);
+      args_refused_.fetch_add(1, std::memory_order_relaxed);
+      call.ReplyError(MakeRpcError("Unable to decode message payload: " + failure.Message()));
+      return;
+    }
+  }
   bool accepted = false;
   napi_threadsafe_function wake = nullptr;
   {
     std::lock_guard<RankedMutex> lock(mu_);
     if (tsfn_ != nullptr) {
       accepted = true;
-      pending_.push_back(Pending{handler, std::move(call)});
+      pending_.push_back(Pending{handler, std::move(call), std::move(values)});
       if (!wake_pending_) {
         wake_pending_ = true;
         wake = tsfn_;
@@ -189,7 +200,7 @@ void CallBridge::RefusePending() {
 }
 
 uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size_t)>& alloc,
-                               std::vector<LentBody>* lent) {
+                               const std::function<double*(size_t)>& alloc_values, std::vector<LentBody>* lent) {
   std::vector<Pending> batch;
   batch.reserve(kMaxBatch);
   napi_threadsafe_function rewake = nullptr;
@@ -219,11 +230,14 @@ uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size
   }
 
   size_t total = 0;
+  size_t total_values = 0;
   for (const Pending& p : batch) {
     if (p.call.body_size() < kLendBodyBytes) total += p.call.body_size();
+    total_values += p.values.size();
   }
   const int64_t now_us = MonotonicUs();
   uint8_t* bodies = alloc(total);
+  double* values = total_values == 0 ? nullptr : alloc_values(total_values);
   size_t offset = 0;
   uint32_t* rec = area + 1;
   for (Pending& p : batch) {
@@ -246,6 +260,12 @@ uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size
     rec[5] = static_cast<uint32_t>(client >> 32);
     const int64_t waited = now_us - p.call.received_us();
     rec[7] = waited <= 0 ? 0 : waited >= 0xffffffffLL ? 0xffffffffu : static_cast<uint32_t>(waited);
+    // A body's values are bounded by its bytes times the schema's size.
+    rec[8] = static_cast<uint32_t>(p.values.size());
+    if (!p.values.empty()) {
+      std::memcpy(values, p.values.data(), p.values.size() * sizeof(double));
+      values += p.values.size();
+    }
     if (len >= kLendBodyBytes) {
       // Lent, not copied (lengths stay below 2^31: max_message_bytes).
       rec[6] = kExternalBody | static_cast<uint32_t>(len);
@@ -345,6 +365,7 @@ CallBridge::Stats CallBridge::ReadStats() const {
   s.calls = calls_.load(std::memory_order_relaxed);
   s.batches = batches_.load(std::memory_order_relaxed);
   s.lent = lent_.load(std::memory_order_relaxed);
+  s.args_refused = args_refused_.load(std::memory_order_relaxed);
   s.in_flight = slots_.size() - free_slots_.size();
   std::lock_guard<RankedMutex> lock(mu_);
   s.pending = pending_.size();

@@ -33,6 +33,11 @@
 //       itself, so a large body crosses to JS without a copy.
 //     7 queue wait: microseconds from the loop framing the call to this
 //       hand-over (saturates at 2^32 - 1)
+//     8 decoded values: how many doubles of the batch's values area are
+//       this call's arguments, decoded on the worker by the procedure's
+//       plan (0 for raw handlers). They follow the previous call's, in
+//       one Float64Array per batch; strings and opaque data in them are
+//       offsets into the call's body (core/wire/decode_plan.h).
 //   Notices (connects, disconnects, logs) are rare next to calls; they
 //   cross as one JSON array per drain (TakeNotices), which JS parses in one
 //   go rather than paying an N-API call per field.
@@ -62,6 +67,7 @@
 #include "core/base/refcount.h"
 #include "core/server/api_types.h"
 #include "core/server/server.h"
+#include "core/wire/decode_plan.h"
 
 namespace xdrd::addon {
 
@@ -70,7 +76,7 @@ class CallBridge : public RefCounted<CallBridge> {
   // At most this many calls per JS call; the rest wait for the next wake-up,
   // so a backlog never turns into one huge synchronous burst (PERF-NOTES).
   static constexpr uint32_t kMaxBatch = 256;
-  static constexpr uint32_t kInWords = 8;
+  static constexpr uint32_t kInWords = 9;
   static constexpr uint32_t kOutWords = 4;
   static constexpr uint32_t kInAreaWords = 1 + kMaxBatch * kInWords;
   static constexpr uint32_t kOutAreaWords = kMaxBatch * kOutWords;
@@ -95,6 +101,15 @@ class CallBridge : public RefCounted<CallBridge> {
     size_t size = 0;
   };
 
+  // A typed procedure's argument plan: the worker decodes each call with it
+  // before queuing the call for JS, and answers a call that does not decode
+  // itself (counted in `refused`, which the JS thread reads for stats()).
+  struct ArgsPlan {
+    explicit ArgsPlan(DecodePlan p) : plan(std::move(p)) {}
+    const DecodePlan plan;
+    std::atomic<uint64_t> refused{0};
+  };
+
   // What the thread-safe function carries: a wake-up has no payload.
   static void* DrainTag();
 
@@ -106,7 +121,8 @@ class CallBridge : public RefCounted<CallBridge> {
   X(batches, jsBatches, "JS calls that carried them")                                  \
   X(lent, jsBodiesLent, "bodies lent to JS instead of copied (kLendBodyBytes or more)") \
   X(pending, jsPending, "calls queued for JS, not yet handed over")                    \
-  X(in_flight, jsInFlight, "calls JS holds and has not answered")
+  X(in_flight, jsInFlight, "calls JS holds and has not answered")                      \
+  X(args_refused, argsRefused, "typed calls whose arguments did not decode, answered by the worker")
   struct Stats {
 #define XDRD_BRIDGE_FIELD(field, js, doc) uint64_t field = 0;
     XDRD_BRIDGE_COUNTERS(XDRD_BRIDGE_FIELD)
@@ -123,8 +139,10 @@ class CallBridge : public RefCounted<CallBridge> {
   // Once no worker can post any more: later posts are refused.
   void Detach();
 
-  // Worker thread.
-  void Post(uint32_t handler, Call call);
+  // Worker thread. With `args`, the call's body is decoded here first; a
+  // body that does not decode is answered here, with the error reply the
+  // TypeScript codec's message makes, and never reaches JS.
+  void Post(uint32_t handler, Call call, ArgsPlan* args = nullptr);
 
   // Loop thread, no xdrd lock held.
   void PostNotices(const std::vector<ClientNotice>& notices);
@@ -147,9 +165,11 @@ class CallBridge : public RefCounted<CallBridge> {
   // return n writable bytes for the copied bodies (a JS Buffer); it is
   // called once, and only when at least one call was taken. Bodies of
   // kLendBodyBytes or more are moved into *lent instead, in call order.
-  // Returns the count.
+  // `alloc_values(n)` must return room for n doubles (a Float64Array) for
+  // the calls' decoded arguments; it is called once, only when there are
+  // some. Returns the count.
   uint32_t TakeBatch(uint32_t* area, const std::function<uint8_t*(size_t)>& alloc,
-                     std::vector<LentBody>* lent);
+                     const std::function<double*(size_t)>& alloc_values, std::vector<LentBody>* lent);
 
   // JS thread. Answers `count` calls described in `area` (kOutWords each)
   // with bytes from `data`, back to back. On malformed input (a JS bug)
@@ -174,6 +194,7 @@ class CallBridge : public RefCounted<CallBridge> {
   struct Pending {
     uint32_t handler;
     Call call;
+    std::vector<double> values;  // the decoded arguments (typed handlers)
   };
 
   void Wake(napi_threadsafe_function tsfn);
@@ -200,6 +221,7 @@ class CallBridge : public RefCounted<CallBridge> {
   std::atomic<uint64_t> calls_{0};
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> lent_{0};
+  std::atomic<uint64_t> args_refused_{0};
 };
 
 }  // namespace xdrd::addon

@@ -3,6 +3,7 @@
 
 #include "core/base/buffer_pool.h"
 #include "core/server/commands.h"
+#include "plan_js.h"
 
 #include <pthread.h>
 #include <sys/socket.h>
@@ -160,6 +161,7 @@ Napi::Function ServerWrap::Define(Napi::Env env) {
                          JsMethod<&ServerWrap::TakeBatch>("takeBatch"),
                          JsMethod<&ServerWrap::Complete>("complete"),
                          JsMethod<&ServerWrap::Stats>("stats"),
+                         JsMethod<&ServerWrap::ArgsRefused>("argsRefused"),
                          JsMethod<&ServerWrap::SetRef>("setRef"),
                          JsMethod<&ServerWrap::StopNowJs>("stopNow"),
                          JsGetter<&ServerWrap::GetState>("state"),
@@ -223,8 +225,18 @@ Napi::Value ServerWrap::HandleProcedure(const Napi::CallbackInfo& info) {
   uint32_t vers = UintArg(info, 1, "version");
   int32_t proc = IntArg(info, 2, "procedure");
   uint32_t index = UintArg(info, 3, "handler index");
-  // Quick: Post only queues the call for the JS thread and never blocks.
-  core_->Handle(prog, vers, proc, [bridge = bridge_, index](Call call) { bridge->Post(index, std::move(call)); },
+  // A typed procedure's argument plan (lib/xdr/plan.ts): its calls are
+  // decoded on the worker. Checked here, on the JS thread, once.
+  std::shared_ptr<CallBridge::ArgsPlan> args;
+  if (info.Length() > 4 && !info[4].IsUndefined()) {
+    args = std::make_shared<CallBridge::ArgsPlan>(PlanFromJs(info.Env(), info[4], info[5]));
+    if (args_plans_.size() <= index) args_plans_.resize(index + 1);
+    args_plans_[index] = args;
+  }
+  // Quick: Post decodes (when typed), queues the call for the JS thread and
+  // never blocks.
+  core_->Handle(prog, vers, proc,
+                [bridge = bridge_, index, args](Call call) { bridge->Post(index, std::move(call), args.get()); },
                 HandlerTraits{/*quick=*/true});
   return info.Env().Undefined();
 }
@@ -434,6 +446,7 @@ Napi::Buffer<uint8_t> LendToJs(Napi::Env env, CallBridge::LentBody& body) {
 Napi::Value ServerWrap::TakeBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Buffer<uint8_t> bodies;
+  Napi::Float64Array values;
   lent_.clear();
   uint32_t n = bridge_->TakeBatch(
       batch_area_,
@@ -441,13 +454,18 @@ Napi::Value ServerWrap::TakeBatch(const Napi::CallbackInfo& info) {
         bodies = Napi::Buffer<uint8_t>::New(env, size);
         return bodies.Data();
       },
+      [&](size_t count) {
+        values = Napi::Float64Array::New(env, count);
+        return values.Data();
+      },
       &lent_);
   if (n == 0) return env.Undefined();
-  if (lent_.empty()) return bodies;
-  // [copied bodies, lent body 1, lent body 2, ...]
-  Napi::Array out = Napi::Array::New(env, 1 + lent_.size());
+  if (lent_.empty() && values.IsEmpty()) return bodies;
+  // [copied bodies, decoded values or undefined, lent body 1, lent body 2, ...]
+  Napi::Array out = Napi::Array::New(env, 2 + lent_.size());
   out.Set(uint32_t{0}, bodies);
-  for (size_t i = 0; i < lent_.size(); ++i) out.Set(static_cast<uint32_t>(i + 1), LendToJs(env, lent_[i]));
+  out.Set(uint32_t{1}, values.IsEmpty() ? env.Undefined() : Napi::Value(values));
+  for (size_t i = 0; i < lent_.size(); ++i) out.Set(static_cast<uint32_t>(i + 2), LendToJs(env, lent_[i]));
   lent_.clear();
   return out;
 }
@@ -481,6 +499,16 @@ Napi::Value ServerWrap::Complete(const Napi::CallbackInfo& info) {
   if (!bridge_->Complete(result_area_, count, data.Data(), data.Length(), &error))
     throw Napi::Error::New(env, "complete: " + error);
   return env.Undefined();
+}
+
+Napi::Value ServerWrap::ArgsRefused(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env, args_plans_.size());
+  for (size_t i = 0; i < args_plans_.size(); ++i) {
+    const uint64_t n = args_plans_[i] ? args_plans_[i]->refused.load(std::memory_order_relaxed) : 0;
+    out.Set(static_cast<uint32_t>(i), static_cast<double>(n));
+  }
+  return out;
 }
 
 Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {

@@ -58,7 +58,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
  private:
   enum class State { kIdle, kRunning, kClosing };
 
-  Napi::Value HandleProcedure(const Napi::CallbackInfo& info);  // (prog, vers, proc, index)
+  Napi::Value HandleProcedure(const Napi::CallbackInfo& info);  // (prog, vers, proc, index[, planWords, planNames])
   Napi::Value HandleProgram(const Napi::CallbackInfo& info);    // (prog, vers, index)
   Napi::Value ListenUnix(const Napi::CallbackInfo& info);       // (path, mode, readOnly) → result
   Napi::Value ListenTcp(const Napi::CallbackInfo& info);        // (host, port, readOnly) → result
@@ -71,9 +71,10 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);            // (graceMs) → started?
   Napi::Value FinishClose(const Napi::CallbackInfo& info);
-  Napi::Value TakeBatch(const Napi::CallbackInfo& info);        // → Buffer | undefined
+  Napi::Value TakeBatch(const Napi::CallbackInfo& info);        // → Buffer | [Buffer, values?, ...lent] | undefined
   Napi::Value Complete(const Napi::CallbackInfo& info);         // (count, data)
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value ArgsRefused(const Napi::CallbackInfo& info);      // → number[] by handler index
   Napi::Value GetState(const Napi::CallbackInfo& info);
   Napi::Value SetRef(const Napi::CallbackInfo& info);           // (keepsProcessAlive)
   Napi::Value StopNowJs(const Napi::CallbackInfo& info);        // process 'exit': stop, no grace
@@ -99,6 +100,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   static void FinalizeRun(napi_env env, void* data, void* hint);
 
   RefPtr<CallBridge> bridge_;
+  // Typed procedures' argument plans by handler index (null: raw), for
+  // their refusal counts; the handlers hold them too.
+  std::vector<std::shared_ptr<CallBridge::ArgsPlan>> args_plans_;
   std::unique_ptr<Server> core_;
   State state_ = State::kIdle;
   RefPtr<Run> run_;                           // while running or closing
