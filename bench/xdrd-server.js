@@ -11,9 +11,14 @@
  *           The handler returns the `body` view it was given: xdrd copies
  *           the answer before the batch's bodies are released.
  *
+ * With --typed the same two procedures are typed handlers of a
+ * defineProgram program (NOOP: void -> unsigned hyper; ECHO: opaque<> ->
+ * opaque<>): their arguments are decoded on the workers and built on the JS
+ * thread, their results encoded there.
+ *
  * Control (bench/run.js):
  *   argv   --socket PATH [--max-requests N] [--busy-poll-us N] [--max-clients N]
- *          [--event-backend epoll|poll] (omitted: xdrd's defaults)
+ *          [--event-backend epoll|poll] [--typed] (omitted: xdrd's defaults)
  *   stdout {"ready":true,"pid":...,"settings":{...}} once listening
  *   stdin  "stats"       -> server.stats() as one JSON line, plus
  *                           jsConnections (the Connection objects JS holds)
@@ -25,7 +30,7 @@ const path = require('path');
 const readline = require('readline');
 
 const dist = path.join(__dirname, '..', 'dist', 'lib');
-const { Server, RpcError } = require(dist);
+const { Server, RpcError, defineProgram, xdr } = require(dist);
 
 const BENCH_PROGRAM = 0x62656e63; // "benc"
 const BENCH_VERSION = 1;
@@ -56,18 +61,32 @@ async function main() {
 
   const server = new Server(options);
   server.on('error', (err) => console.error(`xdrd-server: handler error: ${err.message}`));
-  server.handle(BENCH_PROGRAM, BENCH_VERSION, {
-    [PROC_NOOP]: () => NOOP_VALUE,
-    [PROC_ECHO]: (body) => {
-      // opaque<>: length, bytes, zero padding to a multiple of 4.
-      if (body.length < 4 || ((body.readUInt32BE(0) + 3) & ~3) !== body.length - 4) throw RpcError.rpc('Unable to decode message payload');
-      return body;
-    },
-  });
+  if (process.argv.includes('--typed')) {
+    const Bench = defineProgram({
+      number: BENCH_PROGRAM,
+      version: BENCH_VERSION,
+      procedures: {
+        noop: { id: PROC_NOOP, args: xdr.void(), result: xdr.uhyper() },
+        echo: { id: PROC_ECHO, args: xdr.opaque(), result: xdr.opaque() },
+      },
+    });
+    const noop = NOOP_VALUE.readBigUInt64BE(0);
+    server.handle(Bench, { noop: () => noop, echo: (data) => data });
+  } else {
+    server.handle(BENCH_PROGRAM, BENCH_VERSION, {
+      [PROC_NOOP]: () => NOOP_VALUE,
+      [PROC_ECHO]: (body) => {
+        // opaque<>: length, bytes, zero padding to a multiple of 4.
+        if (body.length < 4 || ((body.readUInt32BE(0) + 3) & ~3) !== body.length - 4) throw RpcError.rpc('Unable to decode message payload');
+        return body;
+      },
+    });
+  }
   await server.listen({ path: socketPath });
   const settings = { maxRequestsPerClient: options.maxRequestsPerClient ?? 'default (5)' };
   if (options.maxClients !== undefined) settings.maxClients = options.maxClients;
   if (options.eventBackend !== undefined) settings.eventBackend = options.eventBackend;
+  if (process.argv.includes('--typed')) settings.typed = true;
   process.stdout.write(JSON.stringify({ ready: true, pid: process.pid, settings }) + '\n');
 
   const rl = readline.createInterface({ input: process.stdin });

@@ -161,7 +161,7 @@ class BuilderWriter {
   compile(schema: Schema): DecodePlan['build'] {
     const root = this.#expr(schema);
     const source =
-      `"use strict";\nlet b, v, i;\n${this.#functions.join('\n')}\n` +
+      `"use strict";\nlet b, v, i, o;\n${this.#functions.join('\n')}\n` +
       `return function build(body, values, start) { b = body; v = values; i = start; const r = ${root}; b = undefined; v = undefined; return r; };`;
     const factory = new Function('k', 'hyper', 'uhyper', source) as (k: unknown[], h: typeof hyper, u: typeof uhyper) => DecodePlan['build'];
     return factory(this.#constants, hyper, uhyper);

@@ -11,6 +11,9 @@ import { xdr, XdrError } from '../../lib';
 import type { Schema } from '../../lib';
 import { native } from '../../lib/native';
 import { compilePlan } from '../../lib/xdr/plan';
+import * as path from 'path';
+
+import { runChild } from '../helpers/harness';
 import { Rng, mutate, randomSchema, randomValue } from '../helpers/xdr-random';
 import { goldenVectors } from '../vectors/golden';
 import { hostileVectors } from '../vectors/hostile';
@@ -108,6 +111,12 @@ describe('decode plans agree with the TypeScript codec', () => {
 });
 
 describe('decode plans in detail', () => {
+  test('builders run in plain Node, where "use strict" holds (jest\'s vm context does not enforce it)', async () => {
+    const r = await runChild(path.join(__dirname, '..', 'fixtures', 'plan-builders.js'));
+    expect(r.stderr).toBe('');
+    expect(r).toMatchObject({ code: 0, stdout: 'ok 2\n' });
+  });
+
   test('a count of 2^32 - 1 elements in 20 bytes is refused before anything is produced', () => {
     const schema = xdr.struct({ list: xdr.array(xdr.int()) });
     const bytes = Buffer.alloc(20);
