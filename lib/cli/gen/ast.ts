@@ -9,6 +9,13 @@ export type Value =
   | { readonly kind: 'num'; readonly value: bigint; readonly pos: Pos }
   | { readonly kind: 'name'; readonly name: string; readonly pos: Pos };
 
+/** A string constant (rpcgen's extension): exported as a TS string, never a length. */
+export interface StringValue {
+  readonly kind: 'str';
+  readonly value: string;
+  readonly pos: Pos;
+}
+
 /** The built-in types, rpcgen's narrow ones and the C aliases mapped onto them. */
 export type Prim =
   | 'int' | 'uint' | 'hyper' | 'uhyper' | 'float' | 'double' | 'bool'
@@ -64,8 +71,10 @@ export interface UnionBody {
 
 export interface Procedure {
   readonly name: string;
-  readonly result: TypeSpec | undefined; // undefined: void
-  readonly args: readonly TypeSpec[]; // empty: void
+  /** undefined: void. `string` (rpcgen's `string<>`) is allowed here. */
+  readonly result: DeclType | undefined;
+  /** Empty: void. */
+  readonly args: readonly DeclType[];
   readonly number: Value;
   readonly pos: Pos;
 }
@@ -77,7 +86,7 @@ export interface Version {
 }
 
 export type Definition =
-  | { readonly kind: 'const'; readonly name: string; readonly value: Value; readonly pos: Pos }
+  | { readonly kind: 'const'; readonly name: string; readonly value: Value | StringValue; readonly pos: Pos }
   | { readonly kind: 'typedef'; readonly name: string; readonly decl: NamedDecl; readonly pos: Pos }
   | { readonly kind: 'enum'; readonly name: string; readonly body: EnumBody; readonly pos: Pos }
   | { readonly kind: 'struct'; readonly name: string; readonly body: StructBody; readonly pos: Pos }

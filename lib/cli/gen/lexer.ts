@@ -2,7 +2,8 @@
  * Tokens of the XDR language (RFC 4506 §6.2, RFC 5531 §12.2) from the lines
  * the preprocessor kept. Identifiers may start with an underscore, as
  * rpcgen allows; numbers are decimal, hex (0x…) or octal (0…), with no sign
- * (the parser reads a leading '-').
+ * (the parser reads a leading '-'). A double-quoted string (no escapes) is
+ * a string constant's value.
  */
 import { GenError, LIMITS, type Pos } from './errors';
 import type { SourceLine } from './preprocess';
@@ -11,6 +12,7 @@ export type Token =
   | { readonly kind: 'id'; readonly text: string; readonly pos: Pos }
   | { readonly kind: 'num'; readonly text: string; readonly value: bigint; readonly pos: Pos }
   | { readonly kind: 'punct'; readonly text: string; readonly pos: Pos }
+  | { readonly kind: 'str'; readonly text: string; readonly value: string; readonly pos: Pos }
   | { readonly kind: 'eof'; readonly text: ''; readonly pos: Pos };
 
 const PUNCT = new Set(['{', '}', '(', ')', '[', ']', '<', '>', ';', ',', ':', '=', '*', '-']);
@@ -41,6 +43,12 @@ export function tokenize(lines: readonly SourceLine[], eofFile: string): Token[]
         const word = text.slice(i, j);
         tokens.push({ kind: 'num', text: word, value: parseNumber(word, pos), pos });
         i = j;
+      } else if (c === '"') {
+        // rpcgen takes string constants (`const HEX = "d4a0…";`); no escapes.
+        const end = text.indexOf('"', i + 1);
+        if (end < 0) throw new GenError(pos, 'unterminated string');
+        tokens.push({ kind: 'str', text: text.slice(i, end + 1), value: text.slice(i + 1, end), pos });
+        i = end + 1;
       } else if (PUNCT.has(c)) {
         tokens.push({ kind: 'punct', text: c, pos });
         i++;

@@ -92,7 +92,8 @@ export class Parser {
     if (this.accept('const')) {
       const { name } = this.name('a constant name');
       this.expect('=');
-      const value = this.value();
+      const s = this.t;
+      const value: A.Value | A.StringValue = s.kind === 'str' ? (this.next(), { kind: 'str', value: s.value, pos: s.pos }) : this.value();
       this.expect(';');
       return { kind: 'const', name, value, pos };
     }
@@ -270,14 +271,20 @@ export class Parser {
     return { kind: 'program', name, number, versions, pos };
   }
 
+  /** A procedure's argument or result: a type, or `string` (rpcgen's `string<>`). */
+  private procType(): A.DeclType {
+    const pos = this.t.pos;
+    return this.accept('string') ? { kind: 'string', pos } : this.typeSpec();
+  }
+
   private procedure(): A.Procedure {
     const pos = this.t.pos;
-    const result = this.accept('void') ? undefined : this.typeSpec();
+    const result = this.accept('void') ? undefined : this.procType();
     const { name } = this.name('a procedure name');
     this.expect('(');
-    const args: A.TypeSpec[] = [];
+    const args: A.DeclType[] = [];
     if (!this.accept('void')) {
-      do args.push(this.typeSpec());
+      do args.push(this.procType());
       while (this.accept(','));
     }
     this.expect(')');

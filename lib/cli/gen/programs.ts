@@ -62,13 +62,14 @@ export function programBlock(p: Extract<A.Definition, { kind: 'program' }>, r: R
   for (const v of p.versions) {
     uint32(r, v.number, 'version number');
     const ctx = { selves: new Map(), budget: { n: 0, pos: v.pos } };
+    const type = (t: A.DeclType): string => (t.kind === 'string' ? 'xdr.string()' : w.spec(t, ctx, '    '));
     const entries = v.procedures.map((proc): Entry => {
       const args =
         proc.args.length === 0 ? 'xdr.void()'
-        : proc.args.length === 1 ? w.spec(proc.args[0], ctx, '    ')
+        : proc.args.length === 1 ? type(proc.args[0])
         // rpcgen -N's convention for several arguments: one struct, arg1..argN.
-        : `xdr.struct({ ${proc.args.map((a, i) => `arg${i + 1}: ${w.spec(a, ctx, '    ')}`).join(', ')} })`;
-      const result = proc.result ? w.spec(proc.result, ctx, '    ') : 'xdr.void()';
+        : `xdr.struct({ ${proc.args.map((a, i) => `arg${i + 1}: ${type(a)}`).join(', ')} })`;
+      const result = proc.result ? type(proc.result) : 'xdr.void()';
       return { name: proc.name, id: r.value(proc.number), body: `args: ${args}, result: ${result}`, pos: proc.pos };
     });
     out += `\nexport const ${r.tsName(v.name)} = defineProgram({\n  number: ${r.tsName(p.name)},\n  version: ${w.valueText(v.number)},\n`;
@@ -96,6 +97,7 @@ export function enumProgram(spec: EnumProgram, r: Resolver, w: SchemaWriter): st
     return w.spec({ kind: 'ref', name: n, pos: NOWHERE }, { selves: new Map(), budget: { n: 0, pos: NOWHERE } }, '    ');
   };
   for (const m of found.def.body.members) {
+    if (!values.has(m.name)) continue; // an alias of an earlier member
     if (!m.name.startsWith(spec.prefix) || m.name.length === spec.prefix.length) {
       throw new GenError(m.pos, `${where}: member '${m.name}' does not start with '${spec.prefix}'`);
     }

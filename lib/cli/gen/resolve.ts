@@ -36,6 +36,13 @@ export class Resolver {
   readonly members = new Map<string, { value: bigint; pos: Pos }>();
   /** Members of each enum body. */
   readonly enumValues = new Map<A.EnumBody, Map<string, bigint>>();
+  /**
+   * Program, version and procedure names: constants in rpcgen's C (and in
+   * other constants' values, as rpcb_prot.x uses them), by their numbers.
+   */
+  readonly programConsts = new Map<string, A.Value>();
+  /** Warnings found while resolving (enum members that share a value). */
+  readonly warnings: string[] = [];
   /** Names this module exports (types, constants, programs) and where each is defined. */
   readonly defined = new Map<string, Pos>();
   /** TS names imported from each included module, by specifier, for the import lines. */
@@ -72,7 +79,12 @@ export class Resolver {
         return;
       case 'program':
         this.claim(d.name, d.pos);
-        for (const v of d.versions) this.claim(v.name, v.pos);
+        this.programConsts.set(d.name, d.number);
+        for (const v of d.versions) {
+          this.claim(v.name, v.pos);
+          this.programConsts.set(v.name, v.number);
+          for (const p of v.procedures) if (!this.programConsts.has(p.name)) this.programConsts.set(p.name, p.number);
+        }
         this.programs.push(d);
         return;
       case 'typedef':
@@ -120,13 +132,17 @@ export class Resolver {
       const v = m.value ? this.value(m.value) : next;
       if (v < INT32_MIN || v > INT32_MAX) throw new GenError(m.value?.pos ?? m.pos, `enum member '${m.name}' = ${v} is not a 32-bit int`);
       if (!/^[A-Za-z]/.test(m.name)) throw new GenError(m.pos, `enum member '${m.name}' must start with a letter`);
-      const other = owners.get(v);
-      if (other !== undefined) throw new GenError(m.pos, `enum members '${other}' and '${m.name}' share the value ${v}`);
-      owners.set(v, m.name);
       this.claim(m.name, m.pos);
       this.defined.delete(m.name); // members are constants of the .x world, not exports
       this.members.set(m.name, { value: v, pos: m.pos });
-      values.set(m.name, v);
+      const other = owners.get(v);
+      if (other !== undefined) {
+        // xdr.enum needs distinct values: the first name stands for both.
+        this.warnings.push(`${m.pos.file}:${m.pos.line}:${m.pos.col}: warning: enum member '${m.name}' has the value of '${other}' (${v}); the schema knows it as '${other}'`);
+      } else {
+        owners.set(v, m.name);
+        values.set(m.name, v);
+      }
       next = v + 1n;
     }
     this.enumValues.set(body, values);
@@ -192,10 +208,21 @@ export class Resolver {
       if (known !== undefined) return known;
       if (this.evaluating.has(name)) throw new GenError(pos, `constant '${name}' is defined in terms of itself`);
       this.evaluating.add(name);
+      if (c.def.value.kind === 'str') throw new GenError(pos, `constant '${name}' is a string, not a number`);
       const value = this.value(c.def.value);
       this.evaluating.delete(name);
       this.constValues.set(name, value);
       return value;
+    }
+    const prog = this.programConsts.get(name);
+    if (prog) {
+      if (this.evaluating.has(name)) throw new GenError(pos, `constant '${name}' is defined in terms of itself`);
+      this.evaluating.add(name);
+      try {
+        return this.value(prog);
+      } finally {
+        this.evaluating.delete(name);
+      }
     }
     const member = this.members.get(name) ?? this.imports.map((i) => i.resolver.members.get(name)).find((m) => m);
     if (member) return member.value;
