@@ -9,7 +9,7 @@ import type * as A from './ast';
 import { SchemaWriter } from './emit';
 import { GenError, type Pos } from './errors';
 import { tokenize } from './lexer';
-import { isReserved } from './names';
+import { whyRenamed } from './names';
 import { orderTypes } from './order';
 import { parse } from './parser';
 import { preprocess } from './preprocess';
@@ -87,8 +87,7 @@ export function generate(opts: GenOptions): GenResult {
     `// Command: ${opts.command}\n`;
   const warnings = [...imports.flatMap((i) => i.resolver.warnings), ...r.warnings];
   warnings.push(...r.renamed().map(([from, to, pos]) => {
-    const why = isReserved(from) ? 'reserved in TypeScript or taken by the module' : 'taken';
-    return `${pos.file}:${pos.line}:${pos.col}: warning: '${from}' is exported as '${to}' ('${from}' is ${why})`;
+    return `${pos.file}:${pos.line}:${pos.col}: warning: '${from}' is exported as '${to}' (${whyRenamed(from)})`;
   }));
   const text = `${header}${importLines.length > 0 ? `\n${importLines.join('')}` : ''}${body ? `\n${body}` : ''}`;
   return { text, warnings };

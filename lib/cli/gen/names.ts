@@ -23,8 +23,11 @@ const RESERVED = new Set([
   'require', 'exports', 'module', 'xdr', 'defineProgram',
 ]);
 
-export function isReserved(name: string): boolean {
-  return RESERVED.has(name);
+/** Why a name is renamed, for the warning. */
+export function whyRenamed(name: string): string {
+  if (name === 'xdr' || name === 'defineProgram') return 'the generated module imports that name from xdrd';
+  if (name === 'require' || name === 'exports' || name === 'module') return 'a CommonJS module-level name';
+  return 'a reserved word in TypeScript';
 }
 
 /**
