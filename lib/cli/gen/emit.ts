@@ -132,6 +132,9 @@ export class SchemaWriter {
       self.used = true;
       return self.name;
     }
+    if (ctx.selves.size >= LIMITS.recursiveNesting) {
+      throw new GenError(pos, `recursive types nested more than ${LIMITS.recursiveNesting} deep in one definition`);
+    }
     // Another type of the cycle: written out here, with its own `$selfN` in
     // case it comes back to itself before it comes back to the outer type.
     const inner: Self = { name: `$self${ctx.selves.size + 1}`, used: false };

@@ -44,6 +44,8 @@ export const LIMITS = {
   tokens: 2_000_000,
   /** Nesting of inline struct/union/enum bodies in declarations. */
   typeDepth: 32,
+  /** Types of one cycle written out inside each other in one definition. */
+  recursiveNesting: 64,
   /** Schema nodes written for one mutually recursive definition. */
   recursiveExpansion: 20_000,
 } as const;

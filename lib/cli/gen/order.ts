@@ -49,6 +49,7 @@ export interface Ordered {
 
 /** Tarjan's algorithm, iterative, visiting in file order. */
 export function orderTypes(types: ReadonlyMap<string, A.TypeDefinition>): Ordered {
+  const position = new Map([...types.keys()].map((n, i) => [n, i]));
   const edges = new Map<string, Edge[]>();
   for (const [name, def] of types) edges.set(name, references(def, (n) => types.has(n)));
   const index = new Map<string, number>();
@@ -101,7 +102,7 @@ export function orderTypes(types: ReadonlyMap<string, A.TypeDefinition>): Ordere
           for (const n of names) cyclic.set(n, names);
         }
         // Members of one component in file order.
-        order.push(...[...types.keys()].filter((n) => names.has(n)));
+        order.push(...component.sort((a, b) => position.get(a)! - position.get(b)!));
       }
     }
   }

@@ -48,6 +48,8 @@ export class Resolver {
   /** TS names imported from each included module, by specifier, for the import lines. */
   readonly used = new Map<string, Set<string>>();
   private tsNames = new Map<string, string>();
+  /** Names of struct, union and enum definitions, for `typedef struct X X;`. */
+  private readonly tagged = new Set<string>();
   private evaluating = new Set<string>();
   private constValues = new Map<string, bigint>();
 
@@ -56,6 +58,7 @@ export class Resolver {
     private readonly defines: ReadonlyMap<string, { value: string; pos?: Pos }>,
     readonly imports: readonly Imported[],
   ) {
+    for (const d of defs) if (d.kind === 'struct' || d.kind === 'union' || d.kind === 'enum') this.tagged.add(d.name);
     for (const d of defs) this.collect(d);
     for (const d of defs) this.collectEnums(d);
   }
@@ -90,8 +93,7 @@ export class Resolver {
       case 'typedef':
         // `typedef struct X X;` names the struct X by its own name: nothing new.
         if (d.decl.shape === 'plain' && d.decl.type.kind === 'ref' && d.decl.type.name === d.name) {
-          const target = this.defs.find((o) => o.kind !== 'typedef' && o.kind !== 'const' && o.kind !== 'program' && o.name === d.name);
-          if (target) return;
+          if (this.tagged.has(d.name)) return;
         }
         this.claim(d.name, d.pos);
         this.types.set(d.name, d);
@@ -206,9 +208,8 @@ export class Resolver {
       if (c.owner !== this) return c.owner.value({ kind: 'name', name, pos });
       const known = this.constValues.get(name);
       if (known !== undefined) return known;
-      if (this.evaluating.has(name)) throw new GenError(pos, `constant '${name}' is defined in terms of itself`);
-      this.evaluating.add(name);
       if (c.def.value.kind === 'str') throw new GenError(pos, `constant '${name}' is a string, not a number`);
+      this.enter(name, pos);
       const value = this.value(c.def.value);
       this.evaluating.delete(name);
       this.constValues.set(name, value);
@@ -216,8 +217,7 @@ export class Resolver {
     }
     const prog = this.programConsts.get(name);
     if (prog) {
-      if (this.evaluating.has(name)) throw new GenError(pos, `constant '${name}' is defined in terms of itself`);
-      this.evaluating.add(name);
+      this.enter(name, pos);
       try {
         return this.value(prog);
       } finally {
@@ -238,6 +238,13 @@ export class Resolver {
     if (builtin !== undefined) return builtin;
     if (this.findType(name)) throw new GenError(pos, `'${name}' is a type, not a constant`);
     throw new GenError(pos, `constant '${name}' is not defined; give it with -D ${name}=VALUE`);
+  }
+
+  /** Starts evaluating a named constant: no cycles, and chains of names at most 1000 long. */
+  private enter(name: string, pos: Pos): void {
+    if (this.evaluating.has(name)) throw new GenError(pos, `constant '${name}' is defined in terms of itself`);
+    if (this.evaluating.size >= 1000) throw new GenError(pos, 'a constant defined through more than 1000 other names');
+    this.evaluating.add(name);
   }
 
   /** A length or maximum: 0 .. 2^32 − 1. */
