@@ -4,9 +4,9 @@
  */
 import type { Pos } from './errors';
 
-/** A constant as written: a number (sign applied) or a name. */
+/** A constant as written: a number (sign applied; `text` as written) or a name. */
 export type Value =
-  | { readonly kind: 'num'; readonly value: bigint; readonly pos: Pos }
+  | { readonly kind: 'num'; readonly value: bigint; readonly text?: string; readonly pos: Pos }
   | { readonly kind: 'name'; readonly name: string; readonly pos: Pos };
 
 /** A string constant (rpcgen's extension): exported as a TS string, never a length. */

@@ -32,6 +32,17 @@ interface Context {
   readonly budget: { n: number; pos: Pos };
 }
 
+/**
+ * A number for the output: hex stays hex as written (octal and decimal are
+ * written in decimal, TypeScript has no `010`), and a bigint literal past
+ * 2^53.
+ */
+export function numberText(v: Extract<A.Value, { kind: 'num' }>): string {
+  const safe = v.value >= BigInt(Number.MIN_SAFE_INTEGER) && v.value <= BigInt(Number.MAX_SAFE_INTEGER);
+  const text = v.text !== undefined && /^-?0[xX]/.test(v.text) ? v.text : String(v.value);
+  return safe ? text : `${text}n`;
+}
+
 export class SchemaWriter {
   constructor(
     private readonly r: Resolver,
@@ -57,7 +68,7 @@ export class SchemaWriter {
         return c.from ? this.r.importName(c.from, v.name) : this.r.tsName(v.name);
       }
     }
-    return String(this.r.value(v));
+    return v.kind === 'num' ? numberText(v) : String(this.r.value(v));
   }
 
   private sizeText(v: A.Value): string {

@@ -6,7 +6,7 @@
 import * as path from 'path';
 
 import type * as A from './ast';
-import { SchemaWriter } from './emit';
+import { SchemaWriter, numberText } from './emit';
 import { GenError, type Pos } from './errors';
 import { tokenize } from './lexer';
 import { whyRenamed } from './names';
@@ -44,10 +44,6 @@ export function specifierOf(file: string): string {
   return `./${path.basename(file).replace(/\.x$/, '')}`;
 }
 
-function constText(v: bigint): string {
-  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? String(v) : `${v}n`;
-}
-
 export function generate(opts: GenOptions): GenResult {
   // Each --include file may use the ones listed before it.
   const imports: Imported[] = [];
@@ -65,8 +61,11 @@ export function generate(opts: GenOptions): GenResult {
 
   const parts: string[] = [];
   const consts = [...r.consts.values()];
-  const constValue = (c: (typeof consts)[number]): string =>
-    c.value.kind === 'str' ? JSON.stringify(c.value.value) : constText(r.value({ kind: 'name', name: c.name, pos: c.pos }));
+  const constValue = (c: (typeof consts)[number]): string => {
+    if (c.value.kind === 'str') return JSON.stringify(c.value.value);
+    const value = r.value({ kind: 'name', name: c.name, pos: c.pos });
+    return numberText(c.value.kind === 'num' ? c.value : { kind: 'num', value, pos: c.pos });
+  };
   if (consts.length > 0) parts.push(consts.map((c) => `export const ${r.tsName(c.name)} = ${constValue(c)};\n`).join(''));
   for (const name of order) {
     const def = r.types.get(name)!;

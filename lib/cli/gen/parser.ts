@@ -63,11 +63,11 @@ export class Parser {
       const n = this.t;
       if (n.kind !== 'num') this.fail('a number after \'-\'');
       this.next();
-      return { kind: 'num', value: -n.value, pos: t.pos };
+      return { kind: 'num', value: -n.value, text: `-${n.text}`, pos: t.pos };
     }
     if (t.kind === 'num') {
       this.next();
-      return { kind: 'num', value: t.value, pos: t.pos };
+      return { kind: 'num', value: t.value, text: t.text, pos: t.pos };
     }
     const { name, pos } = this.name('a number or a constant name');
     return { kind: 'name', name, pos };

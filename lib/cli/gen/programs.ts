@@ -58,7 +58,7 @@ function uint32(r: Resolver, v: A.Value, what: string): void {
 /** A `program` block: its number as a constant, then one program per version. */
 export function programBlock(p: Extract<A.Definition, { kind: 'program' }>, r: Resolver, w: SchemaWriter): string {
   uint32(r, p.number, 'program number');
-  let out = `export const ${r.tsName(p.name)} = ${r.value(p.number)};\n`;
+  let out = `export const ${r.tsName(p.name)} = ${w.valueText(p.number)};\n`;
   for (const v of p.versions) {
     uint32(r, v.number, 'version number');
     const ctx = { selves: new Map(), budget: { n: 0, pos: v.pos } };
