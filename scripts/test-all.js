@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: every suite whose tools a fresh machine already has (Node,
-// g++, make, python3, cmake; and libvirt-dev, whose virterror.h the error
-// table is checked against), kept to a few minutes. The sanitizer and
+// g++, make, python3, cmake; libvirt-dev, whose virterror.h the error
+// table is checked against; rpcsvc-proto, libtirpc-dev and libnsl-dev,
+// whose rpcgen and .x files the xdrd gen suites use), kept to a few minutes. The sanitizer and
 // valgrind runs are `npm run test:ci`.
 'use strict';
 const { runSteps, npm } = require('./steps');

@@ -15,6 +15,8 @@
 //   esm       the same with `import { Server, Client } from 'xdrd'`
 //   types     the shipped .d.ts type-check a consumer (.ts and .mts)
 //   cli       node_modules/.bin/xdrd and `npx xdrd`: --version, --help, errors
+//   gen       `xdrd gen` writes a module from a .x file; it and a user of it
+//             compile against the shipped .d.ts and run
 //   source    a tarball without prebuilds, installed with the compiler on
 //             PATH, builds from source (node-addon-api is a dependency) and
 //             serves the daemon
@@ -249,6 +251,22 @@ export async function demo(path: string): Promise<[Buffer, CloseResult, LiveCoun
 const server: Server = new Server();
 const connect: (o: { path: string }) => Promise<Client> = (o) => Client.connect(o);
 export { server, connect };
+`,
+  // `xdrd gen` from the installed package: the module it writes imports
+  // 'xdrd' and compiles against the shipped .d.ts.
+  'list.x': `const MAXNAME = 32;
+struct entry { string name<MAXNAME>; entry *next; };
+program LIST_PROG { version LIST_V1 { entry LIST_GET(int) = 1; } = 1; } = 0x20000100;
+`,
+  'use-list.ts': `import { xdr } from 'xdrd';
+import type { Handlers } from 'xdrd';
+import { LIST_V1, entry } from './list';
+
+const handlers: Handlers<typeof LIST_V1> = { LIST_GET: (n) => ({ name: String(n), next: null }) };
+const value: entry = { name: 'a', next: { name: 'b', next: null } };
+const back = xdr.decode(entry, xdr.encode(entry, value));
+const ok = JSON.stringify(back) === JSON.stringify(value) && LIST_V1.procedures.LIST_GET.id === 1 && typeof handlers.LIST_GET === 'function';
+console.log(ok ? 'ok' : 'wrong');
 `,
 };
 
@@ -509,6 +527,19 @@ function checkTarball(info, { prebuilds }) {
         `stderr ${JSON.stringify(r.stderr)}; wanted exit ${c.code}, stdout ${c.out}, stderr ${c.err}`);
       console.log(`${show} → exit ${r.status}: ${(r.stdout || r.stderr).split('\n')[0]}`);
     }
+  });
+
+  await step('gen', () => {
+    const xdrdBin = path.join(appPrebuilt, 'node_modules', '.bin', 'xdrd');
+    mustRun('xdrd gen list.x', xdrdBin, ['gen', 'list.x'], { cwd: appPrebuilt, env: noCompilerEnv, timeoutSec: 60 });
+    const tsc = path.join(nodeModules, 'typescript', 'bin', 'tsc');
+    mustRun('tsc on the generated module and its user', process.execPath, [tsc, '--strict',
+      '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022', '--outDir', 'gen-out',
+      '--typeRoots', path.join(nodeModules, '@types'), '--types', 'node', 'list.ts', 'use-list.ts'],
+    { cwd: appPrebuilt, timeoutSec: 120 });
+    const r = mustRun('node gen-out/use-list.js', process.execPath, ['gen-out/use-list.js'], { cwd: appPrebuilt, env: noCompilerEnv, timeoutSec: 60 });
+    check(r.stdout === 'ok\n', `gen-out/use-list.js printed ${JSON.stringify(r.stdout)}, wanted "ok"`);
+    console.log('xdrd gen list.x → list.ts compiles against the shipped .d.ts and round-trips a value');
   });
 
   await step('source', async () => {

@@ -3,7 +3,7 @@
  * The `xdrd` command (package.json `bin` → dist/lib/cli/cli.js).
  *
  * It answers `--version` and `--help` and runs the subcommands in
- * `commands` below (`help`, `stress`; `xdrd gen` is planned); `--help` lists
+ * `commands` below (`help`, `gen`, `stress`); `--help` lists
  * whatever is there. Exit codes: 0 done, 1 a command failed, 2 a usage error
  * (unknown command or option), reported on stderr with a pointer to --help.
  *
@@ -15,6 +15,8 @@
 import * as os from 'os';
 import { parseArgs } from 'util';
 
+import { GenUsageError } from './gen/errors';
+import { GEN_HELP, runGen } from './gen/gen';
 import type { StressOptions } from './stress/run';  // a type only: the module itself loads on demand
 
 /** What a subcommand returns: its exit code. */
@@ -53,6 +55,20 @@ const commands: Record<string, Command> = {
       process.stdout.write(cmd.help ?? `Usage: xdrd ${name} ${cmd.args}\n\n${cmd.summary}.\n`);
       return 0;
     },
+  },
+};
+
+commands.gen = {
+  args: 'IN.x [options]',
+  summary: 'Generate a typed TypeScript module from an XDR/RPC .x file',
+  help: GEN_HELP,
+  run(argv) {
+    try {
+      return runGen(argv);
+    } catch (e) {
+      if (e instanceof GenUsageError) throw new UsageError(e.message);
+      throw e;
+    }
   },
 };
 
