@@ -17,7 +17,7 @@ import type { AnyProgram, Handlers, ProgramEvent } from '../program';
 import type { Static } from '../xdr';
 import { encode } from '../xdr/codec';
 import { Bridge, CALLS_WAITING } from './bridge';
-import type { DisconnectNotice, Notice } from './bridge';
+import type { CallVisitor, DisconnectNotice, Notice } from './bridge';
 import { CallRegistry } from './calls';
 import { Connection } from './connection';
 import { ConnectionRegistry } from './connection-registry';
@@ -314,17 +314,7 @@ export class Server extends EventEmitter {
     for (const d of departures) this.#connections.disconnected(d.id, d.reason);
   }
 
-  readonly #startCall = (
-    slot: number,
-    handlerIndex: number,
-    procedure: number,
-    serial: number,
-    clientId: number,
-    queueWaitUs: number,
-    body: Buffer,
-    values: Float64Array | undefined,
-    valuesStart: number,
-  ): void => {
+  readonly #startCall: CallVisitor = (slot, handlerIndex, procedure, serial, clientId, queueWaitUs, body, values, valuesStart) => {
     let client = this.#connections.get(clientId);
     if (client === undefined) {
       // Its connect notice came after this drain took the notices.

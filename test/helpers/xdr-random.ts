@@ -6,34 +6,10 @@
  */
 import { xdr } from '../../lib';
 import type { Schema } from '../../lib';
+import type { Random as Rng } from '../../lib/cli/stress/random';
 
-/** mulberry32: small and repeatable from its seed. */
-export class Rng {
-  #s: number;
-  constructor(seed: number) {
-    this.#s = seed >>> 0;
-  }
-  next(): number {
-    this.#s = (this.#s + 0x6d2b79f5) >>> 0;
-    let t = this.#s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  /** An integer in [0, n). */
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  u32(): number {
-    return (this.int(65536) * 65536 + this.int(65536)) >>> 0;
-  }
-}
+/** The project's seeded PRNG (the stress driver's), under the name these tests use. */
+export { Random as Rng } from '../../lib/cli/stress/random';
 
 // --- schemas ------------------------------------------------------------------
 
@@ -53,18 +29,18 @@ function scalar(r: Rng): Schema {
     case 'double': return xdr.double();
     case 'bool': return xdr.bool();
     case 'enum': return randomEnum(r);
-    case 'string': return r.chance(0.3) ? xdr.string() : xdr.string(r.int(20));
-    case 'opaque': return r.chance(0.3) ? xdr.opaque() : xdr.opaque(r.int(20));
-    case 'fixedOpaque': return xdr.fixedOpaque(1 + r.int(9));
+    case 'string': return r.chance(0.3) ? xdr.string() : xdr.string(r.int(0, 19));
+    case 'opaque': return r.chance(0.3) ? xdr.opaque() : xdr.opaque(r.int(0, 19));
+    case 'fixedOpaque': return xdr.fixedOpaque(1 + r.int(0, 8));
   }
 }
 
 function randomEnum(r: Rng): Schema {
   const values: Record<string, number> = {};
-  const n = 1 + r.int(5);
+  const n = 1 + r.int(0, 4);
   const used = new Set<number>();
   for (let i = 0; i < n; i++) {
-    let v = r.pick([0, 1, 2, 3, -1, 0x7fffffff, -0x80000000, r.int(1000) - 500]);
+    let v = r.pick([0, 1, 2, 3, -1, 0x7fffffff, -0x80000000, r.int(0, 999) - 500]);
     while (used.has(v)) v = v === 0x7fffffff ? -0x7fffffff : v + 1;
     used.add(v);
     values[`M${i}`] = v;
@@ -75,13 +51,13 @@ function randomEnum(r: Rng): Schema {
 /** A random schema of at most `depth` levels; sometimes recursive. */
 export function randomSchema(r: Rng, depth = 4): Schema {
   if (depth <= 0 || r.chance(0.25)) return scalar(r);
-  switch (r.int(8)) {
-    case 0: return xdr.array(element(r, depth - 1), r.chance(0.3) ? undefined : 1 + r.int(6));
-    case 1: return xdr.fixedArray(element(r, depth - 1), r.int(4));
+  switch (r.int(0, 7)) {
+    case 0: return xdr.array(element(r, depth - 1), r.chance(0.3) ? undefined : 1 + r.int(0, 5));
+    case 1: return xdr.fixedArray(element(r, depth - 1), r.int(0, 3));
     case 2: return xdr.optional(randomSchema(r, depth - 1));
     case 3: case 4: {
       const fields: Record<string, Schema> = {};
-      const n = 1 + r.int(4);
+      const n = 1 + r.int(0, 3);
       for (let i = 0; i < n; i++) fields[`f${i}`] = r.chance(0.05) ? xdr.void() : randomSchema(r, depth - 1);
       return xdr.struct(fields);
     }
@@ -101,7 +77,7 @@ function element(r: Rng, depth: number): Schema {
 function randomUnion(r: Rng, depth: number, self?: Schema): Schema {
   const armSchema = (): Schema => (self !== undefined && r.chance(0.4) ? self : r.chance(0.2) ? xdr.void() : randomSchema(r, depth));
   const withDefault = r.chance(0.5);
-  switch (r.int(4)) {
+  switch (r.int(0, 3)) {
     case 0: {
       const cases = [0, 1, 2, -1, 7, 100, 0x7fffffff].filter(() => r.chance(0.5));
       if (cases.length === 0) cases.push(3);
@@ -128,7 +104,7 @@ function randomUnion(r: Rng, depth: number, self?: Schema): Schema {
 
 function randomRecursive(r: Rng, depth: number): Schema {
   const item = randomSchema(r, Math.min(depth, 2));
-  switch (r.int(3)) {
+  switch (r.int(0, 2)) {
     case 0: return xdr.recursive((self) => xdr.struct({ item, next: xdr.optional(self) }));
     case 1: return xdr.recursive((self) => xdr.struct({ item, kids: xdr.array(self, 3) }));
     default: return xdr.recursive((self) => randomUnion(r, Math.min(depth, 2), self));
@@ -141,7 +117,7 @@ const CHARS = ['a', 'Z', '0', ' ', 'é', 'ß', '€', '中', '😀', '\u0000', '
 
 function randomString(r: Rng, max: number): string {
   let s = '';
-  const n = r.int(12);
+  const n = r.int(0, 11);
   for (let i = 0; i < n; i++) {
     const c = r.pick(CHARS);
     if (Buffer.byteLength(s + c) > max) break;
@@ -171,7 +147,7 @@ export function randomValue(r: Rng, s: Schema, level = 0, open: Schema[] = []): 
   switch (s.kind) {
     case 'int': case 'uint': case 'char': case 'uchar': case 'short': case 'ushort':
       return r.pick([s.min, s.max, 0, Math.max(s.min, 1)].concat([s.min + Math.floor(r.next() * (s.max - s.min + 1))]));
-    case 'hyper': return r.pick([0n, -1n, 2n ** 63n - 1n, -(2n ** 63n), BigInt.asIntN(64, (BigInt(r.u32()) << 32n) + BigInt(r.u32())), BigInt(r.int(1000))]);
+    case 'hyper': return r.pick([0n, -1n, 2n ** 63n - 1n, -(2n ** 63n), BigInt.asIntN(64, (BigInt(r.u32()) << 32n) + BigInt(r.u32())), BigInt(r.int(0, 999))]);
     case 'uhyper': return r.pick([0n, 2n ** 64n - 1n, BigInt(r.u32()) * BigInt(r.u32()), 2n ** 53n + 1n]);
     case 'float': return r.pick([0, -0, 1.5, -3.25, Math.fround(r.next() * 1e6), Math.fround(3.4e38), Math.fround(1e-40)]);
     case 'double': return r.pick([0, -0, Math.PI, -1e308, 5e-324, r.next() * 1e9, Number.MAX_SAFE_INTEGER]);
@@ -180,12 +156,12 @@ export function randomValue(r: Rng, s: Schema, level = 0, open: Schema[] = []): 
     case 'enum': return r.pick([...s.names.values()]);
     case 'string': return randomString(r, s.max);
     case 'opaque': {
-      const n = Math.min(s.max, r.int(10));
-      return Buffer.from(Array.from({ length: n }, () => r.int(256)));
+      const n = Math.min(s.max, r.int(0, 9));
+      return Buffer.from(Array.from({ length: n }, () => r.int(0, 255)));
     }
-    case 'fixedOpaque': return Buffer.from(Array.from({ length: s.length }, () => r.int(256)));
+    case 'fixedOpaque': return Buffer.from(Array.from({ length: s.length }, () => r.int(0, 255)));
     case 'array': {
-      const n = deep && loops(s.element) ? 0 : Math.min(s.max, r.int(4));
+      const n = deep && loops(s.element) ? 0 : Math.min(s.max, r.int(0, 3));
       return Array.from({ length: n }, () => randomValue(r, s.element, level + 1, open));
     }
     case 'fixedArray': return Array.from({ length: s.length }, () => randomValue(r, s.element, level + 1, open));
@@ -219,18 +195,18 @@ const WORDS = [0, 1, 2, 3, 0xffffffff, 0x80000000, 0x7fffffff, 0xfffffffe, 0x100
 export function mutate(r: Rng, bytes: Buffer): Buffer {
   const out = Buffer.from(bytes);
   const words = out.length >> 2;
-  switch (r.int(5)) {
+  switch (r.int(0, 4)) {
     case 0:
-      if (out.length > 0) out[r.int(out.length)] = r.int(256);
+      if (out.length > 0) out[r.int(0, out.length - 1)] = r.int(0, 255);
       return out;
     case 1:
-      if (words > 0) out.writeUInt32BE(r.pick(WORDS), 4 * r.int(words));
+      if (words > 0) out.writeUInt32BE(r.pick(WORDS), 4 * r.int(0, words - 1));
       return out;
-    case 2: return out.subarray(0, r.int(out.length + 1));
-    case 3: return Buffer.concat([out, Buffer.from(Array.from({ length: 1 + r.int(8) }, () => r.int(256)))]);
+    case 2: return out.subarray(0, r.int(0, out.length));
+    case 3: return Buffer.concat([out, Buffer.from(Array.from({ length: 1 + r.int(0, 7) }, () => r.int(0, 255)))]);
     default: {
       if (words === 0) return out;
-      const at = 4 * r.int(words);
+      const at = 4 * r.int(0, words - 1);
       return Buffer.concat([out.subarray(0, at), out.subarray(at + 4)]);
     }
   }
