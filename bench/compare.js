@@ -92,6 +92,8 @@ async function runOne(server, w, opts) {
   return JSON.parse(lg.stdout);
 }
 
+const BUCKETS = ['loop', 'workers', 'main', 'rest'];
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -113,6 +115,13 @@ async function main() {
     const row = Object.fromEntries(names.map((n) => [n, { rate: median(got[n].map((x) => x[key])), p50: median(got[n].map((x) => x.p50_us)), cpu: median(got[n].map((x) => x.server_cpu_us_per_call)) }]));
     console.log(`\n${w.title} (${w.body ? 'MB/s' : 'calls/s'}, p50 µs, server CPU µs/call)`);
     for (const n of names) console.log(`  ${n.padEnd(12)} ${row[n].rate.toFixed(1).padStart(12)} ${row[n].p50.toFixed(1).padStart(10)} ${row[n].cpu.toFixed(2).padStart(10)}`);
+    // Per-thread CPU µs per call (DESIGN.md §8), medians per bucket; "main"
+    // is the JS thread of a Node server.
+    console.log(`  per thread, µs/call: ${BUCKETS.map((b) => b.padStart(8)).join('')}`);
+    for (const n of names) {
+      const t = BUCKETS.map((b) => median(got[n].map((x) => x.server_threads_us_per_call[b])));
+      console.log(`    ${n.padEnd(18)}${t.map((v) => v.toFixed(2).padStart(8)).join('')}`);
+    }
     for (const [a, b] of [['xdrd after', 'xdrd before'], ['core after', 'core before'], ['xdrd before', 'plain'], ['xdrd after', 'plain'], ['core after', 'plain']]) {
       const x = row[a], y = row[b];
       // Paired: the median of the per-round ratios. The two servers of a

@@ -34,7 +34,12 @@
 //   issuing a call to reading its reply, kept in a log-linear histogram
 //   (1/64 relative resolution). CPU: our own from getrusage, the server's
 //   (all threads, user + system) from /proc/<pid>/stat, both taken at the
-//   edges of the measured window.
+//   edges of the measured window. The server's live threads are also read
+//   one by one from /proc/<pid>/task/*/stat and bucketed by name (DESIGN.md
+//   §8): "loop" (xdrd-loop), "workers" (xdrd-worker-N), "main" (the thread
+//   whose id is the pid: Node's JS thread), "rest" (everything else: V8 and
+//   libuv helpers, GC). A thread that exits inside the window loses its
+//   share, so the buckets may sum to a little less than the total.
 //
 // Output: one JSON line on stdout ({"ok":true,...} or {"ok":false,"error"}).
 #include <fcntl.h>
@@ -56,6 +61,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <dirent.h>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -283,6 +289,50 @@ double ProcessCpuSeconds(long pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+// utime + stime of one thread, and its name, from /proc/<pid>/task/<tid>/stat.
+// False if the thread has gone.
+bool ThreadCpu(long pid, const std::string& tid, std::string* name, double* seconds) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + tid + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return false;
+  const size_t open = line.find('('), close = line.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) return false;
+  *name = line.substr(open + 1, close - open - 1);
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int n = 3; n <= 15 && (rest >> field); ++n) {
+    if (n == 14) utime = std::stoull(field);
+    if (n == 15) stime = std::stoull(field);
+  }
+  *seconds = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return true;
+}
+
+// CPU seconds of the server's live threads, bucketed (see the top comment).
+struct ThreadBuckets {
+  double loop = 0, workers = 0, main = 0, rest = 0;
+};
+
+ThreadBuckets ServerThreadCpu(long pid) {
+  ThreadBuckets b;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) throw Failure(Errno(("opendir " + dir).c_str()));
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::string name;
+    double secs = 0;
+    if (!ThreadCpu(pid, e->d_name, &name, &secs)) continue;
+    if (std::strtol(e->d_name, nullptr, 10) == pid) b.main += secs;
+    else if (name == "xdrd-loop") b.loop += secs;
+    else if (name.rfind("xdrd-worker", 0) == 0) b.workers += secs;
+    else b.rest += secs;
+  }
+  closedir(d);
+  return b;
+}
+
 double OwnCpuSeconds() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -352,6 +402,7 @@ class LoadGen {
   int64_t t0_ = 0, t1_ = 0;
   double own_cpu0_ = 0, own_cpu1_ = 0;
   double srv_cpu0_ = 0, srv_cpu1_ = 0;
+  ThreadBuckets srv_threads0_, srv_threads1_;
 };
 
 void LoadGen::Connect() {
@@ -574,14 +625,20 @@ void LoadGen::BeginMeasure(int64_t now) {
   phase_ = Phase::kMeasure;
   t0_ = now;
   own_cpu0_ = OwnCpuSeconds();
-  if (o_.server_pid) srv_cpu0_ = ProcessCpuSeconds(o_.server_pid);
+  if (o_.server_pid) {
+    srv_cpu0_ = ProcessCpuSeconds(o_.server_pid);
+    srv_threads0_ = ServerThreadCpu(o_.server_pid);
+  }
 }
 
 void LoadGen::EndMeasure(int64_t now) {
   phase_ = Phase::kDrain;
   t1_ = now;
   own_cpu1_ = OwnCpuSeconds();
-  if (o_.server_pid) srv_cpu1_ = ProcessCpuSeconds(o_.server_pid);
+  if (o_.server_pid) {
+    srv_cpu1_ = ProcessCpuSeconds(o_.server_pid);
+    srv_threads1_ = ServerThreadCpu(o_.server_pid);
+  }
 }
 
 void LoadGen::Run() {
@@ -630,14 +687,21 @@ void LoadGen::PrintResult() const {
   const double data = o_.body_bytes > 0 ? static_cast<double>(o_.body_bytes) : 0;
   const double own = own_cpu1_ - own_cpu0_;
   auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1e3; };
-  std::string server = "null", server_per_call = "null";
+  std::string server = "null", server_per_call = "null", threads = "null";
   if (o_.server_pid) {
     const double srv = srv_cpu1_ - srv_cpu0_;
-    char buf[64];
+    char buf[256];
     std::snprintf(buf, sizeof buf, "%.3f", srv);
     server = buf;
     std::snprintf(buf, sizeof buf, "%.4f", srv / calls * 1e6);
     server_per_call = buf;
+    const ThreadBuckets& a = srv_threads0_;
+    const ThreadBuckets& b = srv_threads1_;
+    auto per_call = [calls](double s0, double s1) { return (s1 - s0) / calls * 1e6; };
+    std::snprintf(buf, sizeof buf, "{\"loop\":%.4f,\"workers\":%.4f,\"main\":%.4f,\"rest\":%.4f}",
+                  per_call(a.loop, b.loop), per_call(a.workers, b.workers), per_call(a.main, b.main),
+                  per_call(a.rest, b.rest));
+    threads = buf;
   }
   std::string label;
   for (char ch : o_.label)
@@ -647,10 +711,10 @@ void LoadGen::PrintResult() const {
       "\"calls\":%" PRIu64 ",\"warmup_calls\":%" PRIu64 ",\"drained_calls\":%" PRIu64 ",\"seconds\":%.4f,"
       "\"calls_per_s\":%.1f,\"mb_per_s\":%.2f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"max_us\":%.2f,\"mean_us\":%.2f,"
       "\"loadgen_cpu_s\":%.3f,\"loadgen_cpu_us_per_call\":%.4f,\"server_cpu_s\":%s,"
-      "\"server_cpu_us_per_call\":%s}\n",
+      "\"server_cpu_us_per_call\":%s,\"server_threads_us_per_call\":%s}\n",
       label.c_str(), o_.connections, o_.depth, o_.body_bytes, completed_, warmup_calls_, drained_calls_, secs,
       calls / secs, calls * data / secs / 1e6, us(hist_.Quantile(0.50)), us(hist_.Quantile(0.99)),
-      us(hist_.max()), hist_.mean() / 1e3, own, own / calls * 1e6, server.c_str(), server_per_call.c_str());
+      us(hist_.max()), hist_.mean() / 1e3, own, own / calls * 1e6, server.c_str(), server_per_call.c_str(), threads.c_str());
 }
 
 }  // namespace

@@ -445,6 +445,9 @@ function median(xs) {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** The server's threads as the load generator buckets them (DESIGN.md §8). */
+const THREAD_BUCKETS = ['loop', 'workers', 'main', 'rest'];
+
 function summarize(runs) {
   const pick = (k) => median(runs.map((r) => r[k]));
   const primary = runs.map((r) => r.calls_per_s);
@@ -461,6 +464,7 @@ function summarize(runs) {
     lgBusy: median(runs.map((r) => r.loadgen_cpu_s / r.seconds)),
     spread: runs.length > 1 ? (Math.max(...primary) - Math.min(...primary)) / mid : null,
     rounds: runs.length,
+    threads: Object.fromEntries(THREAD_BUCKETS.map((b) => [b, median(runs.map((r) => (r.server_threads_us_per_call ? r.server_threads_us_per_call[b] : null)))])),
     js: runs.some((r) => r.js) ? { wakeups: sum((j) => j.wakeups), calls: sum((j) => j.calls), batches: sum((j) => j.batches) } : null,
   };
 }
@@ -506,6 +510,18 @@ function workloadTables(w, summaries, defs) {
     }
     out.push('');
   }
+  // Per-thread CPU per call: where each server spends it. The main thread
+  // is Node's JS thread in xdrd and the plain server, and does everything
+  // in the single-threaded C server.
+  out.push('| server CPU µs/call by thread | loop thread | workers | main (JS) thread | rest | total |');
+  out.push('|---|---:|---:|---:|---:|---:|');
+  for (const [id, s] of summaries) {
+    const t = s.threads;
+    if (THREAD_BUCKETS.every((b) => t[b] === null)) continue;
+    const cell = (b) => fmt(t[b], 2);
+    out.push(`| ${defs[id].label} | ${cell('loop')} | ${cell('workers')} | ${cell('main')} | ${cell('rest')} | ${fmt(s.srvCpu, 2)} |`);
+  }
+  out.push('');
   for (const id of rows) {
     const j = summaries.get(id).js;
     if (!j) continue;
