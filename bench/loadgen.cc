@@ -186,6 +186,8 @@ struct Options {
   uint32_t vers = 1;
   int32_t proc = 0;
   long body_bytes = -1;  // < 0: empty body; else an opaque of this many bytes
+  std::vector<uint8_t> body_raw;  // --body-hex: these bytes as the body, the same in every call
+  bool have_body_raw = false;
   Check check = Check::kNone;
   std::vector<uint8_t> expect;  // for Check::kBytes
   double warmup_s = 0.5;
@@ -199,7 +201,7 @@ struct Options {
   std::fprintf(stderr,
                "loadgen: %s\n"
                "usage: loadgen --socket PATH --prog N --proc N [--vers N]\n"
-               "  [--connections C] [--depth D] [--body-bytes N (omit: empty body)]\n"
+               "  [--connections C] [--depth D] [--body-bytes N | --body-hex HEX (omit: empty body)]\n"
                "  [--check none|echo|hex:HEX] [--warmup S] [--duration S | --count N]\n"
                "  [--server-pid PID] [--timeout S] [--label TEXT]\n",
                why.c_str());
@@ -222,14 +224,14 @@ double ParseSeconds(const std::string& flag, const char* s) {
   return v;
 }
 
-std::vector<uint8_t> ParseHex(const std::string& hex) {
-  if (hex.size() % 2 != 0) Usage("--check hex: needs an even number of digits");
+std::vector<uint8_t> ParseHex(const std::string& hex, const char* flag = "--check hex:") {
+  if (hex.size() % 2 != 0) Usage(std::string(flag) + " needs an even number of digits");
   std::vector<uint8_t> out;
   for (size_t i = 0; i < hex.size(); i += 2) {
     const std::string byte = hex.substr(i, 2);
     char* end = nullptr;
     const long v = std::strtol(byte.c_str(), &end, 16);
-    if (*end != '\0') Usage("--check hex: bad digits " + byte);
+    if (*end != '\0') Usage(std::string(flag) + " bad digits " + byte);
     out.push_back(static_cast<uint8_t>(v));
   }
   return out;
@@ -250,6 +252,11 @@ Options ParseArgs(int argc, char** argv) {
     else if (flag == "--vers") o.vers = static_cast<uint32_t>(ParseInt(flag, v, 0, UINT32_MAX));
     else if (flag == "--proc") { o.proc = static_cast<int32_t>(ParseInt(flag, v, INT32_MIN, INT32_MAX)); have_proc = true; }
     else if (flag == "--body-bytes") o.body_bytes = static_cast<long>(ParseInt(flag, v, 0, kMaxFrame - kFrameHeader - 8));
+    else if (flag == "--body-hex") {
+      o.body_raw = ParseHex(v, "--body-hex");
+      if (o.body_raw.size() % 4 != 0 || o.body_raw.size() > kMaxFrame - kFrameHeader) Usage("--body-hex: the body must be whole XDR words and fit a frame");
+      o.have_body_raw = true;
+    }
     else if (flag == "--warmup") o.warmup_s = ParseSeconds(flag, v);
     else if (flag == "--duration") o.duration_s = ParseSeconds(flag, v);
     else if (flag == "--count") o.count = static_cast<uint64_t>(ParseInt(flag, v, 1, INT64_MAX));
@@ -266,6 +273,8 @@ Options ParseArgs(int argc, char** argv) {
   if (o.socket.empty() || !have_prog || !have_proc) Usage("--socket, --prog and --proc are required");
   if (o.socket.size() >= sizeof(sockaddr_un{}.sun_path)) Usage("socket path too long");
   if (o.count == 0 && o.duration_s <= 0) Usage("--duration must be > 0");
+  if (o.have_body_raw && o.body_bytes >= 0) Usage("--body-bytes and --body-hex are exclusive");
+  if (o.have_body_raw && o.check == Check::kEcho) Usage("--check echo needs --body-bytes");
   if (o.timeout_s <= 0) Usage("--timeout must be > 0");
   return o;
 }
@@ -432,7 +441,7 @@ void LoadGen::Connect() {
 
 void LoadGen::BuildSlots(Conn& c) {
   const size_t data = o_.body_bytes < 0 ? 0 : static_cast<size_t>(o_.body_bytes);
-  const size_t body = o_.body_bytes < 0 ? 0 : 4 + ((data + 3) & ~size_t{3});
+  const size_t body = o_.have_body_raw ? o_.body_raw.size() : o_.body_bytes < 0 ? 0 : 4 + ((data + 3) & ~size_t{3});
   c.slots.resize(static_cast<size_t>(o_.depth));
   for (size_t s = 0; s < c.slots.size(); ++s) {
     Slot& slot = c.slots[s];
@@ -450,6 +459,7 @@ void LoadGen::BuildSlots(Conn& c) {
       for (size_t i = 0; i < data; ++i)
         f[kFrameHeader + 4 + i] = static_cast<uint8_t>(i * 131 + s * 7 + static_cast<size_t>(c.index));
     }
+    if (o_.have_body_raw) std::memcpy(f + kFrameHeader, o_.body_raw.data(), o_.body_raw.size());
     slot.serial = static_cast<uint32_t>(s);
   }
 }

@@ -33,8 +33,12 @@
  * Procedures of the bench program (the same in all three bench servers):
  *   1 NOOP  empty args; returns an unsigned hyper (8 bytes), a constant
  *   2 ECHO  args: opaque data<>; returns the same opaque (length checked)
+ *   3 GET_INFO, 4 LIST: the typed workloads (typed-program.js), with
+ *           xdrd's TypeScript codec (--codec xdr: what a Node user of the
+ *           library writes) or hand-written Buffer code (--codec hand, the
+ *           default)
  *
- * Control (bench/run.js): argv --socket PATH. Prints
+ * Control (bench/run.js): argv --socket PATH [--codec xdr|hand]. Prints
  * {"ready":true,"pid":...} once listening; stdin "stats" prints the call
  * count and the open connections; "gc" runs global.gc() (with
  * --expose-gc) and prints {"gc":true|false}; stdin EOF or "quit" closes
@@ -69,7 +73,23 @@ const NOOP_VALUE = Buffer.from('0123456789abcdef', 'hex');
 
 class RpcFailure extends Error {}
 
+const typed = require('./typed-program');
+
+// GET_INFO and LIST (typed-program.js): with xdrd's TypeScript codec
+// (--codec xdr) or hand-written Buffer code (--codec hand, the default).
+const codecArg = process.argv.indexOf('--codec') > 0 ? process.argv[process.argv.indexOf('--codec') + 1] : 'hand';
+if (codecArg !== 'xdr' && codecArg !== 'hand') {
+  console.error(`plain-server: --codec must be xdr or hand, got ${codecArg}`);
+  process.exit(2);
+}
+const typedWork =
+  codecArg === 'xdr'
+    ? typed.codecHandlers(require(path.join(__dirname, '..', 'dist', 'lib')).xdr, (m) => new RpcFailure(m))
+    : typed.handHandlers((m) => new RpcFailure(m));
+
 const handlers = new Map([
+  [typed.PROC_GET_INFO, typedWork.getInfo],
+  [typed.PROC_LIST, typedWork.list],
   [PROC_NOOP, () => NOOP_VALUE],
   [
     PROC_ECHO,

@@ -26,6 +26,12 @@
  * user + system, over the measured window only (loadgen reads
  * /proc/<pid>/stat at the window's edges).
  *
+ * The typed workloads (issue 20: getinfo and list at 16 × 8, getinfo1 and
+ * list1 at 1 × 1) run libvirt-shaped calls (bench/typed-program.js) on
+ * four servers only: xdrd with typed handlers, xdrd with raw handlers and
+ * hand-written Buffer code, and the plain Node server with xdrd's
+ * TypeScript codec and with hand-written Buffer code.
+ *
  * The "idle" workload (issue 18) is the throughput workload again with 0,
  * 1,000 and 10,000 idle UNIX clients also connected, for xdrd on epoll,
  * xdrd on poll(), the plain Node server and the core server, each as a
@@ -42,7 +48,7 @@
  * limit to it) is skipped with a message.
  *
  * Usage: node bench/run.js [--quick] [--duration S] [--warmup S] [--rounds N]
- *          [--only latency,throughput,echo64k,echo1m,idle] [--servers xdrd,plain,core,c]
+ *          [--only latency,throughput,echo64k,echo1m,getinfo,getinfo1,list,list1,idle] [--servers xdrd,plain,core,c]
  *          [--idle-levels 0,1000,10000] [--max-requests N] [--server-env NAME=VALUE]...
  *          [--no-write | --write]
  */
@@ -51,6 +57,8 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const readline = require('readline');
+
+const typed = require('./typed-program');
 
 const ROOT = path.resolve(__dirname, '..');
 const BUILD_DIR = path.join(ROOT, 'build-native', 'bench');
@@ -74,7 +82,7 @@ function usage(msg) {
   if (msg) console.error(`bench: ${msg}`);
   console.error(
     'usage: node bench/run.js [--quick] [--duration S] [--warmup S] [--rounds N]\n' +
-      '         [--only latency,throughput,echo64k,echo1m,idle] [--servers xdrd,plain,core,c]\n' +
+      '         [--only latency,throughput,echo64k,echo1m,getinfo,getinfo1,list,list1,idle] [--servers xdrd,plain,core,c]\n' +
       '         [--idle-levels 0,1000,10000] [--max-requests N] [--server-env NAME=VALUE]...\n' +
       '         [--no-write | --write]\n' +
       '  --quick        0.5 s runs, 0.2 s warm-up, 1 round; RESULTS.md left alone\n' +
@@ -162,6 +170,24 @@ const WORKLOADS = [
     title: 'Echo of a 1 MiB opaque, 4 connections × 4 in flight (MB/s)',
     connections: 4, depth: 4, proc: 2, bodyBytes: 1024 * 1024, check: 'echo', primary: 'mb',
   },
+  // The typed workloads (issue 20; bench/typed-program.js): libvirt-shaped
+  // arguments and results through xdrd's typed handlers, against a plain
+  // Node server doing the same work with xdrd's TypeScript codec and with
+  // hand-written Buffer code. Only these servers; `ratios` are the rows of
+  // the ratio table.
+  ...[
+    ['getinfo', 'GET_INFO-shaped call (a domain reference in, 5 fields out)', typed.PROC_GET_INFO, typed.GET_INFO_ARGS_HEX, typed.GET_INFO_REPLY_HEX],
+    ['list', 'LIST-shaped call (no arguments; 100 domain references out)', typed.PROC_LIST, '', typed.LIST_REPLY_HEX],
+  ].flatMap(([id, title, proc, bodyHex, replyHex]) => [
+    [id, 16, 8, 'throughput'],
+    [`${id}1`, 1, 1, 'latency'],
+  ].map(([wid, c, d, what]) => ({
+    id: wid,
+    title: `${title}, ${c} connection${c > 1 ? 's' : ''} × ${d} in flight (${what})`,
+    connections: c, depth: d, proc, bodyBytes: null, bodyHex, check: `hex:${replyHex}`, primary: 'calls',
+    servers: ['xdrdTyped', 'plainCodec', 'plainHand', 'xdrdHand'],
+    ratios: [['xdrdTyped', 'plainCodec'], ['xdrdTyped', 'plainHand'], ['xdrdHand', 'plainHand'], ['plainCodec', 'plainHand']],
+  }))),
   {
     // Runs at every idle level (--idle-levels) and only on these servers,
     // each standing in for the base server named in `idleFor`.
@@ -203,6 +229,26 @@ function serverDefs(opts) {
       id: 'xdrd', kind: 'xdrd',
       label: `xdrd, TS handlers (maxRequestsPerClient ${opts.maxRequests})`,
       cmd: node, args: (sock) => [path.join(__dirname, 'xdrd-server.js'), '--socket', sock, '--max-requests', String(opts.maxRequests)],
+    },
+    xdrdTyped: {
+      id: 'xdrdTyped', short: 'xdrd typed', kind: 'xdrd',
+      label: `xdrd, typed TS handlers (maxRequestsPerClient ${opts.maxRequests})`,
+      cmd: node, args: (sock) => [path.join(__dirname, 'xdrd-server.js'), '--socket', sock, '--max-requests', String(opts.maxRequests), '--typed'],
+    },
+    xdrdHand: {
+      id: 'xdrdHand', short: 'xdrd raw + hand-written', kind: 'xdrd',
+      label: `xdrd, raw TS handlers with hand-written Buffer code (maxRequestsPerClient ${opts.maxRequests})`,
+      cmd: node, args: (sock) => [path.join(__dirname, 'xdrd-server.js'), '--socket', sock, '--max-requests', String(opts.maxRequests)],
+    },
+    plainCodec: {
+      id: 'plainCodec', short: 'plain + TS codec', kind: 'plain',
+      label: "plain Node net server with xdrd's TS codec",
+      cmd: node, args: (sock) => [path.join(__dirname, 'plain-server.js'), '--socket', sock, '--codec', 'xdr'],
+    },
+    plainHand: {
+      id: 'plainHand', short: 'plain + hand-written', kind: 'plain',
+      label: 'plain Node net server with hand-written Buffer code',
+      cmd: node, args: (sock) => [path.join(__dirname, 'plain-server.js'), '--socket', sock, '--codec', 'hand'],
     },
     xdrd5: {
       id: 'xdrd5', kind: 'xdrd',
@@ -409,6 +455,7 @@ async function runOne(def, workload, opts, tmp, idle = 0) {
       '--server-pid', String(ready.pid), '--timeout', '20',
     ];
     if (workload.bodyBytes !== null) args.push('--body-bytes', String(workload.bodyBytes));
+    if (workload.bodyHex !== undefined) args.push('--body-hex', workload.bodyHex);
     const lg = new Child(LOADGEN, args, {});
     const killer = setTimeout(() => lg.proc.kill('SIGKILL'), (opts.warmup + opts.duration + 60) * 1000);
     const line = await lg.nextLine((opts.warmup + opts.duration + 90) * 1000, 'loadgen').finally(() => clearTimeout(killer));
@@ -494,7 +541,10 @@ function workloadTables(w, summaries, defs) {
   // [name, numerator, denominator]: every xdrd row against plain and core,
   // then the core against the C server (issue 7's "within 2×" target).
   const ratioRows = [];
-  for (const id of rows) {
+  for (const [a, b] of w.ratios ?? []) {
+    if (summaries.has(a) && summaries.has(b)) ratioRows.push([`${defs[a].short} / ${defs[b].short}`, summaries.get(a), summaries.get(b)]);
+  }
+  for (const id of w.ratios ? [] : rows) {
     const x = summaries.get(id);
     const name = id === 'xdrd' ? 'xdrd' : `xdrd (default ${XDRD_DEFAULT_MAX_REQUESTS})`;
     for (const [other, label] of [[plain, 'plain'], [core, 'core']]) {
@@ -646,7 +696,9 @@ async function main() {
   const plan = workloads.map((w) =>
     w.idle
       ? { w, servers: w.idleServers.filter((k) => base.includes(defs[k].idleFor)), levels: idleLevels }
-      : { w, servers: [...base, ...(w.extra ?? []).filter(() => base.includes('xdrd'))], levels: [0] },
+      : w.servers
+        ? { w, servers: w.servers.filter((k) => base.includes(defs[k].kind)), levels: [0] }
+        : { w, servers: [...base, ...(w.extra ?? []).filter(() => base.includes('xdrd'))], levels: [0] },
   );
   const nRuns = plan.reduce((a, p) => a + p.servers.length * p.levels.length, 0) * opts.rounds;
   console.log(

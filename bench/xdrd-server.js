@@ -11,10 +11,14 @@
  *           The handler returns the `body` view it was given: xdrd copies
  *           the answer before the batch's bodies are released.
  *
- * With --typed the same two procedures are typed handlers of a
- * defineProgram program (NOOP: void -> unsigned hyper; ECHO: opaque<> ->
- * opaque<>): their arguments are decoded on the workers and built on the JS
- * thread, their results encoded there.
+ *   3 GET_INFO, 4 LIST: the typed workloads (typed-program.js); without
+ *           --typed, with hand-written Buffer reads and writes
+ *
+ * With --typed the procedures are typed handlers of a defineProgram
+ * program (NOOP: void -> unsigned hyper; ECHO: opaque<> -> opaque<>;
+ * GET_INFO and LIST as typed-program.js gives them): their arguments are
+ * decoded on the workers and built on the JS thread, their results encoded
+ * there.
  *
  * Control (bench/run.js):
  *   argv   --socket PATH [--max-requests N] [--busy-poll-us N] [--max-clients N]
@@ -31,6 +35,7 @@ const readline = require('readline');
 
 const dist = path.join(__dirname, '..', 'dist', 'lib');
 const { Server, RpcError, defineProgram, xdr } = require(dist);
+const typed = require('./typed-program');
 
 const BENCH_PROGRAM = 0x62656e63; // "benc"
 const BENCH_VERSION = 1;
@@ -62,18 +67,34 @@ async function main() {
   const server = new Server(options);
   server.on('error', (err) => console.error(`xdrd-server: handler error: ${err.message}`));
   if (process.argv.includes('--typed')) {
+    const schemas = typed.schemas(xdr);
     const Bench = defineProgram({
       number: BENCH_PROGRAM,
       version: BENCH_VERSION,
       procedures: {
         noop: { id: PROC_NOOP, args: xdr.void(), result: xdr.uhyper() },
         echo: { id: PROC_ECHO, args: xdr.opaque(), result: xdr.opaque() },
+        getInfo: { id: typed.PROC_GET_INFO, args: schemas.domain, result: schemas.info },
+        list: { id: typed.PROC_LIST, args: xdr.void(), result: schemas.list },
       },
     });
     const noop = NOOP_VALUE.readBigUInt64BE(0);
-    server.handle(Bench, { noop: () => noop, echo: (data) => data });
+    const table = typed.domainTable();
+    server.handle(Bench, {
+      noop: () => noop,
+      echo: (data) => data,
+      getInfo: ({ name, uuid, id }) => {
+        const info = typed.lookUp(table, name, uuid, id);
+        if (info === undefined) throw RpcError.rpc(`no domain with name '${name}' and id ${id}`);
+        return info;
+      },
+      list: () => typed.domains,
+    });
   } else {
+    const hand = typed.handHandlers((message) => RpcError.rpc(message));
     server.handle(BENCH_PROGRAM, BENCH_VERSION, {
+      [typed.PROC_GET_INFO]: hand.getInfo,
+      [typed.PROC_LIST]: hand.list,
       [PROC_NOOP]: () => NOOP_VALUE,
       [PROC_ECHO]: (body) => {
         // opaque<>: length, bytes, zero padding to a multiple of 4.
