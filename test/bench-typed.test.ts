@@ -8,7 +8,6 @@
 import { xdr } from '../lib';
 
 // A plain CommonJS script shared by the bench servers.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const typed = require('../bench/typed-program.js') as {
   PROC_GET_INFO: number;
   PROC_LIST: number;

@@ -189,6 +189,30 @@ test('large answers settled together are handed over one Buffer each, each to it
   expect(server.stats().jsInFlight).toBe(0);
 });
 
+test('answers just under the separate-Buffer size, 6 MB in one flush, grow the answer arena and each reaches its call', async () => {
+  // 31 KiB each: copied into the arena (bridge.ts SEPARATE_ANSWER_BYTES is
+  // 32 KiB), which grows well past the 1 MiB it keeps, then starts small.
+  const N = 200;
+  const SIZE = 31 * 1024;
+  const { server, address } = await startServer(
+    {
+      1: async (b) => {
+        await null;
+        return pattern(b.readUInt32BE(0), b.readUInt32BE(4));
+      },
+    },
+    { maxRequestsPerClient: N },
+  );
+  const client = await connect(address);
+  for (let round = 0; round < 2; round++) {
+    const calls = Array.from({ length: N }, (_, i) => client.call(TEST_PROGRAM, TEST_VERSION, 1, Buffer.concat([u32(i % 3 === 0 ? 4 : SIZE), u32(round * N + i)])));
+    holdUntilPending(server, N);
+    const replies = await Promise.all(calls);
+    replies.forEach((r, i) => expect([i, r.equals(pattern(i % 3 === 0 ? 4 : SIZE, round * N + i))]).toEqual([i, true]));
+  }
+  expect(server.stats().jsInFlight).toBe(0);
+});
+
 test('close({ graceMs }) under load: every call is answered or errored, none lost, no thread left', async () => {
   const CLIENTS = 8;
   const { server, address } = await startServer(

@@ -12,6 +12,9 @@
  */
 import { native } from '../native';
 import type { NativeLayout, NativeServer, NativeServerOptions, OnNative } from '../native';
+import { write } from '../xdr/codec';
+import type { Schema, Static } from '../xdr/types';
+import { XdrWriter } from '../xdr/writer';
 import type { ConnectNotice, DisconnectReason } from './connection';
 
 /** The kinds of OnNative call: calls or notices wait, or a close() finished. */
@@ -52,11 +55,16 @@ export type CallVisitor = (
 ) => void;
 
 /**
- * A flush carrying at least this many bytes passes one Buffer per answer
- * instead of concatenating them: a copy of that size costs more than the
+ * Answers of at least this many bytes are passed as their own Buffer, not
+ * copied into the answer arena: a copy of that size costs more than the
  * native side's per-Buffer look-up.
  */
-const SEPARATE_ANSWERS_BYTES = 64 * 1024;
+const SEPARATE_ANSWER_BYTES = 32 * 1024;
+/** The answer arena's size, and the most it keeps between flushes. */
+const ARENA_BYTES = 64 * 1024;
+const ARENA_KEEP_BYTES = 1024 * 1024;
+/** How results are named in encoding errors. */
+const RESULT_OPTIONS = { name: 'result' } as const;
 
 /**
  * A copy of the addon's layout as an object literal. The addon's object is
@@ -98,10 +106,20 @@ export class Bridge {
   readonly #batch: Uint32Array;
   readonly #results: Uint32Array;
 
-  // Answers waiting for the next flush, in parallel arrays.
-  #outSlots: number[] = [];
-  #outKinds: number[] = [];
-  #outBytes: Uint8Array[] = [];
+  // Answers waiting for the next flush, in parallel arrays (emptied, not
+  // replaced, by each flush). An answer's bytes are in the arena, ending at
+  // #outEnds[i], or, when #outOwn[i] is set, in that Buffer of its own.
+  readonly #outSlots: number[] = [];
+  readonly #outKinds: number[] = [];
+  readonly #outEnds: number[] = [];
+  readonly #outOwn: (Uint8Array | undefined)[] = [];
+  /**
+   * The answer arena: small answers are copied, and typed results encoded,
+   * here back to back, so a flush hands native code one Buffer and no
+   * answer costs an allocation of its own. Native code copies the bytes
+   * before complete() returns, so the arena is reused at once.
+   */
+  #arena = new XdrWriter(ARENA_BYTES);
 
   constructor(options: NativeServerOptions, onNative: OnNative) {
     const addon = native();
@@ -176,10 +194,31 @@ export class Bridge {
     this.#queue(slot, this.#layout.resultError, error);
   }
 
+  /**
+   * Queues a reply with status OK whose body is `value` encoded with
+   * `schema`, straight into the answer arena. Throws the codec's XdrError
+   * (path from "result") if the value does not fit the schema; nothing is
+   * queued then.
+   */
+  answerValue<S extends Schema>(slot: number, schema: S, value: Static<S>): void {
+    write(schema, value, this.#arena, RESULT_OPTIONS);
+    this.#push(slot, this.#layout.resultBody, undefined);
+  }
+
   #queue(slot: number, kind: number, bytes: Uint8Array): void {
+    if (bytes.length >= SEPARATE_ANSWER_BYTES) {
+      this.#push(slot, kind, bytes);
+    } else {
+      this.#arena.raw(bytes);
+      this.#push(slot, kind, undefined);
+    }
+  }
+
+  #push(slot: number, kind: number, own: Uint8Array | undefined): void {
     this.#outSlots.push(slot);
     this.#outKinds.push(kind);
-    this.#outBytes.push(bytes);
+    this.#outEnds.push(this.#arena.length);
+    this.#outOwn.push(own);
   }
 
   /** Hands every queued answer to native code, at most maxBatch per call. */
@@ -188,32 +227,68 @@ export class Bridge {
     if (total === 0) return;
     const slots = this.#outSlots;
     const kinds = this.#outKinds;
-    const bytes = this.#outBytes;
-    this.#outSlots = [];
-    this.#outKinds = [];
-    this.#outBytes = [];
+    const ends = this.#outEnds;
+    const own = this.#outOwn;
+    const arena = this.#arena.view();
+    try {
+      this.#completeAll(total, arena);
+    } finally {
+      // Emptied whatever happened: a complete() that throws (a bug) must not
+      // leave answers to be sent twice.
+      slots.length = 0;
+      kinds.length = 0;
+      ends.length = 0;
+      own.length = 0;
+      // A burst of large answers does not keep a large arena.
+      if (this.#arena.capacity > ARENA_KEEP_BYTES) this.#arena = new XdrWriter(ARENA_BYTES);
+      else this.#arena.reset();
+    }
+  }
+
+  #completeAll(total: number, arena: Buffer): void {
+    const slots = this.#outSlots;
+    const kinds = this.#outKinds;
+    const ends = this.#outEnds;
+    const own = this.#outOwn;
     const { maxBatch, outWords, outSlot, outKind, outLength, outReserved } = this.#layout;
     const r = this.#results;
+    let from = 0;  // where the chunk's first arena answer starts
     for (let start = 0; start < total; start += maxBatch) {
       const end = Math.min(total, start + maxBatch);
-      let size = 0;
+      const chunkFrom = from;
+      let separate = false;
       for (let i = start, at = 0; i < end; i++, at += outWords) {
-        const len = bytes[i]!.length;
+        const o = own[i];
+        let len: number;
+        if (o === undefined) {
+          len = ends[i]! - from;
+          from = ends[i]!;
+        } else {
+          len = o.length;
+          separate = true;
+        }
         r[at + outSlot] = slots[i]!;
         r[at + outKind] = kinds[i]!;
         r[at + outLength] = len;
         r[at + outReserved] = 0;
-        size += len;
       }
-      // Large answers go one Buffer each: concatenating would copy them
-      // once more on this thread, and native code copies them anyway.
-      const data =
-        end - start === 1
-          ? Buffer.from(bytes[start]!.buffer, bytes[start]!.byteOffset, size)
-          : size >= SEPARATE_ANSWERS_BYTES
-            ? bytes.slice(start, end)
-            : Buffer.concat(bytes.slice(start, end), size);
-      this.native.complete(end - start, data);
+      if (!separate) {
+        this.native.complete(end - start, arena.subarray(chunkFrom, from));
+        continue;
+      }
+      // Some answers have Buffers of their own: one Uint8Array per answer,
+      // the arena's as views of it.
+      const each: Uint8Array[] = [];
+      for (let i = start, at = chunkFrom; i < end; i++) {
+        const o = own[i];
+        if (o === undefined) {
+          each.push(arena.subarray(at, ends[i]!));
+          at = ends[i]!;
+        } else {
+          each.push(o);
+        }
+      }
+      this.native.complete(end - start, each);
     }
   }
 }

@@ -14,11 +14,15 @@ import { CallContext, CallSignal } from './context';
 import type { AbortCode } from './context';
 import type { HandlerEntry } from './handlers';
 import type { ProcedureRecord } from './procedure-stats';
+import type { TypedProcedure } from './typed';
+import type { Schema } from '../xdr/types';
 import { asError, describeValue, isThenable } from './values';
 
 /** Where answers go, and what the server does with handler failures. */
 export interface CallHost {
   answer(slot: number, body: Uint8Array): void;
+  /** Encodes `value` with `schema` as the reply body; throws (queuing nothing) if it does not fit. */
+  answerValue(slot: number, schema: Schema, value: unknown): void;
   answerError(slot: number, error: Uint8Array): void;
   /** Answers given outside a drain go out at the end of the current turn. */
   scheduleFlush(): void;
@@ -39,6 +43,8 @@ class InFlight extends CallSignal {
   startedAt = 0;
   /** Set by CallRegistry.start right after the context is made. */
   ctx!: CallContext;
+  /** A typed call's procedure: its result is a value to encode, not bytes. */
+  typed: TypedProcedure | undefined = undefined;
 
   constructor(
     readonly slot: number,
@@ -100,19 +106,24 @@ export class CallRegistry {
     this.#track(call);
     if (deadlineMs > 0) call.deadlineTimer = setTimeout(this.#deadlinePassed, deadlineMs, call).unref();
     call.startedAt = performance.now();
-    let result: Uint8Array | Promise<Uint8Array>;
+    let result: unknown;
     try {
       // A typed procedure's arguments were decoded and checked on a worker:
       // build them from the flat data (a call without values decoded to
       // nothing, e.g. void arguments).
       const typed = entry.typed;
-      result = typed === undefined ? entry.fn(body, ctx) : typed.run(typed.plan.build(body, values ?? NO_VALUES, valuesStart), ctx);
+      if (typed === undefined) {
+        result = entry.fn(body, ctx);
+      } else {
+        call.typed = typed;
+        result = typed.run(typed.plan.build(body, values ?? NO_VALUES, valuesStart), ctx);
+      }
     } catch (e) {
       this.#failed(call, e);
       return;
     }
     if (isThenable(result)) {
-      result.then(
+      (result as Promise<unknown>).then(
         (v) => this.#settledLater(call, v, false),
         (e: unknown) => this.#settledLater(call, e, true),
       );
@@ -198,6 +209,17 @@ export class CallRegistry {
 
   #succeeded(call: InFlight, value: unknown): void {
     if (!this.#finish(call)) return;
+    const typed = call.typed;
+    if (typed !== undefined) {
+      try {
+        this.#host.answerValue(call.slot, typed.result, value);
+      } catch (e) {
+        // The same reply and event as a typed handler that threw it.
+        const err = new TypeError(typed.badResult(e));
+        this.#handlerFailed(call, this.#internalFailure(call, err), err);
+      }
+      return;
+    }
     if (value instanceof Uint8Array) {
       this.#host.answer(call.slot, value);
       return;
@@ -225,8 +247,13 @@ export class CallRegistry {
       return;
     }
     const err = asError(thrown);
-    const reply = RpcError.internal(`the handler for procedure ${ctx.procedure} of program ${ctx.program} failed: ${err.message}`);
-    this.#handlerFailed(call, reply, err);
+    this.#handlerFailed(call, this.#internalFailure(call, err), err);
+  }
+
+  /** The reply for a handler that failed with something other than an RpcError. */
+  #internalFailure(call: InFlight, err: Error): RpcError {
+    const { ctx } = call;
+    return RpcError.internal(`the handler for procedure ${ctx.procedure} of program ${ctx.program} failed: ${err.message}`);
   }
 
   #handlerFailed(call: InFlight, reply: RpcError, report: Error): void {

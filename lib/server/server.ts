@@ -89,6 +89,7 @@ export class Server extends EventEmitter {
     this.#calls = new CallRegistry(
       {
         answer: (slot, body) => bridge.answer(slot, body),
+        answerValue: (slot, schema, value) => bridge.answerValue(slot, schema, value as never),
         answerError: (slot, error) => bridge.answerError(slot, error),
         scheduleFlush: () => this.#scheduleFlush(),
         report: (err, ctx) => this.#report(err, ctx),

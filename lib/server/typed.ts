@@ -4,7 +4,8 @@
  * decodes and checks every call with it, answers a call whose arguments do
  * not decode itself, and hands JS flat data that the plan's builder turns
  * into the argument object. The handler runs, and what it returns is
- * encoded with the result schema.
+ * encoded with the result schema straight into the bridge's answer arena
+ * (calls.ts, bridge.ts).
  *
  * Each typed procedure is also a raw handler that decodes on the JS thread
  * with the TypeScript codec: the same errors, used where the native side
@@ -15,20 +16,25 @@ import type { AnyProgram, Procedure } from '../program';
 import { decode, encode } from '../xdr/codec';
 import { compilePlan } from '../xdr/plan';
 import type { DecodePlan } from '../xdr/plan';
+import type { Schema } from '../xdr/types';
 import type { CallContext } from './context';
 import type { RawHandler, RawHandlers } from './types';
 import { asError, isThenable } from './values';
 
-type TypedFn = (args: unknown, ctx: CallContext) => unknown;
+export type TypedFn = (args: unknown, ctx: CallContext) => unknown;
 
 /** The name error paths start with, as libvirt's daemons say it. */
 const ARGS = 'args';
 
-/** A typed procedure: its plan, and how to run its handler on decoded arguments. */
+/** A typed procedure: its plan, its handler, and how its results are encoded. */
 export interface TypedProcedure {
   readonly plan: DecodePlan;
-  /** Runs the handler on `args`; the result encoded (or a promise of it). */
-  readonly run: (args: unknown, ctx: CallContext) => Uint8Array | Promise<Uint8Array>;
+  /** The handler, called with the decoded arguments; returns the result (or a promise of it). */
+  readonly run: TypedFn;
+  /** The result schema: the server encodes results with it straight into its answer arena. */
+  readonly result: Schema;
+  /** The message of the TypeError for a result the schema cannot encode. */
+  badResult(e: unknown): string;
 }
 
 /** The error reply for arguments that do not decode (also what workers send). */
@@ -37,17 +43,15 @@ export function argsError(e: unknown): RpcError {
 }
 
 function typedProcedure(proc: Procedure, fn: TypedFn): { typed: TypedProcedure; raw: RawHandler } {
+  const badResult = (e: unknown): string => `the handler for ${proc.name} returned a value its result schema cannot encode: ${asError(e).message}`;
   const encodeResult = (value: unknown): Buffer => {
     try {
       return encode(proc.result, value as never, { name: 'result' });
     } catch (e) {
-      throw new TypeError(`the handler for ${proc.name} returned a value its result schema cannot encode: ${asError(e).message}`);
+      throw new TypeError(badResult(e));
     }
   };
-  const run = (args: unknown, ctx: CallContext): Uint8Array | Promise<Uint8Array> => {
-    const out = fn(args, ctx);
-    return isThenable(out) ? Promise.resolve(out).then(encodeResult) : encodeResult(out);
-  };
+  // The fallback when a worker cannot take the plan: decoded and encoded here.
   const raw: RawHandler = (body, ctx) => {
     let args: unknown;
     try {
@@ -55,9 +59,10 @@ function typedProcedure(proc: Procedure, fn: TypedFn): { typed: TypedProcedure; 
     } catch (e) {
       throw argsError(e);
     }
-    return run(args, ctx);
+    const out = fn(args, ctx);
+    return isThenable(out) ? Promise.resolve(out).then(encodeResult) : encodeResult(out);
   };
-  return { typed: { plan: compilePlan(proc.args, ARGS), run }, raw };
+  return { typed: { plan: compilePlan(proc.args, ARGS), run: fn, result: proc.result, badResult }, raw };
 }
 
 /**

@@ -95,6 +95,18 @@ export class XdrWriter {
     this.zeros(pad);
   }
 
+  /** Raw bytes as they are, with no padding (e.g. an already-encoded body). */
+  raw(src: Uint8Array): void {
+    this.reserve(src.length);
+    this.buf.set(src, this.pos);
+    this.pos += src.length;
+  }
+
+  /** Bytes that the writer can hold before it has to grow. */
+  get capacity(): number {
+    return this.buf.length;
+  }
+
   /**
    * A length word, the UTF-8 bytes of `s` and zero padding. `byteLength`
    * must be `Buffer.byteLength(s, 'utf8')`.
