@@ -45,6 +45,10 @@ class InFlight extends CallSignal {
   ctx!: CallContext;
   /** A typed call's procedure: its result is a value to encode, not bytes. */
   typed: TypedProcedure | undefined = undefined;
+  // Its place in its client's CallList while a handler has it.
+  list: CallList | undefined = undefined;
+  prev: InFlight | undefined = undefined;
+  next: InFlight | undefined = undefined;
 
   constructor(
     readonly slot: number,
@@ -55,17 +59,52 @@ class InFlight extends CallSignal {
   }
 }
 
+/**
+ * A client's calls in the handlers, oldest first: a list threaded through
+ * the calls themselves, so starting and ending a call costs no Map insert
+ * or delete, only a few pointer writes.
+ */
+class CallList {
+  head: InFlight | undefined = undefined;
+  tail: InFlight | undefined = undefined;
+
+  add(call: InFlight): void {
+    call.list = this;
+    call.prev = this.tail;
+    call.next = undefined;
+    if (this.tail === undefined) this.head = call;
+    else this.tail.next = call;
+    this.tail = call;
+  }
+
+  remove(call: InFlight): void {
+    if (call.list !== this) return;
+    if (call.prev === undefined) this.head = call.next;
+    else call.prev.next = call.next;
+    if (call.next === undefined) this.tail = call.prev;
+    else call.next.prev = call.prev;
+    call.list = call.prev = call.next = undefined;
+  }
+
+  /** The calls now in the list (a copy: the caller may end them). */
+  calls(): InFlight[] {
+    const out: InFlight[] = [];
+    for (let c = this.head; c !== undefined; c = c.next) out.push(c);
+    return out;
+  }
+}
+
 const NO_VALUES = new Float64Array(0);
 
 export class CallRegistry {
   readonly #host: CallHost;
   readonly #deadlineMs: number;
   /**
-   * The calls in the handlers, by client id, then slot. A client's map stays
-   * while the client does (abandon() drops it), even when empty: a client
-   * with one call at a time would otherwise make a new Map per call.
+   * The calls in the handlers, by client id. A client's list stays while
+   * the client does (abandon() drops it), even when empty: a client with
+   * one call at a time would otherwise make a new one per call.
    */
-  readonly #byClient = new Map<number, Map<number, InFlight>>();
+  readonly #byClient = new Map<number, CallList>();
   #handlerErrors = 0;
   #lateResults = 0;
 
@@ -138,10 +177,10 @@ export class CallRegistry {
    * without waiting for handlers that may never finish.
    */
   abandon(client: Connection): void {
-    const calls = this.#byClient.get(client.id);
-    if (calls === undefined) return;
+    const list = this.#byClient.get(client.id);
+    if (list === undefined) return;
     this.#byClient.delete(client.id);
-    for (const call of calls.values()) {
+    for (const call of list.calls()) {
       call.abort('disconnect', 'the client disconnected');
       this.#giveUp(call, RpcError.rpc('the client disconnected'));
       call.record.abandoned++;
@@ -150,25 +189,23 @@ export class CallRegistry {
 
   /** Fires the signal of every call still in the handlers (close()'s grace ended). */
   abortAll(code: AbortCode, message: string): void {
-    for (const calls of this.#byClient.values()) for (const call of calls.values()) call.abort(code, message);
+    for (const list of this.#byClient.values()) for (const call of list.calls()) call.abort(code, message);
   }
 
   #track(call: InFlight): void {
     const client = call.ctx.client;
-    let calls = this.#byClient.get(client.id);
-    if (calls === undefined) {
-      calls = new Map();
-      this.#byClient.set(client.id, calls);
+    let list = this.#byClient.get(client.id);
+    if (list === undefined) {
+      list = new CallList();
+      this.#byClient.set(client.id, list);
     }
-    calls.set(call.slot, call);
+    list.add(call);
     client.callStarted();
   }
 
   #untrack(call: InFlight): void {
-    const client = call.ctx.client;
-    const calls = this.#byClient.get(client.id);
-    calls?.delete(call.slot);
-    client.callEnded();
+    call.list?.remove(call);
+    call.ctx.client.callEnded();
   }
 
   readonly #deadlinePassed = (call: InFlight): void => {
