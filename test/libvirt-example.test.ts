@@ -5,11 +5,14 @@
  * node, and bad input answered without a crash. The same outputs against a
  * real libvirtd are compared in libvirt-conformance.test.ts.
  */
+import * as fs from 'fs';
+import * as path from 'path';
+
 import { xdr } from 'xdrd';
 
 import { createLibvirtServer } from '../examples/libvirt/server';
 import * as R from '../examples/libvirt/remote';
-import { cleanUp, socketPath, track, until } from './helpers/harness';
+import { REPO, cleanUp, socketPath, startChild, track, until } from './helpers/harness';
 import { RawPeer, TYPE_MESSAGE, frame } from './helpers/raw-peer';
 import { remoteError } from '../lib/errors';
 
@@ -128,4 +131,21 @@ test('bad input: truncated args get the decode error; a PING gets a PONG; the da
   expect([pong.prog, pong.proc, pong.type]).toEqual([0x6b656570, 2, TYPE_MESSAGE]);
   expect((await call(peer, 1, 1, openArgs('test:///default'))).status).toBe(0);
   peer.destroy();
+});
+
+test('`npm start` runs the libvirt daemon and prints the virsh line to paste; SIGTERM stops it', async () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const m = /^node (\S+)$/.exec(pkg.scripts.start ?? '');
+  expect(m?.[1]).toBe('dist/examples/libvirt/daemon.js');
+  const sock = socketPath('libvirt.sock');
+  const daemon = startChild(path.join(REPO, m![1]!), [], { env: { XDRD_SOCKET: sock } });
+  const line = await daemon.waitFor(/virsh -c/);
+  expect(line.trim()).toBe(`virsh -c 'test+unix:///default?socket=${sock}' list --all`);
+  const peer = await RawPeer.connect({ path: sock });
+  expect((await call(peer, 66, 0)).status).toBe(0);
+  peer.destroy();
+  daemon.kill('SIGTERM');
+  const r = await daemon.done;
+  expect(r.code).toBe(0);
+  expect(r.stderr).toBe('');
 });
