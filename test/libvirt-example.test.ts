@@ -69,8 +69,12 @@ test('CONNECT_OPEN: the default URI once, read-only flag taken; twice, other URI
   expect((await call(peer, 1, 2, openArgs('test:///default', 1))).status).toBe(0);
   expect(store.users).toBe(1);
   expect(errorOf((await call(peer, 1, 3, openArgs('test:///default'))).body)).toEqual({ code: 1, domain: 7, message: 'internal error: connection already open' });
+  // As in libvirtd, the refused second open drops the first one.
+  expect(store.users).toBe(0);
+  expect(errorOf((await call(peer, 59, 4)).body)).toEqual({ code: 1, domain: 7, message: 'internal error: hypervisor connection not open' });
+  expect((await call(peer, 1, 4, openArgs('test:///default', 1))).status).toBe(0);
   const features = [];
-  for (let f = 0; f <= 17; f++) features.push(xdr.decode(R.remote_connect_supports_feature_ret, (await call(peer, 60, 4 + f, feature(f))).body).supported);
+  for (let f = 0; f <= 17; f++) features.push(xdr.decode(R.remote_connect_supports_feature_ret, (await call(peer, 60, 5 + f, feature(f))).body).supported);
   // As libvirtd with the test driver, except 8 (FD passing): xdrd refuses descriptors.
   expect(features).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 0]);
   peer.destroy();

@@ -85,7 +85,13 @@ export function remoteHandlers(sessions: Sessions): Partial<Handlers<typeof remo
 
     connect_open: ({ name, flags }, ctx) => {
       const session = sessions.get(ctx);
-      if (session.node !== null) throw alreadyOpen();
+      if (session.node !== null) {
+        // libvirtd's failure path drops the connection it had: after a
+        // second CONNECT_OPEN every call is "not open" again (recorded).
+        session.node = null;
+        sessions.store.release();
+        throw alreadyOpen();
+      }
       if (name !== DEFAULT_URI) {
         if (name !== null && name.startsWith('test://')) throw noTestFile(name.replace(/^test:\/\/[^/]*/, ''));
         throw noDriver(name ?? '');
