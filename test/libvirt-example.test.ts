@@ -12,7 +12,7 @@ import { xdr } from 'xdrd';
 
 import { createLibvirtServer } from '../examples/libvirt/server';
 import * as R from '../examples/libvirt/remote';
-import { REPO, cleanUp, socketPath, startChild, track, until } from './helpers/harness';
+import { REPO, cleanUp, runChild, socketPath, startChild, tempDir, track, until } from './helpers/harness';
 import { RawPeer, TYPE_MESSAGE, frame } from './helpers/raw-peer';
 import { remoteError } from '../lib/errors';
 
@@ -153,3 +153,29 @@ test('`npm start` runs the libvirt daemon and prints the virsh line to paste; SI
   expect(r.code).toBe(0);
   expect(r.stderr).toBe('');
 });
+
+test('examples/libvirt/remote.ts is what `xdrd gen` makes of remote.x now', async () => {
+  const out = path.join(tempDir(), 'remote.ts');
+  const args = ['gen', path.join(REPO, 'examples', 'libvirt', 'remote.x'), '-o', out, '--program', 'remote=REMOTE_PROGRAM,REMOTE_PROTOCOL_VERSION,remote_procedure,REMOTE_PROC_'];
+  const r = await runChild(path.join(REPO, 'dist', 'lib', 'cli', 'cli.js'), args);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  // The header records the command with the output path given; compare the schemas below it.
+  const body = (s: string) => s.split('\n').slice(2).join('\n');
+  expect(body(fs.readFileSync(out, 'utf8'))).toBe(body(fs.readFileSync(path.join(REPO, 'examples', 'libvirt', 'remote.ts'), 'utf8')));
+});
+
+test('keepalive: the daemon PINGs a client that asked about feature 10, and only such a client', async () => {
+  const { address } = await start();
+  const asked = await RawPeer.connect(address);
+  const silent = await RawPeer.connect(address);
+  await call(asked, 60, 0, feature(10));
+  await call(silent, 66, 0);
+  // libvirtd's default interval: a PING after 5 s without traffic.
+  const ping = await asked.next();
+  expect([ping.prog, ping.proc, ping.type, ping.serial]).toEqual([0x6b656570, 1, TYPE_MESSAGE, 0]);
+  // The one that never asked got nothing in the same time; it still works.
+  expect((await call(silent, 1, 1, openArgs('test:///default'))).status).toBe(0);
+  asked.destroy();
+  silent.destroy();
+}, 15000);
