@@ -94,6 +94,7 @@ async function rawSession(socket: string): Promise<string> {
     ['GET_TYPE before open', 3, Buffer.alloc(0)],
     ['GET_HOSTNAME before open', 59, Buffer.alloc(0)],
     ['unknown 9999', 9999, Buffer.alloc(0)],
+    ['OPEN with a NULL name', 1, Buffer.concat([int(0), int(0)])],
     ['OPEN bogus:///x', 1, open('bogus:///x', 0)],
     ['OPEN test:///other', 1, open('test:///other', 0)],
     ['OPEN test:///default read-only', 1, open('test:///default', 1)],

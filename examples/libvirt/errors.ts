@@ -22,6 +22,14 @@ export function alreadyOpen(): RpcError {
   return worded(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC, 'internal error: ', 'connection already open');
 }
 
+/**
+ * CONNECT_OPEN with a NULL name: libvirtd would probe its hypervisor
+ * drivers for a default; with only the test driver built in, none answers.
+ */
+export function noDefaultDriver(): RpcError {
+  return worded(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC, 'internal error: ', 'connection not open');
+}
+
 /** CONNECT_OPEN with a URI no driver takes (libvirtd: code 5, domain NONE). */
 export function noDriver(uri: string): RpcError {
   return worded(ErrorCode.NO_CONNECT, ErrorDomain.NONE, 'no connection driver available for ', uri);

@@ -7,7 +7,7 @@
 import type { CallContext, Handlers } from 'xdrd';
 
 import { domainXml } from './domain-xml';
-import { alreadyOpen, lookupFailed, noDriver, noSuchDomain, noTestFile } from './errors';
+import { alreadyOpen, lookupFailed, noDefaultDriver, noDriver, noSuchDomain, noTestFile } from './errors';
 import { matchesListFlags } from './list-filter';
 import {
   DEFAULT_URI,
@@ -92,9 +92,10 @@ export function remoteHandlers(sessions: Sessions): Partial<Handlers<typeof remo
         sessions.store.release();
         throw alreadyOpen();
       }
+      if (name === null) throw noDefaultDriver();
       if (name !== DEFAULT_URI) {
-        if (name !== null && name.startsWith('test://')) throw noTestFile(name.replace(/^test:\/\/[^/]*/, ''));
-        throw noDriver(name ?? '');
+        if (name.startsWith('test://')) throw noTestFile(name.replace(/^test:\/\/[^/]*/, ''));
+        throw noDriver(name);
       }
       session.readOnly = (flags & CONNECT_RO) !== 0;
       session.node = sessions.store.acquire();
