@@ -1,0 +1,104 @@
+/**
+ * The in-memory hypervisor: libvirt's test driver's default node
+ * (`test:///default`) and its one domain, `test`. Every value is what a
+ * real libvirtd 9.0 with the test driver answers (recorded; NOTES.md).
+ * No wire types here: handlers.ts turns these into replies.
+ */
+import * as os from 'os';
+
+/** virDomainState values. */
+export const DomainState = { NOSTATE: 0, RUNNING: 1, BLOCKED: 2, PAUSED: 3, SHUTDOWN: 4, SHUTOFF: 5, CRASHED: 6, PMSUSPENDED: 7 } as const;
+
+export interface TestDomain {
+  name: string;
+  /** 16 raw bytes. */
+  uuid: Buffer;
+  /** -1 while inactive. */
+  id: number;
+  state: number;
+  /** The reason of the state (VIR_DOMAIN_RUNNING_UNKNOWN = 0 on a fresh node). */
+  reason: number;
+  maxMemKiB: bigint;
+  memoryKiB: bigint;
+  vcpus: number;
+  osType: string;
+  persistent: boolean;
+  autostart: boolean;
+}
+
+export interface NodeInfo {
+  model: string;
+  memoryKiB: bigint;
+  cpus: number;
+  mhz: number;
+  nodes: number;
+  sockets: number;
+  cores: number;
+  threads: number;
+}
+
+export interface TestNode {
+  /** In the order the driver lists them. */
+  domains: TestDomain[];
+  /** The id the next started domain gets. */
+  nextId: number;
+  info: NodeInfo;
+}
+
+/** The connection type (`virsh version`'s "TEST"). */
+export const HYPERVISOR_TYPE = 'TEST';
+/** The test driver's hypervisor version: 2, printed "0.0.2". */
+export const HYPERVISOR_VERSION = 2n;
+/** The library version the daemon reports: libvirt 9.0.0, what the Debian 12 clients expect. */
+export const LIBRARY_VERSION = 9000000n;
+/** The only URI served: what virsh sends for `test+unix:///default?socket=...`. */
+export const DEFAULT_URI = 'test:///default';
+/** The security driver of the test node and the label of its domains. */
+export const SECURITY_MODEL = 'testSecurity';
+export const SECURITY_DOI = '';
+export const SECURITY_LABEL = 'libvirt-test';
+
+/** The test driver reports the daemon machine's own hostname. */
+export function hostname(): string {
+  return os.hostname();
+}
+
+export function uuidFromString(s: string): Buffer {
+  return Buffer.from(s.replace(/-/g, ''), 'hex');
+}
+
+export function uuidToString(uuid: Buffer): string {
+  const h = uuid.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** A fresh default node: what the first connection to `test:///default` sees. */
+export function defaultNode(): TestNode {
+  return {
+    domains: [
+      {
+        name: 'test',
+        uuid: uuidFromString('6695eb01-f6a4-8304-79aa-97f2502e193f'),
+        id: 1,
+        state: DomainState.RUNNING,
+        reason: 0,
+        maxMemKiB: 8388608n,
+        memoryKiB: 2097152n,
+        vcpus: 2,
+        osType: 'linux',
+        persistent: true,
+        autostart: false,
+      },
+    ],
+    nextId: 2,
+    info: { model: 'i686', memoryKiB: 3145728n, cpus: 16, mhz: 1400, nodes: 2, sockets: 2, cores: 2, threads: 2 },
+  };
+}
+
+/**
+ * The test driver's cpuTime is the wall clock in nanoseconds (not a
+ * counter): virsh's "CPU time" line differs on every call, for both daemons.
+ */
+export function cpuTimeNs(): bigint {
+  return BigInt(Date.now()) * 1000000n;
+}
