@@ -32,6 +32,9 @@ export interface EncoderCode {
 }
 
 const MAX_UINT32 = 0xffffffff;
+
+/** Fixed-length opaque data up to this many bytes are copied by unrolled code. */
+const MAX_UNROLLED = 32;
 const INT64_MIN = '-9223372036854775808n';
 const INT64_MAX = '9223372036854775807n';
 const UINT64_MAX = '18446744073709551615n';
@@ -353,7 +356,12 @@ class WriteWriter extends Generator {
       }
       case 'fixedOpaque': {
         const n = s.length;
-        f.line(`$copy(buf, ${f.at()}, ${x});`);
+        // Short ones (uuids) byte by byte, unrolled: no loop, no call.
+        if (n <= MAX_UNROLLED) {
+          for (let i = 0; i < n; i += 8) {
+            f.line(Array.from({ length: Math.min(8, n - i) }, (_, k) => `buf[${f.at(i + k)}] = ${x}[${i + k}];`).join(' '));
+          }
+        } else f.line(`$copy(buf, ${f.at()}, ${x});`);
         const pad = (4 - (n & 3)) & 3;
         if (pad > 0) f.line(Array.from({ length: pad }, (_, i) => `buf[${f.at(n + i)}] = 0;`).join(' '));
         f.off += n + pad;

@@ -298,7 +298,11 @@ describe('compiled codecs in detail', () => {
 
   test('strings: the short JS paths and the long native ones agree with the reference', () => {
     const S = xdr.string();
-    const samples = ['', 'a', 'é', '€', '😀', 'a😀b', '\u0000', '\u07ff\u0800\uffff', 'x'.repeat(64), 'é'.repeat(32), 'é'.repeat(33), '😀'.repeat(17), `${'x'.repeat(70)}😀`];
+    // Lengths around 32 and 64 bytes/units, where the paths change.
+    const samples = [
+      '', 'a', 'é', '€', '😀', 'a😀b', '\u0000', '\u007f', '\u0080', '\u07ff\u0800\uffff', 'x'.repeat(31), 'x'.repeat(32), 'x'.repeat(33), `${'x'.repeat(31)}é`,
+      `${'x'.repeat(40)}é`, 'x'.repeat(64), 'x'.repeat(65), 'é'.repeat(32), 'é'.repeat(33), '😀'.repeat(16), '😀'.repeat(17), `${'x'.repeat(70)}😀`,
+    ];
     for (const s of samples) {
       const bytes = encodeBoth(S, s);
       expect(bytes.ok).toBe(true);
