@@ -29,6 +29,9 @@ const MAX_LITERAL_FIELDS = 200;
 
 const MAX_UINT32 = 0xffffffff;
 
+/** Arrays up to this many elements are allocated at their length before they are filled. */
+const MAX_PREALLOCATED = 65536;
+
 export function generateDecoder(root: Schema): DecoderCode {
   return new DecoderWriter(root).compile(root);
 }
@@ -253,7 +256,9 @@ class DecoderWriter extends Generator {
     // For fixed-size elements minSize is the size: the check above covers them all.
     const elementChecked = this.shape.fixed.get(element) === minSize;
     const i = f.local('i');
-    f.line(`${v} = new Array(${n});`);
+    // Preallocated up to a size V8 still gives fast elements; beyond, an
+    // array grown by appending stays fast where new Array(n) would not.
+    f.line(`${v} = ${n} <= ${MAX_PREALLOCATED} ? new Array(${n}) : [];`);
     f.block(`for (${i} = 0; ${i} < ${n}; ${i}++) {`, () => {
       const e = this.#value(element, f, elementChecked, level + 1);
       f.sync();

@@ -228,13 +228,8 @@ class SizeWriter extends Generator {
         if (fixed !== 0) f.line(`n += ${fixed};`);
       }
     };
-    if (d.kind === 'bool') {
-      f.block(`if (${g} === true) {`, () => arm(s.armsByValue.get(1) ?? s.defaultArm));
-      f.block(`else if (${g} === false) {`, () => arm(s.armsByValue.get(0) ?? s.defaultArm));
-      f.line('else throw $F;');
-      return;
-    }
-    if (d.kind !== 'enum') {
+    if (d.kind === 'bool') f.line(`if (typeof ${g} !== "boolean") throw $F;`);
+    else if (d.kind !== 'enum') {
       const cast = d.kind === 'int' ? `(${g} | 0)` : `(${g} >>> 0)`;
       f.line(`if (typeof ${g} !== "number" || ${cast} !== ${g}) throw $F;`);
     }
@@ -438,16 +433,12 @@ class WriteWriter extends Generator {
       }
       f.sync();
     };
-    if (d.kind === 'bool') {
-      f.block(`if (${g} === true) {`, () => arm(s.armsByValue.get(1) ?? s.defaultArm, 1));
-      f.block('else {', () => arm(s.armsByValue.get(0) ?? s.defaultArm, 0));
-      return;
-    }
     f.block(`switch (${g}) {`, () => {
       for (const [schema, wires] of groupArms(s)) {
         f.block(`${wires.map((w) => `case ${caseLabel(d, w)}:`).join(' ')} {`, () => {
-          if (d.kind !== 'enum') arm(schema, g);
+          if (d.kind === 'int' || d.kind === 'uint') arm(schema, g);
           else if (wires.length === 1) arm(schema, wires[0]!);
+          else if (d.kind === 'bool') arm(schema, `(${g} ? 1 : 0)`);
           else {
             const w = f.local('w');
             f.line(`${w} = ${wires.map((wire) => `${g} === ${caseLabel(d, wire)} ? ${wire} : `).join('')}0;`);
@@ -461,7 +452,8 @@ class WriteWriter extends Generator {
           const w = f.local('w');
           f.line(`${w} = ${this.constant(d.values)}[${g}];`);
           arm(s.defaultArm, w);
-        } else arm(s.defaultArm, g);
+        } else if (d.kind === 'bool') arm(s.defaultArm, `(${g} ? 1 : 0)`);
+        else arm(s.defaultArm, g);
       });
     });
   }
@@ -482,5 +474,7 @@ function groupArms(s: UnionSchema): Map<Schema, number[]> {
 
 /** The JS tag of a wire value, as a `case` label. */
 function caseLabel(d: DiscriminantSchema, wire: number): string {
-  return d.kind === 'enum' ? JSON.stringify(d.names.get(wire)) : String(wire);
+  if (d.kind === 'enum') return JSON.stringify(d.names.get(wire));
+  if (d.kind === 'bool') return String(wire === 1);
+  return String(wire);
 }

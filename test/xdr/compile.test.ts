@@ -387,6 +387,30 @@ describe('compiled codecs in detail', () => {
     expect(xdr.decode(small, bytes)).toStrictEqual(value);
   });
 
+  test('unions whose cases share an arm write it once: nested 30 deep, they compile at once', () => {
+    let S: Schema = xdr.int();
+    for (let i = 0; i < 30; i++) {
+      S = i % 3 === 0
+        ? xdr.union(xdr.bool(), [xdr.arm([true, false], S)])
+        : i % 3 === 1 ? xdr.union(xdr.int(), [xdr.arm([1, 2, 3], S)], { default: S }) : xdr.union(xdr.enum({ A: 0, B: 1 }), [xdr.arm(['A', 'B'], S)]);
+    }
+    expect(compiledEncoder(S).compiled).toBe(true);
+    expect(compiledDecoder(S).compiled).toBe(true);
+    let value: unknown = 5;
+    for (let i = 0; i < 30; i++) value = { tag: i % 3 === 0 ? i % 2 === 0 : i % 3 === 1 ? 2 + (i % 5) : 'B', value };
+    const bytes = encodeBoth(S, value);
+    expect(bytes.ok).toBe(true);
+    expect(decodeBoth(S, (bytes as { value: Buffer }).value)).toEqual({ ok: true, value });
+  });
+
+  test('arrays longer than the preallocation limit decode the same', () => {
+    const S = xdr.array(xdr.int());
+    const value = Array.from({ length: 70000 }, (_, i) => i - 35000);
+    const bytes = xdr.encode(S, value);
+    expect(bytes.equals(encodeInterpreted(S, value))).toBe(true);
+    expect(xdr.decode(S, bytes)).toEqual(value);
+  });
+
   test('generated code runs in plain Node, where "use strict" holds (jest\'s vm context does not enforce it)', async () => {
     const r = await runChild(path.join(__dirname, '..', 'fixtures', 'compiled-codec.js'));
     expect(r.stderr).toBe('');
