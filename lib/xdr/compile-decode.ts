@@ -29,6 +29,9 @@ const MAX_LITERAL_FIELDS = 200;
 
 const MAX_UINT32 = 0xffffffff;
 
+/** A root this short is written twice: into `run` and into `decode`. */
+const MAX_DUPLICATED_LINES = 60;
+
 /** Arrays up to this many elements are allocated at their length before they are filled. */
 const MAX_PREALLOCATED = 65536;
 
@@ -48,11 +51,15 @@ class DecoderWriter extends Generator {
     top.sync();
     this.drain((s, name) => this.#function(s, name));
     this.add(top.text('function run(buf, p, end, md)', ['const d = 0;'], ['q = p;', `return ${v};`]));
-    // The entry points call `run` from this module only, so V8 can inline it.
+    // `decode`, the common entry, has the root's code itself when it is
+    // short (V8 did not always inline `run` into it); `read` calls `run`.
+    const decode = top.lines.length <= MAX_DUPLICATED_LINES
+      ? top.text('function decode(buf, md)', ['const d = 0, end = buf.length;', 'let p = 0;'], [`return p === end ? ${v} : $F;`])
+      : 'function decode(buf, md) {\n  const v = run(buf, 0, buf.length, md);\n  return q === buf.length ? v : $F;\n}';
     return this.link<DecoderCode>(
       [
         'let q = 0;',
-        'function decode(buf, md) {\n  const v = run(buf, 0, buf.length, md);\n  return q === buf.length ? v : $F;\n}',
+        decode,
         'function read(r, md) {\n  const v = run(r.buf, r.pos, r.end, md);\n  r.pos = q;\n  return v;\n}',
         'return { decode, read };',
       ].join('\n'),
