@@ -22,7 +22,6 @@ export const FAIL: object = Object.freeze({ compiledCheckFailed: true });
  */
 const SHORT = 64;
 
-
 // --- decoding -------------------------------------------------------------------
 
 /**
