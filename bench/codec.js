@@ -11,7 +11,7 @@
  *   list  a list-shaped result: array<100> of the args struct, 100 elements,
  *         names of 8-16 ASCII characters
  *
- * Usage: node bench/codec.js [--rounds N] [--ms M]
+ * Usage: node bench/codec.js [--rounds N] [--ms M] [--only args,info,list]
  *
  * Uses ../dist/lib (npx tsc -p tsconfig.build.json). Each (shape, op, codec)
  * runs M ms per round (after a warm-up round); rounds interleave the two
@@ -24,18 +24,20 @@ const { xdr } = require('../dist/lib');
 const codec = require('../dist/lib/xdr/codec');
 
 function parseArgs(argv) {
-  const o = { rounds: 7, ms: 300 };
+  const o = { rounds: 7, ms: 300, only: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    const v = Number(argv[++i]);
-    if (a === '--rounds') o.rounds = v;
-    else if (a === '--ms') o.ms = v;
+    const v = argv[++i];
+    if (a === '--rounds') o.rounds = Number(v);
+    else if (a === '--ms') o.ms = Number(v);
+    else if (a === '--only') o.only = String(v).split(',');
     else {
-      console.error(`codec: unknown option ${a}\nusage: node bench/codec.js [--rounds N] [--ms M]`);
+      console.error(`codec: unknown option ${a}\nusage: node bench/codec.js [--rounds N] [--ms M] [--only args,info,list]`);
       process.exit(2);
     }
   }
   if (!(o.rounds >= 1) || !(o.ms > 0)) (console.error('codec: bad --rounds or --ms'), process.exit(2));
+  for (const name of o.only ?? []) if (!SHAPES.some((s) => s.name === name)) (console.error(`codec: unknown shape ${name}`), process.exit(2));
   return o;
 }
 
@@ -121,9 +123,10 @@ const median = (xs) => {
 
 function main() {
   const o = parseArgs(process.argv.slice(2));
+  const shapes = SHAPES.filter((s) => o.only === null || o.only.includes(s.name));
   // Inputs: the values to encode and their encodings to decode. Both codecs
   // must agree on them before anything is timed.
-  for (const shape of SHAPES) {
+  for (const shape of shapes) {
     shape.bytes = shape.values.map((v) => codec.encodeInterpreted(shape.schema, v));
     shape.bytes.forEach((b, i) => {
       if (!xdr.encode(shape.schema, shape.values[i]).equals(b)) throw new Error(`${shape.name}: the codecs encode differently`);
@@ -133,7 +136,7 @@ function main() {
   const ratios = new Map(); // "shape op" -> compiled/interpreted per round
   for (let round = -1; round < o.rounds; round++) {
     const warm = round < 0;
-    for (const shape of SHAPES) {
+    for (const shape of shapes) {
       for (const op of ['encode', 'decode']) {
         const inputs = op === 'encode' ? shape.values : shape.bytes;
         const order = round % 2 === 0 ? ['interpreted', 'compiled'] : ['compiled', 'interpreted'];
@@ -154,7 +157,7 @@ function main() {
   console.log('');
   console.log('| shape | op | interpreted ops/s | compiled ops/s | compiled / interpreted | ratio range |');
   console.log('|---|---|---:|---:|---:|---:|');
-  for (const shape of SHAPES) {
+  for (const shape of shapes) {
     for (const op of ['encode', 'decode']) {
       const r = ratios.get(`${shape.name} ${op}`);
       console.log(
