@@ -18,7 +18,8 @@
  * codecs, alternating which goes first. It prints ops/s (median of rounds)
  * and the ratio compiled / interpreted (median of the per-round ratios),
  * measured in this run: the machine is shared, absolute figures from
- * different runs do not compare (DESIGN.md §8). It asserts no times.
+ * different runs do not compare (DESIGN.md §8). It asserts no times. It
+ * runs itself under --expose-gc and collects the heap before each case.
  */
 const { xdr } = require('../dist/lib');
 const codec = require('../dist/lib/xdr/codec');
@@ -82,6 +83,9 @@ const CODECS = {
 
 /** ops/s of `op` over `inputs` (cycled; their number is a power of 2) for about `ms` milliseconds. */
 function measure(op, schema, inputs, ms) {
+  // Each case starts from a collected heap, so that none pays for the
+  // garbage of the case before it.
+  gc();
   const mask = inputs.length - 1;
   let ops = 0;
   let sink = 0;
@@ -122,6 +126,11 @@ const median = (xs) => {
 };
 
 function main() {
+  if (typeof globalThis.gc !== 'function') {
+    // Run again with gc() exposed (see measure).
+    const r = require('child_process').spawnSync(process.execPath, ['--expose-gc', __filename, ...process.argv.slice(2)], { stdio: 'inherit' });
+    process.exit(r.status ?? 1);
+  }
   const o = parseArgs(process.argv.slice(2));
   const shapes = SHAPES.filter((s) => o.only === null || o.only.includes(s.name));
   // Inputs: the values to encode and their encodings to decode. Both codecs
