@@ -10,7 +10,7 @@
  * makes exactly the value `decode()` would have made. It checks nothing;
  * the plan already did.
  */
-import { DEFAULT_MAX_DEPTH } from './codec';
+import { DEFAULT_MAX_DEPTH } from './options';
 import type { DiscriminantSchema, Schema } from './types';
 
 /** The first word of every plan ("XDP1"). */

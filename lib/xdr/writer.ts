@@ -49,6 +49,22 @@ export class XdrWriter {
     this.buf = next;
   }
 
+  /**
+   * For encoders that write in place (the compiled codecs): room for `n`
+   * more bytes, and the buffer to write them into from `length` on. Valid
+   * until the next call on the writer; `advance(n)` then counts them.
+   */
+  room(n: number): Buffer {
+    this.reserve(n);
+    return this.buf;
+  }
+
+  /** Count `n` bytes written into `room(n)`'s buffer. */
+  advance(n: number): void {
+    if (n < 0 || this.pos + n > this.buf.length) throw new RangeError(`XdrWriter: cannot advance ${n} bytes past ${this.pos} in ${this.buf.length}`);
+    this.pos += n;
+  }
+
   int32(v: number): void {
     this.reserve(4);
     this.buf.writeInt32BE(v, this.pos);
