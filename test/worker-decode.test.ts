@@ -107,9 +107,13 @@ test('typed arguments of every construct arrive as the client encoded them', asy
     },
   });
   const got: unknown[] = [];
+  // Several workers decode a client's calls at once, so they may reach JS
+  // in any order: keep each by its serial (the client numbers its calls in
+  // the order they are made) and compare in that order.
+  const bySerial: [number, unknown][] = [];
   const server = track(new Server({ workers: 3 }));
   server.handle(P, {
-    every: (args) => got.push(args),
+    every: (args, ctx) => bySerial.push([ctx.serial, args]),
     big: (args) => {
       got.push(args);
       return args.blob.length;
@@ -126,8 +130,9 @@ test('typed arguments of every construct arrive as the client encoded them', asy
     calls.push(client.call(P.procedures.every, value as never));
   }
   await Promise.all(calls);
-  expect(got).toHaveLength(200);
-  got.forEach((g, i) => expect(g).toEqual(sent[i]));
+  expect(bySerial).toHaveLength(200);
+  bySerial.sort((a, b) => a[0] - b[0]);
+  bySerial.forEach(([, g], i) => expect(g).toEqual(sent[i]));
   // A body of 256 KiB crosses lent (not copied) with its decoded values.
   const blob = Buffer.alloc(256 * 1024, 0xab);
   got.length = 0;
