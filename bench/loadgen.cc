@@ -279,14 +279,13 @@ Options ParseArgs(int argc, char** argv) {
   return o;
 }
 
-// utime + stime of a whole process (every thread, live or exited), seconds.
-double ProcessCpuSeconds(long pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(f, line)) throw Failure("cannot read /proc/" + std::to_string(pid) + "/stat");
-  // The command name is in parentheses and may hold spaces: skip past it.
-  const size_t close = line.rfind(')');
-  if (close == std::string::npos) throw Failure("unexpected /proc/pid/stat format");
+// A /proc stat line's command name and utime + stime in seconds; false if
+// the line is not in the expected format.
+bool ParseStat(const std::string& line, std::string* name, double* seconds) {
+  // The command name is in parentheses and may hold spaces or ')'.
+  const size_t open = line.find('('), close = line.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) return false;
+  *name = line.substr(open + 1, close - open - 1);
   std::istringstream rest(line.substr(close + 2));
   std::string field;
   unsigned long long utime = 0, stime = 0;
@@ -295,7 +294,18 @@ double ProcessCpuSeconds(long pid) {
     if (n == 14) utime = std::stoull(field);
     if (n == 15) stime = std::stoull(field);
   }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  *seconds = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return true;
+}
+
+// utime + stime of a whole process (every thread, live or exited), seconds.
+double ProcessCpuSeconds(long pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line, name;
+  double seconds = 0;
+  if (!std::getline(f, line)) throw Failure("cannot read /proc/" + std::to_string(pid) + "/stat");
+  if (!ParseStat(line, &name, &seconds)) throw Failure("unexpected /proc/pid/stat format");
+  return seconds;
 }
 
 // utime + stime of one thread, and its name, from /proc/<pid>/task/<tid>/stat.
@@ -303,19 +313,7 @@ double ProcessCpuSeconds(long pid) {
 bool ThreadCpu(long pid, const std::string& tid, std::string* name, double* seconds) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + tid + "/stat");
   std::string line;
-  if (!std::getline(f, line)) return false;
-  const size_t open = line.find('('), close = line.rfind(')');
-  if (open == std::string::npos || close == std::string::npos || close < open) return false;
-  *name = line.substr(open + 1, close - open - 1);
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int n = 3; n <= 15 && (rest >> field); ++n) {
-    if (n == 14) utime = std::stoull(field);
-    if (n == 15) stime = std::stoull(field);
-  }
-  *seconds = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-  return true;
+  return std::getline(f, line) && ParseStat(line, name, seconds);
 }
 
 // CPU seconds of the server's live threads, bucketed (see the top comment).

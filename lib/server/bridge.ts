@@ -225,20 +225,15 @@ export class Bridge {
   flush(): void {
     const total = this.#outSlots.length;
     if (total === 0) return;
-    const slots = this.#outSlots;
-    const kinds = this.#outKinds;
-    const ends = this.#outEnds;
-    const own = this.#outOwn;
-    const arena = this.#arena.view();
     try {
-      this.#completeAll(total, arena);
+      this.#completeAll(total, this.#arena.view());
     } finally {
       // Emptied whatever happened: a complete() that throws (a bug) must not
       // leave answers to be sent twice.
-      slots.length = 0;
-      kinds.length = 0;
-      ends.length = 0;
-      own.length = 0;
+      this.#outSlots.length = 0;
+      this.#outKinds.length = 0;
+      this.#outEnds.length = 0;
+      this.#outOwn.length = 0;
       // A burst of large answers does not keep a large arena.
       if (this.#arena.capacity > ARENA_KEEP_BYTES) this.#arena = new XdrWriter(ARENA_BYTES);
       else this.#arena.reset();
