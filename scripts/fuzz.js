@@ -15,15 +15,16 @@
 // build-native/fuzz/found/<target>/, not into the repository: the kept
 // corpus only changes through --merge, on purpose. A crash, leak, sanitizer
 // report or timeout exits non-zero with the reproducer's path and the one
-// command that replays it. Without clang it fails saying what to install:
-// unlike the tool-dependent suites of scripts/native.js it never skips,
-// because a fuzz run that silently did nothing looks like a clean one.
+// command that replays it. Without clang, fuzzing fails saying what to
+// install (a fuzz run that silently did nothing looks like a clean one);
+// --replay, a step of test:ci, follows the CI suites' rule instead: skipped
+// with what to install, failed under XDRD_CI=1.
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { have } = require('./steps');
+const { have, missingTool } = require('./steps');
 
 const root = path.join(__dirname, '..');
 const buildDir = path.join('build-native', 'fuzz');
@@ -42,8 +43,11 @@ function run(cmd, args, opts = {}) {
   return r.status === null ? 128 : r.status;
 }
 
-function build() {
+function build(mode) {
   if (!have(compiler) || !have('cmake')) {
+    // The replay is a step of test:ci and follows its rule: skipped with
+    // what to install, failed under XDRD_CI=1. Fuzzing itself always fails.
+    if (mode === 'replay') missingTool('fuzz', have('cmake') ? compiler : 'cmake', packages);
     die(`${have('cmake') ? compiler : 'cmake'} not found: install ${packages} (apt-get install -y ${packages})`);
   }
   if (!fs.existsSync(path.join(root, buildDir, 'CMakeCache.txt'))) {
@@ -71,6 +75,7 @@ const common = ['-timeout=10', '-rss_limit_mb=2048', '-print_final_stats=1'];
 // the artifact it wrote (if any) and its final stats.
 function fuzzer(t, args, artifactDir) {
   fs.mkdirSync(artifactDir, { recursive: true });
+  const started = Date.now();
   const r = spawnSync(binary(t), [...common, `-artifact_prefix=${artifactDir}${path.sep}`, ...args], {
     cwd: root, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024,
   });
@@ -81,12 +86,15 @@ function fuzzer(t, args, artifactDir) {
     const s = new RegExp(`stat::${name}:\\s+(\\d+)`).exec(out);
     return s ? Number(s[1]) : null;
   };
+  const execs = stat('number_of_executed_units');
+  const secs = (Date.now() - started) / 1000;
   return {
     status: r.status === null ? 128 : r.status,
     out,
     artifact: m ? path.resolve(root, m[1]) : null,
-    execs: stat('number_of_executed_units'),
-    perSec: stat('average_exec_per_sec'),
+    execs,
+    // libFuzzer prints 0 for a run under a second; then use the wall clock.
+    perSec: stat('average_exec_per_sec') || (execs && secs > 0 ? Math.round(execs / secs) : 0),
     cov: (/cov: (\d+) ft: (\d+)/g.exec(out.split('\n').filter((l) => / cov: /.test(l)).pop() || '') || [])
       .slice(1).join('/'),
   };
@@ -189,7 +197,7 @@ function main() {
   if (!(seconds > 0)) die(`FUZZ_SECONDS must be a positive number, not ${process.env.FUZZ_SECONDS}`);
   if (!(runs > 0)) die(`FUZZ_RUNS must be a positive number, not ${process.env.FUZZ_RUNS}`);
 
-  build();
+  build(mode);
   let ok = true;
   for (const t of list) {
     console.log(`\n=== fuzz: ${t} (${mode})`);
