@@ -25,4 +25,7 @@ runSteps('test:ci', [
   { name: 'stress under helgrind', cmd: npm('stress:helgrind'), limitSec: 1500 },
   { name: 'stress under ASan+UBSan', cmd: npm('stress:asan'), limitSec: 600 },
   { name: 'the tools report planted bugs', cmd: npm('test:tools-bite'), limitSec: 900 },
+  // Deterministic: every kept corpus input, then a fixed-seed run per
+  // target (about 10 s from a clean build); random fuzzing is for local runs.
+  { name: 'fuzz replay', cmd: npm('fuzz:replay'), limitSec: 300 },
 ]);

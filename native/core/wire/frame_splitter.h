@@ -66,7 +66,9 @@ class FrameSplitter {
   // Bytes held: queued frames plus the frame in progress.
   size_t buffered_bytes() const { return queued_bytes_ + partial_bytes(); }
   // Bytes reserved from the allocator (vector capacities), for memory
-  // accounting; >= buffered_bytes().
+  // accounting. At least buffered_bytes(), except for the up to 3 bytes of
+  // a length word still arriving: those sit in the splitter itself, not in
+  // an allocation (found by test/fuzz/fuzz_framing).
   size_t allocated_bytes() const;
   size_t queued_frames() const { return frames_.size(); }
   // Frames completed since construction: a change means the frame now in
