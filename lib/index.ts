@@ -37,6 +37,7 @@ export type {
   ListenOptions,
   AddressInfo,
   CloseOptions,
+  SendEventOptions,
   CloseResult,
   ServerStats,
   LogRecord,

@@ -149,7 +149,7 @@ export interface NativeServer {
   authorize(id: number, allow: boolean): boolean;
   closeClient(id: number, afterWrites: boolean): boolean;
   startKeepalive(id: number, intervalMs: number, count: number): boolean;
-  sendEvent(id: number, program: number, version: number, procedure: number, body: Uint8Array): boolean;
+  sendEvent(id: number, program: number, version: number, procedure: number, body: Uint8Array, serial?: number): boolean;
   /** Starts the threads; false if already running. */
   start(): boolean;
   /** Begins a graceful stop on a native thread; false if not running. */

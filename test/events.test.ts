@@ -109,6 +109,22 @@ test('sendEvent() to a client that is gone returns false; bad arguments throw', 
   expect(() => server.sendEvent({} as Connection, 1, 1, 1)).toThrow(TypeError);
 });
 
+test('sendEvent() carries the serial it is given (libvirtd sends 1), 0 by default; a bad serial throws', async () => {
+  const Feed = defineProgram({ number: 0x20008087, version: 1, procedures: {}, events: { tick: { id: 7, body: xdr.uint() } } });
+  const { server, address } = await startServer({});
+  const connected = firstConnection(server);
+  const peer = await RawPeer.connect(address);
+  peers.push(peer);
+  const conn = await connected;
+  expect(server.sendEvent(conn, Feed.events.tick, 1, { serial: 1 })).toBe(true);
+  expect(server.sendEvent(conn, TEST_PROGRAM, TEST_VERSION, 9, u32(2), { serial: 0xffffffff })).toBe(true);
+  expect(server.sendEvent(conn, Feed.events.tick, 3)).toBe(true);
+  const got = [await peer.next(), await peer.next(), await peer.next()].map((f) => [f.proc, f.type, f.serial, f.body.readUInt32BE(0)]);
+  expect(got).toEqual([[7, TYPE_MESSAGE, 1, 1], [9, TYPE_MESSAGE, 0xffffffff, 2], [7, TYPE_MESSAGE, 0, 3]]);
+  expect(() => server.sendEvent(conn, Feed.events.tick, 4, { serial: -1 })).toThrow(RangeError);
+  expect(() => server.sendEvent(conn, Feed.events.tick, 4, { serial: 1.5 })).toThrow(RangeError);
+});
+
 test('sendEvent() refuses a body larger than maxMessageBytes with a clear error', async () => {
   const { server, address } = await startServer({}, { maxMessageBytes: 1024 });
   const connected = firstConnection(server);

@@ -25,7 +25,7 @@ import type { CallContext } from './context';
 import { HandlerTable } from './handlers';
 import { openListener } from './listen';
 import { typedHandlers } from './typed';
-import type { AddressInfo, CloseOptions, CloseResult, ListenOptions, LogRecord, RawHandlers, ServerOptions, ServerStats } from './types';
+import type { AddressInfo, CloseOptions, CloseResult, ListenOptions, LogRecord, RawHandlers, SendEventOptions, ServerOptions, ServerStats } from './types';
 import { asError } from './values';
 
 const DEFAULT_GRACE_MS = 10000;
@@ -207,16 +207,18 @@ export class Server extends EventEmitter {
   }
 
   /**
-   * Sends an event — a MESSAGE frame, serial 0 — to one client. Replies
-   * already given reach the wire before it. Returns false when the client
-   * is no longer connected (the event is dropped).
+   * Sends an event — a MESSAGE frame — to one client. Replies already
+   * given reach the wire before it. Returns false when the client is no
+   * longer connected (the event is dropped). The frame's serial is
+   * `options.serial`, 0 by default (libvirtd's events carry 1).
    */
-  sendEvent<E extends ProgramEvent>(client: Connection | number, event: E, value: Static<E['body']>): boolean;
-  sendEvent(client: Connection | number, program: number, version: number, procedure: number, body?: Uint8Array): boolean;
+  sendEvent<E extends ProgramEvent>(client: Connection | number, event: E, value: Static<E['body']>, options?: SendEventOptions): boolean;
+  sendEvent(client: Connection | number, program: number, version: number, procedure: number, body?: Uint8Array, options?: SendEventOptions): boolean;
   sendEvent(client: Connection | number, ...a: unknown[]): boolean {
     const id = typeof client === 'number' ? client : client instanceof Connection ? client.id : NaN;
     if (!Number.isInteger(id) || id < 1) throw new TypeError('sendEvent: client must be a Connection or a client id');
     let program: number, version: number, procedure: number, body: Uint8Array;
+    let options: SendEventOptions | undefined;
     if (typeof a[0] === 'object' && a[0] !== null) {
       const event = a[0] as ProgramEvent;
       if (event.kind !== 'event') throw new TypeError('sendEvent: expected an event of a defineProgram() program');
@@ -224,18 +226,21 @@ export class Server extends EventEmitter {
       version = event.version;
       procedure = event.id;
       body = encode(event.body, a[1] as never, { name: event.name });
+      options = a[2] as SendEventOptions | undefined;
     } else {
       program = checkUint32(a[0], 'program');
       version = checkUint32(a[1], 'version');
       procedure = checkInt32(a[2], 'procedure');
       body = (a[3] as Uint8Array | undefined) ?? new Uint8Array(0);
       if (!(body instanceof Uint8Array)) throw new TypeError('sendEvent: body must be a Uint8Array');
+      options = a[4] as SendEventOptions | undefined;
     }
+    const serial = options?.serial === undefined ? 0 : checkUint32(options.serial, 'serial');
     if (HEADER_BYTES + body.length > this.#maxMessageBytes)
       throw new RangeError(`sendEvent: an event of ${body.length} bytes exceeds maxMessageBytes (${this.#maxMessageBytes})`);
     if (this.#native.state === 'idle') return false;
     this.#flush();  // the replies given so far go first
-    return this.#native.sendEvent(id, program, version, procedure, body);
+    return this.#native.sendEvent(id, program, version, procedure, body, serial);
   }
 
   /**

@@ -110,6 +110,15 @@ export interface CloseOptions {
   graceMs?: number;
 }
 
+export interface SendEventOptions {
+  /**
+   * The MESSAGE frame's serial. Default 0, which libvirt's keepalive uses;
+   * libvirtd sends its domain events with 1. Clients match replies by
+   * serial, never events, so this only matters for byte-for-byte fidelity.
+   */
+  serial?: number;
+}
+
 export interface CloseResult {
   /** Every call was answered and written within the grace period. */
   drained: boolean;

@@ -330,8 +330,8 @@ Napi::Value ServerWrap::StartKeepalive(const Napi::CallbackInfo& info) {
   return Control(info, id, std::move(c));
 }
 
-// (id, prog, vers, proc, body) → false when JS knows the client is gone or
-// the frame would exceed maxMessageBytes.
+// (id, prog, vers, proc, body, serial) → false when JS knows the client is
+// gone or the frame would exceed maxMessageBytes.
 Napi::Value ServerWrap::SendEvent(const Napi::CallbackInfo& info) {
   ClientControl c;
   c.kind = ClientControl::Kind::kEvent;
@@ -342,6 +342,7 @@ Napi::Value ServerWrap::SendEvent(const Napi::CallbackInfo& info) {
   if (!info[4].IsTypedArray()) throw Napi::TypeError::New(info.Env(), "body must be a Uint8Array");
   Napi::Uint8Array body = info[4].As<Napi::Uint8Array>();
   c.body.assign(body.Data(), body.Data() + body.ByteLength());
+  if (info.Length() > 5 && !info[5].IsUndefined()) c.serial = UintArg(info, 5, "serial");
   return Control(info, id, std::move(c));
 }
 

@@ -62,10 +62,12 @@ struct ClientControl {
   bool allow = false;         // kAuthorize
   bool after_writes = false;  // kClose: let what is already queued be written first
   uint32_t keepalive_interval_ms = 0, keepalive_count = 0;  // kKeepalive
-  // kEvent: a MESSAGE frame with this header's prog, vers, proc (serial 0,
-  // status OK) and this XDR-encoded body.
+  // kEvent: a MESSAGE frame with this header's prog, vers, proc and serial
+  // (0 unless the application says otherwise: libvirtd's events carry 1),
+  // status OK, and this XDR-encoded body.
   uint32_t prog = 0, vers = 0;
   int32_t proc = 0;
+  uint32_t serial = 0;
   std::vector<uint8_t> body;
 };
 

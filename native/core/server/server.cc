@@ -174,7 +174,7 @@ bool Server::ControlClient(uint64_t id, ClientControl control) {
       h.vers = control.vers;
       h.proc = control.proc;
       h.type = kTypeMessage;
-      h.serial = 0;  // events never use up a serial
+      h.serial = control.serial;  // not a call's: events never use up a serial
       h.status = kStatusOk;
       item.kind = Command::Kind::kEvent;
       size_t start = BeginFrame(&item.frame, h);
