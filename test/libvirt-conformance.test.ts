@@ -55,6 +55,20 @@ const VIRSH_SESSIONS: string[][] = [
   ['-k', '0', 'hostname'],
   // Several commands in one connection.
   ['list --all; domstate test --reason; dominfo test; hostname'],
+  // Life cycle (issue 24): each command alone (a fresh node each time) ...
+  ...['suspend', 'resume', 'destroy', 'start', 'shutdown', 'reboot', 'undefine'].flatMap((c) => [[c, 'test'], [c, 'nosuch']]),
+  ['-r', 'suspend', 'test'],
+  ['-r', 'destroy', 'test'],
+  ['-r', 'undefine', 'test'],
+  // ... and in sequences that share the node, with every state, reason and id on the way.
+  ['suspend test; domstate test --reason; resume test; destroy test; list --all; start test; undefine test; dominfo test'],
+  ['suspend test; domstate test --reason; resume test; domstate test --reason; destroy test; domstate test --reason; domid test; start test; domstate test --reason; domid test; shutdown test; domstate test --reason; start test; domid test; reboot test; domstate test --reason; domid test'],
+  ['destroy test; destroy test; suspend test; resume test; shutdown test; reboot test; start test; start test'],
+  ['suspend test; suspend test; reboot test; domstate test --reason; suspend test; shutdown test; domstate test --reason'],
+  ['suspend test; destroy test; domstate test --reason; list --all --state-shutoff'],
+  ['undefine test; dominfo test; undefine test; list --all --transient; destroy test; list --all; dominfo test'],
+  ['destroy test; undefine test; list --all; start test'],
+  ['destroy test; start test; destroy test; start test; domid test; list'],
 ];
 
 /**
@@ -137,6 +151,132 @@ async function rawSession(socket: string): Promise<string> {
   return lines.join('\n');
 }
 
+/**
+ * The life cycle in raw frames: the error replies in full (every field of
+ * libvirt's error struct), a read-only connection's refusals (libvirt's
+ * client library refuses those before sending, so only raw frames reach
+ * the daemon's own check), and the lifecycle MESSAGE frames. Events come
+ * asynchronously in libvirtd (before or after the reply that caused them),
+ * so replies and events are listed apart, each in arrival order.
+ */
+async function rawLifecycle(socket: string): Promise<string> {
+  const int = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeInt32BE(n);
+    return b;
+  };
+  const str = (s: string) => {
+    const b = Buffer.alloc(4 + Math.ceil(Buffer.byteLength(s) / 4) * 4);
+    b.writeUInt32BE(Buffer.byteLength(s));
+    b.write(s, 4);
+    return b;
+  };
+  const open = (flags: number) => Buffer.concat([int(1), str('test:///default'), int(flags)]);
+  const test = Buffer.concat([str('test'), Buffer.from(UUID.replace(/-/g, ''), 'hex'), int(1)]);
+  const ghost = Buffer.concat([str('zzz'), Buffer.alloc(16), int(5)]);
+  const withFlags = (dom: Buffer, flags: number) => Buffer.concat([dom, int(flags)]);
+  const lines: string[] = [];
+  const events: string[] = [];
+  // Each connection's calls; the caller closes it with CLOSE (the last call) and then closed().
+  const run = async (peer: RawPeer, title: string, first: number, calls: [string, number, Buffer][]) => {
+    lines.push(`-- ${title}`);
+    for (const [i, [label, proc, body]] of calls.entries()) {
+      const serial = first + i;
+      peer.send(frame(0x20008086, 1, proc, serial, body));
+      for (;;) {
+        const f = await peer.next();
+        const hex = f.body.toString('hex');
+        if (f.type === 2) {
+          events.push(`${title}: [${f.proc} type ${f.type} serial ${f.serial} status ${f.status}] ${hex}`);
+          continue;
+        }
+        lines.push(`${label}: [${f.proc} ${f.serial} status ${f.status}] ${hex}`);
+        break;
+      }
+    }
+  };
+  const closed = async (peer: RawPeer, title: string) => {
+    await peer.closed;
+    // Events sent after CONNECT_CLOSE's reply (libvirtd may) are read before the close.
+    for (;;) {
+      const f = await peer.next().catch(() => null);
+      if (f === null) break;
+      events.push(`${title}: [${f.proc} type ${f.type} serial ${f.serial} status ${f.status}] ${f.body.toString('hex')}`);
+    }
+    lines.push(`${title}: closed`);
+  };
+  const close: [string, number, Buffer][] = [['CLOSE', 2, Buffer.alloc(0)]];
+  // The read-only connection runs while the read-write one is still open:
+  // both share the node (and its callback id counter) on both daemons. A
+  // connection opened right after the last one closed may or may not see a
+  // fresh node on libvirtd, which releases it asynchronously.
+  const rw = await RawPeer.connect({ path: socket });
+  const rwCalls: [string, number, Buffer][] = [
+    ['OPEN', 1, open(0)],
+    ['REGISTER_ANY lifecycle, every domain', 316, Buffer.concat([int(0), int(0)])],
+    ['REGISTER_ANY lifecycle, only test', 316, Buffer.concat([int(0), int(1), test])],
+    ['REGISTER_ANY reboot event', 316, Buffer.concat([int(1), int(0)])],
+    ['REGISTER_ANY event 26', 316, Buffer.concat([int(26), int(0)])],
+    ['REGISTER_ANY event 27', 316, Buffer.concat([int(27), int(0)])],
+    ['REGISTER_ANY event -1', 316, Buffer.concat([int(-1), int(0)])],
+    ['REGISTER_ANY a domain that does not exist', 316, Buffer.concat([int(0), int(1), ghost])],
+    ['DEREGISTER_ANY 1', 317, int(1)],
+    ['DEREGISTER_ANY 1 again', 317, int(1)],
+    ['DEREGISTER_ANY -1', 317, int(-1)],
+    ['CREATE running', 9, test],
+    ['SUSPEND', 34, test],
+    ['SUSPEND paused', 34, test],
+    ['REBOOT paused', 27, withFlags(test, 0)],
+    ['SUSPEND', 34, test],
+    ['RESUME', 28, test],
+    ['RESUME running', 28, test],
+    ['REBOOT flag 0x20', 27, withFlags(test, 0x20)],
+    ['REBOOT flag 0x10', 27, withFlags(test, 0x10)],
+    ['SHUTDOWN', 33, test],
+    ['SHUTDOWN shut off', 33, test],
+    ['DESTROY shut off', 12, test],
+    ['REBOOT shut off', 27, withFlags(test, 0)],
+    ['SUSPEND shut off', 34, test],
+    ['RESUME shut off', 28, test],
+    ['CREATE', 9, test],
+    ['LOOKUP_BY_NAME test', 23, str('test')],
+    ['SNAPSHOT_NUM', 187, withFlags(test, 0)],
+    ['SNAPSHOT_NUM flag 0x800', 187, withFlags(test, 0x800)],
+    ['UNDEFINE_FLAGS flag 4', 231, withFlags(test, 4)],
+    ['UNDEFINE_FLAGS flag 4, unknown domain', 231, withFlags(ghost, 4)],
+    ['UNDEFINE_FLAGS 3 running', 231, withFlags(test, 3)],
+    ['IS_PERSISTENT', 151, test],
+    ['UNDEFINE transient', 35, test],
+    ['DESTROY transient', 12, test],
+    ['LOOKUP_BY_NAME test', 23, str('test')],
+    ...[9, 12, 27, 28, 33, 34, 35, 187, 231].map((p): [string, number, Buffer] => [`proc ${p} unknown domain`, p, p === 27 || p === 187 || p === 231 ? withFlags(ghost, 0) : ghost]),
+  ];
+  await run(rw, 'read-write', 0, rwCalls);
+  const ro = await RawPeer.connect({ path: socket });
+  await run(ro, 'read-only', 0, [
+    ['OPEN read-only', 1, open(1)],
+    ['REGISTER_ANY lifecycle', 316, Buffer.concat([int(0), int(0)])],
+    ...[9, 12, 27, 28, 33, 34, 35, 231].map((p): [string, number, Buffer] => [`proc ${p}`, p, p === 27 || p === 231 ? withFlags(test, 0) : test]),
+    ['UNDEFINE_FLAGS bad flag', 231, withFlags(test, 4)],
+    ['SUSPEND unknown domain', 34, ghost],
+    ['SNAPSHOT_NUM', 187, withFlags(test, 0)],
+    ['DEREGISTER_ANY 0', 317, int(0)],
+    ['DEREGISTER_ANY 5', 317, int(5)],
+    ...close,
+  ]);
+  await closed(ro, 'read-only');
+  await run(rw, 'read-write again', rwCalls.length, close);
+  await closed(rw, 'read-write');
+  const early = await RawPeer.connect({ path: socket });
+  await run(early, 'before open', 0, [
+    ['REGISTER_ANY', 316, Buffer.concat([int(0), int(0)])],
+    ['SUSPEND', 34, test],
+    ...close,
+  ]);
+  await closed(early, 'before open');
+  return [...lines, '-- events', ...events].join('\n');
+}
+
 interface Transcript {
   name: string;
   text: string;
@@ -152,7 +292,10 @@ async function transcripts(socket: string): Promise<Transcript[]> {
   }
   const py = await runClient(PYTHON, [path.join(REPO, 'test', 'fixtures', 'libvirt-python-session.py'), uri]);
   out.push({ name: 'python3-libvirt session', text: normalise(show(py), socket) });
+  const life = await runClient(PYTHON, [path.join(REPO, 'test', 'fixtures', 'libvirt-python-lifecycle.py'), uri], 60000);
+  out.push({ name: 'python3-libvirt life cycle and events', text: normalise(show(life), socket) });
   out.push({ name: 'raw session rules', text: await rawSession(socket) });
+  out.push({ name: 'raw life cycle, read-only and events', text: await rawLifecycle(socket) });
   return out;
 }
 

@@ -53,3 +53,45 @@ export function lookupFailed(): RpcError {
 export function noSuchDomain(uuid: Buffer, name: string): RpcError {
   return worded(ErrorCode.NO_DOMAIN, ErrorDomain.TEST, 'Domain not found: ', `no domain with matching uuid '${uuidToString(uuid)}' (${name})`);
 }
+
+/** A domain operation that needs another state: the test driver's wording (code 1, domain TEST). */
+export function domainNotIn(state: 'running' | 'paused', name: string): RpcError {
+  return worded(ErrorCode.INTERNAL_ERROR, ErrorDomain.TEST, 'internal error: ', `domain '${name}' not ${state}`);
+}
+
+/** CREATE of an active domain (virsh checks the id first and words its own "Domain is already active"). */
+export function alreadyRunning(name: string): RpcError {
+  return worded(ErrorCode.INTERNAL_ERROR, ErrorDomain.TEST, 'internal error: ', `Domain '${name}' is already running`);
+}
+
+/** DESTROY or REBOOT of an inactive domain: libvirt's common check (code 55, domain DOMAIN). */
+export function notRunning(): RpcError {
+  return worded(ErrorCode.OPERATION_INVALID, ErrorDomain.DOMAIN, 'Requested operation is not valid: ', 'domain is not running');
+}
+
+/** A write procedure on a connection opened read-only (libvirt's public API refuses it in the daemon too). */
+export function readOnlyDenied(api: string): RpcError {
+  return worded(ErrorCode.OPERATION_DENIED, ErrorDomain.DOMAIN, 'operation forbidden: ', `read only access prevents ${api}`);
+}
+
+/** A flag the driver function does not know: checked before anything else, as libvirt's drivers do. */
+export function unsupportedFlags(flags: number, fn: string): RpcError {
+  return new RpcError(`unsupported flags (0x${(flags >>> 0).toString(16)}) in function ${fn}`, {
+    code: ErrorCode.INVALID_ARG,
+    domain: ErrorDomain.TEST,
+    str1: fn,
+    str2: 'flags',
+    int1: 0,
+    int2: 0,
+  });
+}
+
+/** DEREGISTER_ANY of a callback id this connection does not hold. */
+export function callbackNotRegistered(id: number): RpcError {
+  return worded(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC, 'internal error: ', `domain event callback ${id} not registered`);
+}
+
+/** REGISTER_ANY of an event id libvirt 9.0 does not have. */
+export function unsupportedEventId(eventID: number): RpcError {
+  return worded(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC, 'internal error: ', `unsupported event ID ${eventID}`);
+}

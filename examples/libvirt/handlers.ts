@@ -7,7 +7,10 @@
 import type { CallContext, Handlers } from 'xdrd';
 
 import { domainXml } from './domain-xml';
-import { alreadyOpen, lookupFailed, noDefaultDriver, noDriver, noSuchDomain, noTestFile } from './errors';
+import { alreadyOpen, lookupFailed, noDefaultDriver, noDriver, noSuchDomain, noTestFile, unsupportedEventId } from './errors';
+import { EventCallbacks } from './events';
+import * as lifecycle from './lifecycle';
+import { REBOOT_FLAGS, SNAPSHOT_LIST_FLAGS, UNDEFINE_FLAGS, checkFlags } from './lifecycle';
 import { matchesListFlags } from './list-filter';
 import {
   DEFAULT_URI,
@@ -61,6 +64,16 @@ function domainOf(node: TestNode, dom: remote_nonnull_domain): TestDomain {
 export function remoteHandlers(sessions: Sessions): Partial<Handlers<typeof remote, CallContext>> {
   const node = (ctx: CallContext): TestNode => sessions.node(ctx);
   const dom = (ctx: CallContext, d: remote_nonnull_domain): TestDomain => domainOf(node(ctx), d);
+  /**
+   * A procedure that changes the node: open, then read-write (the refusal
+   * names libvirt's API function `api`), then the flags, then the domain —
+   * the order libvirt checks them in.
+   */
+  const change = (ctx: CallContext, api: string, d: remote_nonnull_domain, flags?: [number, number, string]): [TestNode, TestDomain] => {
+    const n = sessions.writableNode(ctx, api);
+    if (flags !== undefined) checkFlags(...flags);
+    return [n, domainOf(n, d)];
+  };
 
   return {
     // One method, none: the socket's permissions are the access control.
@@ -158,5 +171,33 @@ export function remoteHandlers(sessions: Sessions): Partial<Handlers<typeof remo
     domain_has_managed_save_image: (a, ctx) => (dom(ctx, a.dom), { result: 0 }),
     domain_get_security_label: (a, ctx) => (dom(ctx, a.dom), { label: cChars(SECURITY_LABEL), enforcing: 1 }),
     domain_get_messages: (a, ctx) => (dom(ctx, a.dom), { msgs: [] }),
+    domain_snapshot_num: (a, ctx) => {
+      const n = node(ctx);
+      checkFlags(a.flags, SNAPSHOT_LIST_FLAGS, 'testDomainSnapshotNum');
+      domainOf(n, a.dom);
+      return { num: 0 };  // the test node keeps no snapshots
+    },
+
+    // Life cycle (lifecycle.ts): each raises its event before it answers.
+    domain_create: (a, ctx) => lifecycle.create(...change(ctx, 'virDomainCreate', a.dom)),
+    domain_destroy: (a, ctx) => lifecycle.destroy(...change(ctx, 'virDomainDestroy', a.dom)),
+    domain_shutdown: (a, ctx) => lifecycle.shutdown(...change(ctx, 'virDomainShutdown', a.dom)),
+    domain_reboot: (a, ctx) => lifecycle.reboot(...change(ctx, 'virDomainReboot', a.dom, [a.flags, REBOOT_FLAGS, 'testDomainReboot'])),
+    domain_suspend: (a, ctx) => lifecycle.suspend(...change(ctx, 'virDomainSuspend', a.dom)),
+    domain_resume: (a, ctx) => lifecycle.resume(...change(ctx, 'virDomainResume', a.dom)),
+    domain_undefine: (a, ctx) => lifecycle.undefine(...change(ctx, 'virDomainUndefine', a.dom)),
+    domain_undefine_flags: (a, ctx) =>
+      lifecycle.undefine(...change(ctx, 'virDomainUndefineFlags', a.dom, [a.flags, UNDEFINE_FLAGS, 'testDomainUndefineFlags'])),
+
+    // Events: allowed on read-only connections too.
+    connect_domain_event_callback_register_any: ({ eventID, dom: only }, ctx) => {
+      const n = node(ctx);
+      if (!EventCallbacks.known(eventID)) throw unsupportedEventId(eventID);
+      return { callbackID: sessions.get(ctx).callbacks.register(n.nextCallbackId++, eventID, only === null ? null : only.uuid) };
+    },
+    connect_domain_event_callback_deregister_any: ({ callbackID }, ctx) => {
+      node(ctx);
+      sessions.get(ctx).callbacks.deregister(callbackID);
+    },
   };
 }

@@ -37,11 +37,18 @@ export interface NodeInfo {
   threads: number;
 }
 
+/** Raises a lifecycle event (virDomainEventType, detail) about a domain as it is now. */
+export type EmitLifecycle = (d: TestDomain, event: number, detail: number) => void;
+
 export interface TestNode {
   /** In the order the driver lists them. */
   domains: TestDomain[];
+  /** Where lifecycle events go: every connection that registered for them (NodeStore). */
+  emit: EmitLifecycle;
   /** The id the next started domain gets. */
   nextId: number;
+  /** The id the next event callback gets, whichever connection registers it. */
+  nextCallbackId: number;
   info: NodeInfo;
 }
 
@@ -73,8 +80,9 @@ export function uuidToString(uuid: Buffer): string {
 }
 
 /** A fresh default node: what the first connection to `test:///default` sees. */
-export function defaultNode(): TestNode {
+export function defaultNode(emit: EmitLifecycle = () => {}): TestNode {
   return {
+    emit,
     domains: [
       {
         name: 'test',
@@ -91,6 +99,7 @@ export function defaultNode(): TestNode {
       },
     ],
     nextId: 2,
+    nextCallbackId: 0,
     info: { model: 'i686', memoryKiB: 3145728n, cpus: 16, mhz: 1400, nodes: 2, sockets: 2, cores: 2, threads: 2 },
   };
 }

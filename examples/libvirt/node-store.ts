@@ -4,15 +4,18 @@
  * next CONNECT_OPEN starts from a fresh default node (libvirt-wire.md §6.5).
  */
 import { defaultNode } from './model';
-import type { TestNode } from './model';
+import type { EmitLifecycle, TestNode } from './model';
 
 export class NodeStore {
   #node: TestNode | null = null;
   #users = 0;
 
+  /** `emit` receives the lifecycle events of every node this store makes. */
+  constructor(private readonly emit: EmitLifecycle = () => {}) {}
+
   /** A connection opened: it shares the current node, or starts a fresh one. */
   acquire(): TestNode {
-    if (this.#node === null) this.#node = defaultNode();
+    if (this.#node === null) this.#node = defaultNode(this.emit);
     this.#users++;
     return this.#node;
   }

@@ -31,6 +31,9 @@ export const remote_nonnull_domain = xdr.struct({
 });
 export type remote_nonnull_domain = xdr.Infer<typeof remote_nonnull_domain>;
 
+export const remote_domain = xdr.optional(remote_nonnull_domain);
+export type remote_domain = xdr.Infer<typeof remote_domain>;
+
 export const remote_auth_type = xdr.enum({
   REMOTE_AUTH_NONE: 0,
   REMOTE_AUTH_SASL: 1,
@@ -254,12 +257,107 @@ export const remote_domain_get_messages_ret = xdr.struct({
 });
 export type remote_domain_get_messages_ret = xdr.Infer<typeof remote_domain_get_messages_ret>;
 
+export const remote_domain_create_args = xdr.struct({
+  dom: remote_nonnull_domain,
+});
+export type remote_domain_create_args = xdr.Infer<typeof remote_domain_create_args>;
+
+export const remote_domain_define_xml_args = xdr.struct({
+  xml: remote_nonnull_string,
+});
+export type remote_domain_define_xml_args = xdr.Infer<typeof remote_domain_define_xml_args>;
+
+export const remote_domain_define_xml_ret = xdr.struct({
+  dom: remote_nonnull_domain,
+});
+export type remote_domain_define_xml_ret = xdr.Infer<typeof remote_domain_define_xml_ret>;
+
+export const remote_domain_destroy_args = xdr.struct({
+  dom: remote_nonnull_domain,
+});
+export type remote_domain_destroy_args = xdr.Infer<typeof remote_domain_destroy_args>;
+
+export const remote_domain_reboot_args = xdr.struct({
+  dom: remote_nonnull_domain,
+  flags: xdr.uint(),
+});
+export type remote_domain_reboot_args = xdr.Infer<typeof remote_domain_reboot_args>;
+
+export const remote_domain_resume_args = xdr.struct({
+  dom: remote_nonnull_domain,
+});
+export type remote_domain_resume_args = xdr.Infer<typeof remote_domain_resume_args>;
+
+export const remote_domain_shutdown_args = xdr.struct({
+  dom: remote_nonnull_domain,
+});
+export type remote_domain_shutdown_args = xdr.Infer<typeof remote_domain_shutdown_args>;
+
+export const remote_domain_suspend_args = xdr.struct({
+  dom: remote_nonnull_domain,
+});
+export type remote_domain_suspend_args = xdr.Infer<typeof remote_domain_suspend_args>;
+
+export const remote_domain_undefine_args = xdr.struct({
+  dom: remote_nonnull_domain,
+});
+export type remote_domain_undefine_args = xdr.Infer<typeof remote_domain_undefine_args>;
+
+export const remote_domain_undefine_flags_args = xdr.struct({
+  dom: remote_nonnull_domain,
+  flags: xdr.uint(),
+});
+export type remote_domain_undefine_flags_args = xdr.Infer<typeof remote_domain_undefine_flags_args>;
+
+export const remote_domain_snapshot_num_args = xdr.struct({
+  dom: remote_nonnull_domain,
+  flags: xdr.uint(),
+});
+export type remote_domain_snapshot_num_args = xdr.Infer<typeof remote_domain_snapshot_num_args>;
+
+export const remote_domain_snapshot_num_ret = xdr.struct({
+  num: xdr.int(),
+});
+export type remote_domain_snapshot_num_ret = xdr.Infer<typeof remote_domain_snapshot_num_ret>;
+
+export const remote_connect_domain_event_callback_register_any_args = xdr.struct({
+  eventID: xdr.int(),
+  dom: remote_domain,
+});
+export type remote_connect_domain_event_callback_register_any_args = xdr.Infer<typeof remote_connect_domain_event_callback_register_any_args>;
+
+export const remote_connect_domain_event_callback_register_any_ret = xdr.struct({
+  callbackID: xdr.int(),
+});
+export type remote_connect_domain_event_callback_register_any_ret = xdr.Infer<typeof remote_connect_domain_event_callback_register_any_ret>;
+
+export const remote_connect_domain_event_callback_deregister_any_args = xdr.struct({
+  callbackID: xdr.int(),
+});
+export type remote_connect_domain_event_callback_deregister_any_args = xdr.Infer<typeof remote_connect_domain_event_callback_deregister_any_args>;
+
+export const remote_domain_event_lifecycle_msg = xdr.struct({
+  dom: remote_nonnull_domain,
+  event: xdr.int(),
+  detail: xdr.int(),
+});
+export type remote_domain_event_lifecycle_msg = xdr.Infer<typeof remote_domain_event_lifecycle_msg>;
+
+export const remote_domain_event_callback_lifecycle_msg = xdr.struct({
+  callbackID: xdr.int(),
+  msg: remote_domain_event_lifecycle_msg,
+});
+export type remote_domain_event_callback_lifecycle_msg = xdr.Infer<typeof remote_domain_event_callback_lifecycle_msg>;
+
 export const remote_procedure = xdr.enum({
   REMOTE_PROC_CONNECT_OPEN: 1,
   REMOTE_PROC_CONNECT_CLOSE: 2,
   REMOTE_PROC_CONNECT_GET_TYPE: 3,
   REMOTE_PROC_CONNECT_GET_VERSION: 4,
   REMOTE_PROC_NODE_GET_INFO: 6,
+  REMOTE_PROC_DOMAIN_CREATE: 9,
+  REMOTE_PROC_DOMAIN_DEFINE_XML: 11,
+  REMOTE_PROC_DOMAIN_DESTROY: 12,
   REMOTE_PROC_DOMAIN_GET_XML_DESC: 14,
   REMOTE_PROC_DOMAIN_GET_AUTOSTART: 15,
   REMOTE_PROC_DOMAIN_GET_INFO: 16,
@@ -267,6 +365,11 @@ export const remote_procedure = xdr.enum({
   REMOTE_PROC_DOMAIN_LOOKUP_BY_ID: 22,
   REMOTE_PROC_DOMAIN_LOOKUP_BY_NAME: 23,
   REMOTE_PROC_DOMAIN_LOOKUP_BY_UUID: 24,
+  REMOTE_PROC_DOMAIN_REBOOT: 27,
+  REMOTE_PROC_DOMAIN_RESUME: 28,
+  REMOTE_PROC_DOMAIN_SHUTDOWN: 33,
+  REMOTE_PROC_DOMAIN_SUSPEND: 34,
+  REMOTE_PROC_DOMAIN_UNDEFINE: 35,
   REMOTE_PROC_CONNECT_GET_HOSTNAME: 59,
   REMOTE_PROC_CONNECT_SUPPORTS_FEATURE: 60,
   REMOTE_PROC_AUTH_LIST: 66,
@@ -277,8 +380,13 @@ export const remote_procedure = xdr.enum({
   REMOTE_PROC_DOMAIN_IS_PERSISTENT: 151,
   REMOTE_PROC_CONNECT_GET_LIB_VERSION: 157,
   REMOTE_PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE: 183,
+  REMOTE_PROC_DOMAIN_SNAPSHOT_NUM: 187,
   REMOTE_PROC_DOMAIN_GET_STATE: 212,
+  REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS: 231,
   REMOTE_PROC_CONNECT_LIST_ALL_DOMAINS: 273,
+  REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY: 316,
+  REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY: 317,
+  REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE: 318,
   REMOTE_PROC_CONNECT_REGISTER_CLOSE_CALLBACK: 360,
   REMOTE_PROC_CONNECT_UNREGISTER_CLOSE_CALLBACK: 361,
   REMOTE_PROC_DOMAIN_GET_MESSAGES: 426,
@@ -294,6 +402,9 @@ export const remote = defineProgram({
     connect_get_type: { id: 3, args: xdr.void(), result: remote_connect_get_type_ret },
     connect_get_version: { id: 4, args: xdr.void(), result: remote_connect_get_version_ret },
     node_get_info: { id: 6, args: xdr.void(), result: remote_node_get_info_ret },
+    domain_create: { id: 9, args: remote_domain_create_args, result: xdr.void() },
+    domain_define_xml: { id: 11, args: remote_domain_define_xml_args, result: remote_domain_define_xml_ret },
+    domain_destroy: { id: 12, args: remote_domain_destroy_args, result: xdr.void() },
     domain_get_xml_desc: { id: 14, args: remote_domain_get_xml_desc_args, result: remote_domain_get_xml_desc_ret },
     domain_get_autostart: { id: 15, args: remote_domain_get_autostart_args, result: remote_domain_get_autostart_ret },
     domain_get_info: { id: 16, args: remote_domain_get_info_args, result: remote_domain_get_info_ret },
@@ -301,6 +412,11 @@ export const remote = defineProgram({
     domain_lookup_by_id: { id: 22, args: remote_domain_lookup_by_id_args, result: remote_domain_lookup_by_id_ret },
     domain_lookup_by_name: { id: 23, args: remote_domain_lookup_by_name_args, result: remote_domain_lookup_by_name_ret },
     domain_lookup_by_uuid: { id: 24, args: remote_domain_lookup_by_uuid_args, result: remote_domain_lookup_by_uuid_ret },
+    domain_reboot: { id: 27, args: remote_domain_reboot_args, result: xdr.void() },
+    domain_resume: { id: 28, args: remote_domain_resume_args, result: xdr.void() },
+    domain_shutdown: { id: 33, args: remote_domain_shutdown_args, result: xdr.void() },
+    domain_suspend: { id: 34, args: remote_domain_suspend_args, result: xdr.void() },
+    domain_undefine: { id: 35, args: remote_domain_undefine_args, result: xdr.void() },
     connect_get_hostname: { id: 59, args: xdr.void(), result: remote_connect_get_hostname_ret },
     connect_supports_feature: { id: 60, args: remote_connect_supports_feature_args, result: remote_connect_supports_feature_ret },
     auth_list: { id: 66, args: xdr.void(), result: remote_auth_list_ret },
@@ -311,10 +427,17 @@ export const remote = defineProgram({
     domain_is_persistent: { id: 151, args: remote_domain_is_persistent_args, result: remote_domain_is_persistent_ret },
     connect_get_lib_version: { id: 157, args: xdr.void(), result: remote_connect_get_lib_version_ret },
     domain_has_managed_save_image: { id: 183, args: remote_domain_has_managed_save_image_args, result: remote_domain_has_managed_save_image_ret },
+    domain_snapshot_num: { id: 187, args: remote_domain_snapshot_num_args, result: remote_domain_snapshot_num_ret },
     domain_get_state: { id: 212, args: remote_domain_get_state_args, result: remote_domain_get_state_ret },
+    domain_undefine_flags: { id: 231, args: remote_domain_undefine_flags_args, result: xdr.void() },
     connect_list_all_domains: { id: 273, args: remote_connect_list_all_domains_args, result: remote_connect_list_all_domains_ret },
+    connect_domain_event_callback_register_any: { id: 316, args: remote_connect_domain_event_callback_register_any_args, result: remote_connect_domain_event_callback_register_any_ret },
+    connect_domain_event_callback_deregister_any: { id: 317, args: remote_connect_domain_event_callback_deregister_any_args, result: xdr.void() },
     connect_register_close_callback: { id: 360, args: xdr.void(), result: xdr.void() },
     connect_unregister_close_callback: { id: 361, args: xdr.void(), result: xdr.void() },
     domain_get_messages: { id: 426, args: remote_domain_get_messages_args, result: remote_domain_get_messages_ret },
+  },
+  events: {
+    domain_event_callback_lifecycle: { id: 318, body: remote_domain_event_callback_lifecycle_msg },
   },
 });

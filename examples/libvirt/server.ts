@@ -8,12 +8,21 @@ import { remoteHandlers } from './handlers';
 import { NodeStore } from './node-store';
 import { remote } from './remote';
 import { Sessions } from './session';
+import type { SendLifecycle } from './session';
+
+/** libvirtd sends its domain events with serial 1 (recorded). */
+const EVENT_SERIAL = 1;
 
 export function createLibvirtServer(): { server: Server; store: NodeStore } {
-  const store = new NodeStore();
-  const sessions = new Sessions(store);
   // libvirtd's default: at most 5 calls of one client in progress.
   const server = new Server({ maxRequestsPerClient: 5 });
+  const send: SendLifecycle = (client, callbackID, d, event, detail) => {
+    const dom = { name: d.name, uuid: d.uuid, id: d.id };
+    server.sendEvent(client, remote.events.domain_event_callback_lifecycle, { callbackID, msg: { dom, event, detail } }, { serial: EVENT_SERIAL });
+  };
+  // The store raises events only from handlers, after `sessions` exists.
+  const store = new NodeStore((d, event, detail) => sessions.deliver(d, event, detail));
+  const sessions = new Sessions(store, send);
   server.handle(remote, remoteHandlers(sessions));
   server.on('disconnect', (client) => sessions.disconnected(client));
   return { server, store };
