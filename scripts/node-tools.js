@@ -41,6 +41,14 @@ const scenarios = {
     explicitOnly: true,
     threadTools: true,
   },
+  // The libvirt example as the stress driver's user module (issue 24), the
+  // same scale: its model, sessions and events under the same abuse.
+  'stress-libvirt': {
+    args: ['--expose-gc', '--max-semi-space-size=1'],
+    command: ['dist/lib/cli/cli.js', 'stress', 'dist/examples/libvirt/stress.js', '--scale', '0.05', '--rounds', '3', '--seconds', '1500'],
+    env: { XDRD_STRESS_NO_REEXEC: '1' },
+    explicitOnly: true,
+  },
   'exit-held': { args: [], script: 'exit-in-flight.js', arg: 'sock', extra: ['held'], exitCode: 3, viaExit: true },
   'exit-queued': { args: [], script: 'exit-in-flight.js', arg: 'sock', extra: ['queued'], exitCode: 3, viaExit: true, threadTools: true },
   'gc-listening': { args: ['--expose-gc'], script: 'gc-listening.js', arg: 'sock', viaExit: true },

@@ -22,6 +22,9 @@ runSteps('test:ci', [
   // (epoll) only, for CI time.
   { name: 'stress on poll()', cmd: npm('stress'), limitSec: 300, env: { XDRD_EVENT_BACKEND: 'poll' } },
   { name: 'stress under memcheck', cmd: npm('stress:valgrind'), limitSec: 1500 },
+  // The libvirt example as a user module: plainly, then under memcheck.
+  { name: 'libvirt example under stress', cmd: npm('stress:libvirt'), limitSec: 400 },
+  { name: 'libvirt example under stress, memcheck', cmd: npm('stress:libvirt:valgrind'), limitSec: 1500 },
   { name: 'stress under helgrind', cmd: npm('stress:helgrind'), limitSec: 1500 },
   { name: 'stress under ASan+UBSan', cmd: npm('stress:asan'), limitSec: 600 },
   { name: 'the tools report planted bugs', cmd: npm('test:tools-bite'), limitSec: 900 },

@@ -13,9 +13,11 @@ import type { SendLifecycle } from './session';
 /** libvirtd sends its domain events with serial 1 (recorded). */
 const EVENT_SERIAL = 1;
 
-export function createLibvirtServer(): { server: Server; store: NodeStore } {
-  // libvirtd's default: at most 5 calls of one client in progress.
-  const server = new Server({ maxRequestsPerClient: 5 });
+/**
+ * Serves the test driver's REMOTE program on `server` (its own or, for
+ * `xdrd stress`, the driver's): handlers, sessions, and events.
+ */
+export function installLibvirt(server: Server): NodeStore {
   const send: SendLifecycle = (client, callbackID, d, event, detail) => {
     const dom = { name: d.name, uuid: d.uuid, id: d.id };
     server.sendEvent(client, remote.events.domain_event_callback_lifecycle, { callbackID, msg: { dom, event, detail } }, { serial: EVENT_SERIAL });
@@ -25,5 +27,11 @@ export function createLibvirtServer(): { server: Server; store: NodeStore } {
   const sessions = new Sessions(store, send);
   server.handle(remote, remoteHandlers(sessions));
   server.on('disconnect', (client) => sessions.disconnected(client));
-  return { server, store };
+  return store;
+}
+
+export function createLibvirtServer(): { server: Server; store: NodeStore } {
+  // libvirtd's default: at most 5 calls of one client in progress.
+  const server = new Server({ maxRequestsPerClient: 5 });
+  return { server, store: installLibvirt(server) };
 }
