@@ -217,7 +217,9 @@ test("startKeepalive(): a peer that never answers PINGs is closed ('keepalive')"
 test('startKeepalive(): a client that answers PINGs stays connected', async () => {
   const { server, address } = await startServer({
     1: (_body, ctx) => {
-      ctx.client.startKeepalive({ intervalMs: 20, count: 1 });
+      // The PONGs come from this process's JS thread: count 3 gives it 90 ms
+      // to answer each PING, room for a loaded machine (20 ms x 1 was not).
+      ctx.client.startKeepalive({ intervalMs: 30, count: 3 });
       return Buffer.alloc(0);
     },
   });
