@@ -4,10 +4,11 @@
  * libxml2's report, "(<document name>):<line>: <what>", then the line it
  * stopped on and a caret under the place (recorded; see
  * test/fixtures/libvirt-domains). fast-xml-parser does the parsing; the
- * wording of the four mistakes a user makes most (empty file, truncated
- * file, mismatched end tag, content after the root) is ours, from the
- * recordings. Any other mistake keeps the code, domain and layout with
- * fast-xml-parser's description, which libvirtd words differently.
+ * wording of the mistakes a user makes most (empty file, truncated
+ * file, mismatched end tag, content after the root, an undefined entity,
+ * '<' in an attribute value) is ours, from the recordings. Any other
+ * mistake keeps the code, domain and layout with fast-xml-parser's
+ * description, which libvirtd words differently.
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { RpcError } from 'xdrd';
@@ -73,7 +74,10 @@ function toElement(n: OrderedNode): XmlElement {
   return { name, attrs, children, text };
 }
 
-const MARKUP = /<!--[\s\S]*?-->|<\?[\s\S]*?\?>|<!\[CDATA\[[\s\S]*?\]\]>|<!DOCTYPE[^>]*>|<\/\s*([^\s>]+)\s*>|<([^\s/>!?]+)(?:[^>"']|"[^"]*"|'[^']*')*?(\/?)>/g;
+/** Comments, PIs, CDATA, DOCTYPE, end tags (1: name), start tags (2: name, 3: '/' when empty). A '<' in a quoted value stops a start tag: libxml2 refuses it. */
+const MARKUP = /<!--[\s\S]*?-->|<\?[\s\S]*?\?>|<!\[CDATA\[[\s\S]*?\]\]>|<!DOCTYPE[^>]*>|<\/\s*([^\s>]+)\s*>|<([^\s/>!?]+)(?:[^>"'<]|"[^"<]*"|'[^'<]*')*?(\/?)>/g;
+/** The five entities XML predefines; libvirt's documents have no DTD to define more. */
+const ENTITY = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);)([^;\s&<]*);/;
 
 /**
  * Walks the tags the way libxml2 meets them, to say where it would stop;
@@ -89,6 +93,8 @@ function findProblem(xml: string): Problem | null {
   for (let m = MARKUP.exec(xml); m !== null; m = MARKUP.exec(xml)) {
     const between = xml.slice(pos, m.index);
     if (rootDone && /\S/.test(between)) return { what: 'Extra content at the end of the document', at: pos + between.search(/\S/) };
+    const stray = strayProblem(xml, pos, between) ?? entityProblem(pos, between) ?? entityProblem(m.index, m[0]);
+    if (stray !== null) return stray;
     pos = m.index + m[0].length;
     const [, endName, startName, selfClosing] = m;
     if (startName !== undefined) {
@@ -104,6 +110,8 @@ function findProblem(xml: string): Problem | null {
   }
   const rest = xml.slice(pos);
   if (rootDone && /\S/.test(rest)) return { what: 'Extra content at the end of the document', at: pos + rest.search(/\S/) };
+  const stray = strayProblem(xml, pos, rest) ?? entityProblem(pos, rest);
+  if (stray !== null) return stray;
   if (open.length > 0 && !rest.includes('<')) {
     const top = open[open.length - 1]!;
     return { what: `Premature end of data in tag ${top.name} line ${top.line}`, at: xml.length };
@@ -112,6 +120,29 @@ function findProblem(xml: string): Problem | null {
   if (v !== true) return { what: v.err.msg, at: offsetOf(xml, v.err.line, v.err.col) };
   if (!rootDone) return { what: 'Start tag expected, \'<\' not found', at: xml.length };
   return null;
+}
+
+/**
+ * A '<' that no markup took: a start tag whose quoted value runs into
+ * another tag. libxml2 stops at that '<'. Other stray '<' are left to the
+ * validator.
+ */
+function strayProblem(xml: string, from: number, text: string): Problem | null {
+  const lt = text.indexOf('<');
+  if (lt < 0) return null;
+  const tag = /^<[^\s/>!?]+[^"'<>]*(["'])/.exec(xml.slice(from + lt));
+  if (tag === null) return null;
+  const valueStart = from + lt + tag[0].length;
+  const close = xml.indexOf(tag[1]!, valueStart);
+  const inner = xml.indexOf('<', valueStart);
+  if (inner < 0 || (close >= 0 && close < inner)) return null;
+  return { what: "Unescaped '<' not allowed in attributes values", at: inner };
+}
+
+/** An entity reference XML does not predefine: libxml2 stops after its ';'. */
+function entityProblem(from: number, text: string): Problem | null {
+  const m = ENTITY.exec(text);
+  return m === null ? null : { what: `Entity '${m[1]}' not defined`, at: from + m.index + m[0].length };
 }
 
 function lineOf(xml: string, at: number): number {
