@@ -9,6 +9,7 @@
  * Without libvirtd/virsh/python3-libvirt the suite skips with a message;
  * under XDRD_CI=1 (.ci/run installs them) it fails instead.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 
 import { REPO, cleanUp, startChild, tempDir } from './helpers/harness';
@@ -21,6 +22,11 @@ jest.setTimeout(120000);
 const missing = libvirtMissing();
 const UUID = '6695eb01-f6a4-8304-79aa-97f2502e193f';
 const ZERO = '00000000-0000-0000-0000-000000000000';
+
+/** The domain XML documents of test/libvirt-domain-xml.test.ts, for `virsh define`. */
+const DOMAINS = path.join(REPO, 'test', 'fixtures', 'libvirt-domains');
+const domainFile = (f: string) => path.join(DOMAINS, f);
+const domainFiles = fs.readdirSync(DOMAINS).filter((f) => f.endsWith('.xml')).sort();
 
 /** One virsh invocation per entry (its arguments after `-c URI`). */
 const VIRSH_SESSIONS: string[][] = [
@@ -69,6 +75,22 @@ const VIRSH_SESSIONS: string[][] = [
   ['undefine test; dominfo test; undefine test; list --all --transient; destroy test; list --all; dominfo test'],
   ['destroy test; undefine test; list --all; start test'],
   ['destroy test; start test; destroy test; start test; domid test; list'],
+  // define: every refused document (the node unchanged after it) ...
+  ...domainFiles.filter((f) => f.startsWith('invalid-') || f.startsWith('define-conflict-')).map((f) => [`define ${domainFile(f)}; list --all --name`]),
+  // ... every accepted one with a UUID, through its life (without a UUID, libvirt makes a random one) ...
+  ...['uuid-mib', 'gib-x86_64', 'escaped-name', 'bytes-clamped'].map((f) => {
+    const name = f === 'escaped-name' ? 'a&b' : f;
+    const d = `'${name}'`;
+    return [`define ${domainFile(`${f}.xml`)}; dumpxml ${d}; dumpxml --inactive ${d}; dominfo ${d}; domstate ${d} --reason; start ${d}; dumpxml ${d}; list --all; suspend ${d}; destroy ${d}; undefine ${d}; list --all`];
+  }),
+  ['define', domainFile('minimal.xml')],
+  // (no dominfo or dumpxml: they show the random UUID)
+  [`define ${domainFile('described.xml')}; list --all; domstate described --reason; domname described`],
+  [`define ${domainFile('large-description.xml')}; domstate large-description --reason; list --all --inactive`],
+  // ... redefining the running `test` (its live XML stays until it stops), and a transient domain made persistent again.
+  [`define ${domainFile('define-redefine-test.xml')}; dumpxml test; dumpxml --inactive test; dominfo test; destroy test; dumpxml test; dominfo test`],
+  [`undefine test; define ${domainFile('define-redefine-test.xml')}; dominfo test; destroy test; list --all; dumpxml test`],
+  ['-r', 'define', domainFile('uuid-mib.xml')],
 ];
 
 /**
@@ -247,6 +269,14 @@ async function rawLifecycle(socket: string): Promise<string> {
     ['UNDEFINE_FLAGS 3 running', 231, withFlags(test, 3)],
     ['IS_PERSISTENT', 151, test],
     ['UNDEFINE transient', 35, test],
+    ['DEFINE_XML test while transient', 11, str(fs.readFileSync(domainFile('define-redefine-test.xml'), 'utf8'))],
+    ['IS_PERSISTENT', 151, test],
+    ['GET_XML_DESC inactive', 14, withFlags(test, 2)],
+    ['UNDEFINE again', 35, test],
+    ['DEFINE_XML malformed', 11, str('<domain')],
+    ['DEFINE_XML 2 MiB, no os type', 11, str(`<domain type='test'><name>big</name><description>${'x'.repeat(2 << 20)}</description><memory>1024</memory></domain>`)],
+    ['DEFINE_XML a name clash', 11, str(fs.readFileSync(domainFile('define-conflict-name-of-test.xml'), 'utf8'))],
+    ['LIST_ALL', 273, Buffer.concat([int(1), int(0)])],
     ['DESTROY transient', 12, test],
     ['LOOKUP_BY_NAME test', 23, str('test')],
     ...[9, 12, 27, 28, 33, 34, 35, 187, 231].map((p): [string, number, Buffer] => [`proc ${p} unknown domain`, p, p === 27 || p === 187 || p === 231 ? withFlags(ghost, 0) : ghost]),
@@ -258,6 +288,7 @@ async function rawLifecycle(socket: string): Promise<string> {
     ['REGISTER_ANY lifecycle', 316, Buffer.concat([int(0), int(0)])],
     ...[9, 12, 27, 28, 33, 34, 35, 231].map((p): [string, number, Buffer] => [`proc ${p}`, p, p === 27 || p === 231 ? withFlags(test, 0) : test]),
     ['UNDEFINE_FLAGS bad flag', 231, withFlags(test, 4)],
+    ['DEFINE_XML', 11, str(fs.readFileSync(domainFile('uuid-mib.xml'), 'utf8'))],
     ['SUSPEND unknown domain', 34, ghost],
     ['SNAPSHOT_NUM', 187, withFlags(test, 0)],
     ['DEREGISTER_ANY 0', 317, int(0)],
@@ -344,7 +375,8 @@ suite('libvirt example vs. a real libvirtd (test driver)', () => {
       lines += want.split('\n').length;
       if (want !== a.text) differences.push(`${e.name}\n=== libvirtd\n${want}\n=== example\n${a.text}`);
     }
-    console.log(`libvirt conformance: ${expected.length} sessions (${VIRSH_SESSIONS.length} virsh, 1 python, 1 raw), ${lines} lines compared, ${differences.length} differences`);
+    const count = (prefix: string) => expected.filter((t) => t.name.startsWith(prefix)).length;
+    console.log(`libvirt conformance: ${expected.length} sessions (${count('virsh ')} virsh, ${count('python3')} python, ${count('raw ')} raw), ${lines} lines compared, ${differences.length} differences`);
     expect(differences).toEqual([]);
     // Sanity: the sessions did run against a live daemon.
     expect(expected[0]!.text).toMatch(/^exit 0\n/);

@@ -113,16 +113,9 @@ describe('the default domain', () => {
     expect(asPrinted(domainXml({ ...dom, state: DomainState.SHUTOFF }, 0))).toBe(read('default-test.dumpxml-inactive'));
   });
 
-  test('its values are the model\'s', () => {
-    const def = defaultDomainDef();
-    expect({ name: def.name, uuid: def.uuid, max: def.maxMemKiB, mem: def.memoryKiB, vcpus: def.vcpus, os: def.reportedOsType }).toEqual({
-      name: dom.name,
-      uuid: dom.uuid,
-      max: dom.maxMemKiB,
-      mem: dom.memoryKiB,
-      vcpus: dom.vcpus,
-      os: dom.osType,
-    });
+  test("the model's domain `test` runs the default definition", () => {
+    expect(dom.def).toEqual(defaultDomainDef());
+    expect(dom.nextDef).toBeNull();
   });
 });
 
@@ -144,13 +137,31 @@ describe('checkDefine against the default node', () => {
     const def = parseDomainXml(read('define-redefine-test.xml'));
     expect(checkDefine(existing, def)).toEqual({ replaces: 1 });
     // What libvirtd shows afterwards: the old definition live, the new one with --inactive.
-    expect(asPrinted(formatDomainXml(defaultDomainDef(), 1))).toBe(read('define-redefine-test.dumpxml'));
-    expect(asPrinted(formatDomainXml(def, null))).toBe(read('define-redefine-test.dumpxml-inactive'));
+    const running = { ...defaultNode().domains[0]!, nextDef: def };
+    expect(asPrinted(domainXml(running, 0))).toBe(read('define-redefine-test.dumpxml'));
+    expect(asPrinted(domainXml(running, 2))).toBe(read('define-redefine-test.dumpxml-inactive'));
   });
 
   test('an inactive domain holds its name and UUID as a running one does', () => {
     const idle = [{ def: defaultDomainDef(), active: false }];
     expect(() => checkDefine(idle, parseDomainXml(read('define-conflict-uuid-of-test.xml')))).toThrow(/is already defined with uuid/);
     expect(() => checkDefine(idle, parseDomainXml(read('define-conflict-name-of-test.xml')))).toThrow(/already exists with uuid/);
+  });
+});
+
+describe('documents cut off inside a tag', () => {
+  // Recorded from libvirtd 9.0 (python defineXML): code 35, domain 20, and libxml2's report.
+  const cases: [string, string][] = [
+    ['<domain', "(domain_definition):1: Couldn't find end of Start Tag domain line 1\n<domain\n-------^"],
+    ["<domain type='test'", "(domain_definition):1: attributes construct error\n<domain type='test'\n-------------------^"],
+    ["<domain type='test' ", "(domain_definition):1: Couldn't find end of Start Tag domain line 1\n<domain type='test' \n--------------------^"],
+    ["<domain type='te", "(domain_definition):1: AttValue: ' expected\n<domain type='te\n----------------^"],
+    ["<domain type='test'><name", "(domain_definition):1: Couldn't find end of Start Tag name line 1\n<domain type='test'><name\n-------------------------^"],
+    ["<domain type='test'><name>x</name", "(domain_definition):1: expected '>'\n<domain type='test'><name>x</name\n---------------------------------^"],
+    ['\n<domain\n', "(domain_definition):3: Couldn't find end of Start Tag domain line 2\n(null)\n^"],
+  ];
+  test.each(cases)('%j is refused as libvirtd refuses it', (xml, message) => {
+    const e = thrown(() => parseDomainXml(xml));
+    expect({ code: e.code, domain: e.domain, message: e.message }).toEqual({ code: 35, domain: 20, message });
   });
 });

@@ -5,7 +5,7 @@
  * shape and the default domain; parsing, formatting and the define-time
  * checks each have their own file and are re-exported here.
  */
-import { uuidFromString } from './model';
+import { uuidFromString } from './uuid';
 
 export interface DomainDef {
   /** <domain type=...>: 'test' for the default domain; libvirtd keeps any known hypervisor name. */

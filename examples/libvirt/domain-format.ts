@@ -6,7 +6,7 @@
  * test/fixtures/libvirt-domains.
  */
 import type { DomainDef } from './domain-def';
-import { uuidToString } from './model';
+import { uuidToString } from './uuid';
 
 /** libvirt escapes the five XML specials in text and attribute values alike. */
 export function escapeXml(s: string): string {

@@ -17,7 +17,7 @@ import { DEFAULT_ARCH, TEST_DRIVER_OS_TYPE } from './domain-def';
 import type { DomainDef } from './domain-def';
 import * as E from './domain-xml-errors';
 import { memoryKiB } from './memory-units';
-import { uuidFromString } from './model';
+import { uuidFromString } from './uuid';
 import { parseXmlDocument } from './xml-syntax';
 import type { XmlElement } from './xml-syntax';
 

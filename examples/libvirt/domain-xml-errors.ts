@@ -8,7 +8,7 @@
  */
 import { ErrorCode, ErrorDomain, RpcError } from 'xdrd';
 
-import { uuidToString } from './model';
+import { uuidToString } from './uuid';
 
 /** VIR_FROM_XML: libvirt's XML helpers report numbers they cannot read. */
 const FROM_XML = 5;

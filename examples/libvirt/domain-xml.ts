@@ -1,10 +1,9 @@
 /**
- * The XML of a test-driver domain (DOMAIN_GET_XML_DESC) for the domains
- * of model.ts: their values in the default domain's definition, formatted
- * by domain-format.ts. The live id shows only while the domain runs and
- * VIR_DOMAIN_XML_INACTIVE is not asked.
+ * The XML of a domain (DOMAIN_GET_XML_DESC): its live definition with the
+ * live id while it runs, or with VIR_DOMAIN_XML_INACTIVE its persistent
+ * one (a definition given while it runs, if any) without the id.
  */
-import { defaultDomainDef, formatDomainXml } from './domain-def';
+import { formatDomainXml } from './domain-def';
 import { DomainState } from './model';
 import type { TestDomain } from './model';
 
@@ -12,7 +11,6 @@ import type { TestDomain } from './model';
 const XML_INACTIVE = 2;
 
 export function domainXml(dom: TestDomain, flags: number): string {
-  const live = dom.state !== DomainState.SHUTOFF && (flags & XML_INACTIVE) === 0;
-  const def = { ...defaultDomainDef(), name: dom.name, uuid: dom.uuid, maxMemKiB: dom.maxMemKiB, memoryKiB: dom.memoryKiB, vcpus: dom.vcpus };
-  return formatDomainXml(def, live ? dom.id : null);
+  if ((flags & XML_INACTIVE) !== 0) return formatDomainXml(dom.nextDef ?? dom.def, null);
+  return formatDomainXml(dom.def, dom.state !== DomainState.SHUTOFF ? dom.id : null);
 }

@@ -6,7 +6,7 @@
  */
 import { ErrorCode, ErrorDomain, RpcError } from 'xdrd';
 
-import { uuidToString } from './model';
+import { uuidToString } from './uuid';
 
 /** libvirt's own wording: "<prefix><detail>", str1 the format, str2 the detail. */
 function worded(code: number, domain: number, prefix: string, detail: string): RpcError {

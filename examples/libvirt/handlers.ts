@@ -51,12 +51,12 @@ function fixedChars(s: string, len: number): number[] {
 }
 
 function wireDomain(d: TestDomain): remote_nonnull_domain {
-  return { name: d.name, uuid: d.uuid, id: d.state === DomainState.SHUTOFF ? -1 : d.id };
+  return { name: d.def.name, uuid: d.def.uuid, id: d.state === DomainState.SHUTOFF ? -1 : d.id };
 }
 
 /** The domain a per-domain call names: by UUID, as the test driver finds it. */
 function domainOf(node: TestNode, dom: remote_nonnull_domain): TestDomain {
-  const d = node.domains.find((x) => x.uuid.equals(dom.uuid));
+  const d = node.domains.find((x) => x.def.uuid.equals(dom.uuid));
   if (d === undefined) throw noSuchDomain(dom.uuid, dom.name);
   return d;
 }
@@ -145,31 +145,33 @@ export function remoteHandlers(sessions: Sessions): Partial<Handlers<typeof remo
       return { dom: wireDomain(d) };
     },
     domain_lookup_by_name: ({ name }, ctx) => {
-      const d = node(ctx).domains.find((x) => x.name === name);
+      const d = node(ctx).domains.find((x) => x.def.name === name);
       if (d === undefined) throw lookupFailed();
       return { dom: wireDomain(d) };
     },
     domain_lookup_by_uuid: ({ uuid }, ctx) => {
-      const d = node(ctx).domains.find((x) => x.uuid.equals(uuid));
+      const d = node(ctx).domains.find((x) => x.def.uuid.equals(uuid));
       if (d === undefined) throw lookupFailed();
       return { dom: wireDomain(d) };
     },
 
     domain_get_info: (a, ctx) => {
       const d = dom(ctx, a.dom);
-      return { state: d.state, maxMem: d.maxMemKiB, memory: d.memoryKiB, nrVirtCpu: d.vcpus, cpuTime: cpuTimeNs() };
+      return { state: d.state, maxMem: d.def.maxMemKiB, memory: d.def.memoryKiB, nrVirtCpu: d.def.vcpus, cpuTime: cpuTimeNs() };
     },
     domain_get_state: (a, ctx) => {
       const d = dom(ctx, a.dom);
       return { state: d.state, reason: d.reason };
     },
     domain_get_xml_desc: (a, ctx) => ({ xml: domainXml(dom(ctx, a.dom), a.flags) }),
-    domain_get_os_type: (a, ctx) => ({ type: dom(ctx, a.dom).osType }),
+    domain_get_os_type: (a, ctx) => ({ type: dom(ctx, a.dom).def.reportedOsType }),
     domain_is_active: (a, ctx) => ({ active: dom(ctx, a.dom).state !== DomainState.SHUTOFF ? 1 : 0 }),
     domain_is_persistent: (a, ctx) => ({ persistent: dom(ctx, a.dom).persistent ? 1 : 0 }),
     domain_get_autostart: (a, ctx) => ({ autostart: dom(ctx, a.dom).autostart ? 1 : 0 }),
     domain_has_managed_save_image: (a, ctx) => (dom(ctx, a.dom), { result: 0 }),
-    domain_get_security_label: (a, ctx) => (dom(ctx, a.dom), { label: cChars(SECURITY_LABEL), enforcing: 1 }),
+    // Only a running domain has a label; an inactive one answers "" and 0 (recorded).
+    domain_get_security_label: (a, ctx) =>
+      lifecycle.isActive(dom(ctx, a.dom)) ? { label: cChars(SECURITY_LABEL), enforcing: 1 } : { label: cChars(''), enforcing: 0 },
     domain_get_messages: (a, ctx) => (dom(ctx, a.dom), { msgs: [] }),
     domain_snapshot_num: (a, ctx) => {
       const n = node(ctx);
@@ -186,6 +188,7 @@ export function remoteHandlers(sessions: Sessions): Partial<Handlers<typeof remo
     domain_suspend: (a, ctx) => lifecycle.suspend(...change(ctx, 'virDomainSuspend', a.dom)),
     domain_resume: (a, ctx) => lifecycle.resume(...change(ctx, 'virDomainResume', a.dom)),
     domain_undefine: (a, ctx) => lifecycle.undefine(...change(ctx, 'virDomainUndefine', a.dom)),
+    domain_define_xml: ({ xml }, ctx) => ({ dom: wireDomain(lifecycle.define(sessions.writableNode(ctx, 'virDomainDefineXML'), xml)) }),
     domain_undefine_flags: (a, ctx) =>
       lifecycle.undefine(...change(ctx, 'virDomainUndefineFlags', a.dom, [a.flags, UNDEFINE_FLAGS, 'testDomainUndefineFlags'])),
 

@@ -5,6 +5,7 @@
  * types and no sessions here: handlers.ts checks access and turns the
  * results into replies; the events go to `node.emit`.
  */
+import { checkDefine, parseDomainXml } from './domain-def';
 import { alreadyRunning, domainNotIn, notRunning, unsupportedFlags } from './errors';
 import { DomainState } from './model';
 import type { TestDomain, TestNode } from './model';
@@ -63,16 +64,24 @@ function setState(d: TestDomain, state: number, reason: number): void {
   d.reason = reason;
 }
 
-/** A transient domain that stops is gone (no UNDEFINED event: STOPPED says it). */
+/**
+ * A domain stops: a transient one is gone (no UNDEFINED event: STOPPED
+ * says it); a persistent one given a new definition while it ran takes it
+ * up now.
+ */
 function stopped(node: TestNode, d: TestDomain, reason: number, detail: number): void {
   setState(d, DomainState.SHUTOFF, reason);
   d.id = -1;
   node.emit(d, LifecycleEvent.STOPPED, detail);
   if (!d.persistent) node.domains.splice(node.domains.indexOf(d), 1);
+  else if (d.nextDef !== null) {
+    d.def = d.nextDef;
+    d.nextDef = null;
+  }
 }
 
 export function create(node: TestNode, d: TestDomain): void {
-  if (isActive(d)) throw alreadyRunning(d.name);
+  if (isActive(d)) throw alreadyRunning(d.def.name);
   d.id = node.nextId++;
   setState(d, DomainState.RUNNING, Reason.RUNNING_BOOTED);
   node.emit(d, LifecycleEvent.STARTED, Detail.STARTED_BOOTED);
@@ -85,7 +94,7 @@ export function destroy(node: TestNode, d: TestDomain): void {
 
 /** The test driver "shuts down" at once; a paused domain may be shut down too. */
 export function shutdown(node: TestNode, d: TestDomain): void {
-  if (d.state !== DomainState.RUNNING && d.state !== DomainState.PAUSED) throw domainNotIn('running', d.name);
+  if (d.state !== DomainState.RUNNING && d.state !== DomainState.PAUSED) throw domainNotIn('running', d.def.name);
   stopped(node, d, Reason.SHUTOFF_SHUTDOWN, Detail.STOPPED_SHUTDOWN);
 }
 
@@ -96,13 +105,13 @@ export function reboot(_node: TestNode, d: TestDomain): void {
 }
 
 export function suspend(node: TestNode, d: TestDomain): void {
-  if (d.state !== DomainState.RUNNING) throw domainNotIn('running', d.name);
+  if (d.state !== DomainState.RUNNING) throw domainNotIn('running', d.def.name);
   setState(d, DomainState.PAUSED, Reason.PAUSED_USER);
   node.emit(d, LifecycleEvent.SUSPENDED, Detail.SUSPENDED_PAUSED);
 }
 
 export function resume(node: TestNode, d: TestDomain): void {
-  if (d.state !== DomainState.PAUSED) throw domainNotIn('paused', d.name);
+  if (d.state !== DomainState.PAUSED) throw domainNotIn('paused', d.def.name);
   setState(d, DomainState.RUNNING, Reason.RUNNING_UNPAUSED);
   node.emit(d, LifecycleEvent.RESUMED, Detail.RESUMED_UNPAUSED);
 }
@@ -118,3 +127,29 @@ export function undefine(node: TestNode, d: TestDomain): void {
   else node.domains.splice(node.domains.indexOf(d), 1);
 }
 
+
+/**
+ * DEFINE_XML: a new domain is added shut off; the same name and UUID as a
+ * domain already there replaces its persistent definition — at once when
+ * it is inactive, when it stops otherwise. A malformed or incomplete
+ * document, or a clash of name or UUID with another domain, is refused
+ * with libvirtd's error (domain-parse.ts, domain-define.ts) and changes
+ * nothing. DEFINED is raised: ADDED for a new domain, UPDATED for one
+ * already there, even a transient one made persistent again (recorded).
+ */
+export function define(node: TestNode, xml: string): TestDomain {
+  const def = parseDomainXml(xml);
+  const { replaces } = checkDefine(node.domains.map((d) => ({ def: d.def, active: isActive(d) })), def);
+  if (replaces === null) {
+    const d: TestDomain = { def, nextDef: null, id: -1, state: DomainState.SHUTOFF, reason: Reason.SHUTOFF_UNKNOWN, persistent: true, autostart: false };
+    node.domains.push(d);
+    node.emit(d, LifecycleEvent.DEFINED, Detail.DEFINED_ADDED);
+    return d;
+  }
+  const d = node.domains[replaces]!;
+  if (isActive(d)) d.nextDef = def;
+  else d.def = def;
+  d.persistent = true;
+  node.emit(d, LifecycleEvent.DEFINED, Detail.DEFINED_UPDATED);
+  return d;
+}

@@ -6,22 +6,25 @@
  */
 import * as os from 'os';
 
+import { defaultDomainDef } from './domain-def';
+import type { DomainDef } from './domain-def';
+
 /** virDomainState values. */
 export const DomainState = { NOSTATE: 0, RUNNING: 1, BLOCKED: 2, PAUSED: 3, SHUTDOWN: 4, SHUTOFF: 5, CRASHED: 6, PMSUSPENDED: 7 } as const;
 
 export interface TestDomain {
-  name: string;
-  /** 16 raw bytes. */
-  uuid: Buffer;
+  /** The definition it runs with; when inactive, its persistent one. */
+  def: DomainDef;
+  /**
+   * A persistent definition given (define) while it runs: `dumpxml
+   * --inactive` shows it, and it replaces `def` when the domain stops.
+   */
+  nextDef: DomainDef | null;
   /** -1 while inactive. */
   id: number;
   state: number;
   /** The reason of the state (VIR_DOMAIN_RUNNING_UNKNOWN = 0 on a fresh node). */
   reason: number;
-  maxMemKiB: bigint;
-  memoryKiB: bigint;
-  vcpus: number;
-  osType: string;
   persistent: boolean;
   autostart: boolean;
 }
@@ -70,33 +73,12 @@ export function hostname(): string {
   return os.hostname();
 }
 
-export function uuidFromString(s: string): Buffer {
-  return Buffer.from(s.replace(/-/g, ''), 'hex');
-}
-
-export function uuidToString(uuid: Buffer): string {
-  const h = uuid.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
 /** A fresh default node: what the first connection to `test:///default` sees. */
 export function defaultNode(emit: EmitLifecycle = () => {}): TestNode {
   return {
     emit,
     domains: [
-      {
-        name: 'test',
-        uuid: uuidFromString('6695eb01-f6a4-8304-79aa-97f2502e193f'),
-        id: 1,
-        state: DomainState.RUNNING,
-        reason: 0,
-        maxMemKiB: 8388608n,
-        memoryKiB: 2097152n,
-        vcpus: 2,
-        osType: 'linux',
-        persistent: true,
-        autostart: false,
-      },
+      { def: defaultDomainDef(), nextDef: null, id: 1, state: DomainState.RUNNING, reason: 0, persistent: true, autostart: false },
     ],
     nextId: 2,
     nextCallbackId: 0,

@@ -19,7 +19,7 @@ const EVENT_SERIAL = 1;
  */
 export function installLibvirt(server: Server): NodeStore {
   const send: SendLifecycle = (client, callbackID, d, event, detail) => {
-    const dom = { name: d.name, uuid: d.uuid, id: d.id };
+    const dom = { name: d.def.name, uuid: d.def.uuid, id: d.id };
     server.sendEvent(client, remote.events.domain_event_callback_lifecycle, { callbackID, msg: { dom, event, detail } }, { serial: EVENT_SERIAL });
   };
   // The store raises events only from handlers, after `sessions` exists.

@@ -69,7 +69,7 @@ export class Sessions {
   deliver(d: TestDomain, event: number, detail: number): void {
     for (const s of this.#sessions.values()) {
       if (s.node === null || s.callbacks.size === 0) continue;
-      for (const id of s.callbacks.matching(EVENT_ID_LIFECYCLE, d.uuid)) this.send(s.client, id, d, event, detail);
+      for (const id of s.callbacks.matching(EVENT_ID_LIFECYCLE, d.def.uuid)) this.send(s.client, id, d, event, detail);
     }
   }
 

@@ -12,7 +12,7 @@
 import type { Server } from 'xdrd';
 import { xdr } from 'xdrd';
 
-import { uuidFromString } from './model';
+import { uuidFromString } from './uuid';
 import { remote } from './remote';
 import { installLibvirt } from './server';
 

@@ -110,7 +110,7 @@ function findProblem(xml: string): Problem | null {
   }
   const rest = xml.slice(pos);
   if (rootDone && /\S/.test(rest)) return { what: 'Extra content at the end of the document', at: pos + rest.search(/\S/) };
-  const stray = strayProblem(xml, pos, rest) ?? entityProblem(pos, rest);
+  const stray = strayProblem(xml, pos, rest) ?? entityProblem(pos, rest) ?? unfinishedTag(xml, pos, rest);
   if (stray !== null) return stray;
   if (open.length > 0 && !rest.includes('<')) {
     const top = open[open.length - 1]!;
@@ -137,6 +137,27 @@ function strayProblem(xml: string, from: number, text: string): Problem | null {
   const inner = xml.indexOf('<', valueStart);
   if (inner < 0 || (close >= 0 && close < inner)) return null;
   return { what: "Unescaped '<' not allowed in attributes values", at: inner };
+}
+
+/**
+ * A tag the input ends inside of (no '>' after its '<'): libxml2 stops at
+ * the end of the input, saying what it was still reading (recorded).
+ */
+function unfinishedTag(xml: string, from: number, text: string): Problem | null {
+  const lt = text.indexOf('<');
+  if (lt < 0 || text.indexOf('>', lt) >= 0) return null;
+  const tag = text.slice(lt);
+  const end = xml.length;
+  if (tag.startsWith('</')) return { what: "expected '>'", at: end };
+  const name = /^<([^\s/>!?'"=]+)/.exec(tag);
+  if (name === null) return null;
+  const attrs = tag.slice(name[0].length);
+  // An attribute value still open: libxml2 wants its closing quote.
+  const open = /^(?:\s+[^\s=]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s+[^\s=]+\s*=\s*(["'])[^"']*$/.exec(attrs);
+  if (open !== null) return { what: `AttValue: ${open[1]} expected`, at: end };
+  // A value just closed, nothing after it: libxml2 looks for the next attribute.
+  if (/(["'])\s*$/.test(attrs) && !/\s$/.test(attrs)) return { what: 'attributes construct error', at: end };
+  return { what: `Couldn't find end of Start Tag ${name[1]} line ${lineOf(xml, from + lt)}`, at: end };
 }
 
 /** An entity reference XML does not predefine: libxml2 stops after its ';'. */
