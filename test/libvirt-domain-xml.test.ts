@@ -165,3 +165,25 @@ describe('documents cut off inside a tag', () => {
     expect({ code: e.code, domain: e.domain, message: e.message }).toEqual({ code: 35, domain: 20, message });
   });
 });
+
+describe('deep nesting', () => {
+  // libxml2 without XML_PARSE_HUGE: an element that would start with 257 open is refused there (recorded).
+  const deep = (pre: string, n: number) => `${pre}${'<x>'.repeat(n)}</description></domain>`;
+  test.each([
+    ["<domain type='test'><name>big</name><description>", 300, 814],
+    ['<domain>', 300, 776],
+    ["<domain><a b='1'>", 258, 782],
+    ["<domain type='test'><name>big</name><description>", 1 << 20, 814],
+  ])('%j + %d levels: refused where libvirtd refuses it', (pre, n, at) => {
+    const xml = deep(pre, n);
+    const e = thrown(() => parseDomainXml(xml));
+    const [head, context, caret] = e.message.split('\n');
+    expect([e.code, e.domain, head]).toEqual([35, 20, '(domain_definition):1: Excessive depth in document: 256 use XML_PARSE_HUGE option']);
+    expect(context).toBe(xml);
+    expect(caret).toBe(`${'-'.repeat(at)}^`);
+  });
+
+  test('256 levels under the root are still parsed', () => {
+    expect(thrown(() => parseDomainXml(`<domain>\n${'<x>'.repeat(256)}</description></domain>`)).message).toMatch(/^\(domain_definition\):2: Opening and ending tag mismatch: x line 2 and description\n/);
+  });
+});

@@ -21,7 +21,7 @@ const PROG = R.REMOTE_PROGRAM;
 const P: Record<string, number> = Object.fromEntries(Object.entries(R.remote.procedures).map(([k, v]) => [`REMOTE_PROC_${k.toUpperCase()}`, v.id]));
 const TEST = { name: 'test', uuid: Buffer.from('6695eb01f6a4830479aa97f2502e193f', 'hex'), id: 1 };
 const GHOST = { name: 'zzz', uuid: Buffer.alloc(16), id: 5 };
-type Dom = typeof TEST;
+type Dom = { name: string; uuid: Buffer; id: number };
 
 async function start() {
   const { server, store } = createLibvirtServer();
@@ -240,4 +240,64 @@ test('lifecycle events: every registered connection, the acting one included, in
   expect(server.stats().eventsDropped).toBe(0);
   a.raw.destroy();
   c.raw.destroy();
+});
+
+test('bad input of every kind gets an error reply, changes nothing, and leaves another connection served', async () => {
+  const { address, server } = await start();
+  const a = await Peer.open(address);
+  const b = await Peer.open(address);
+  await b.ok(P.REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, register(0, null));
+  const listed = async () => xdr.decode(R.remote_connect_list_all_domains_ret, await a.ok(P.REMOTE_PROC_CONNECT_LIST_ALL_DOMAINS, xdr.encode(R.remote_connect_list_all_domains_args, { need_results: 1, flags: 0 }))).domains.map((d) => [d.name, d.id]);
+  const before = await listed();
+  const define = (xml: string) => xdr.encode(R.remote_domain_define_xml_args, { xml });
+  const bad: [string, number, Uint8Array, { code: number; domain: number; message: string | RegExp }][] = [
+    ['an unknown domain', P.REMOTE_PROC_DOMAIN_SUSPEND!, domArgs(GHOST), { code: 42, domain: 12, message: "Domain not found: no domain with matching uuid '00000000-0000-0000-0000-000000000000' (zzz)" }],
+    ['the wrong state', P.REMOTE_PROC_DOMAIN_RESUME!, domArgs(TEST), notPaused],
+    ['an unknown flag', P.REMOTE_PROC_DOMAIN_REBOOT!, domFlags(TEST, 1 << 30), { code: 8, domain: 12, message: 'unsupported flags (0x40000000) in function testDomainReboot' }],
+    ['malformed XML', P.REMOTE_PROC_DOMAIN_DEFINE_XML!, define('<domain'), { code: 35, domain: 20, message: /^\(domain_definition\):1: Couldn't find end of Start Tag domain line 1\n/ }],
+    ['XML without a name', P.REMOTE_PROC_DOMAIN_DEFINE_XML!, define("<domain type='test'><memory>1024</memory><os><type>hvm</type></os></domain>"), { code: 21, domain: 20, message: 'missing name information' }],
+    ['a name clash', P.REMOTE_PROC_DOMAIN_DEFINE_XML!, define("<domain type='test'><name>test</name><memory>1024</memory><os><type>hvm</type></os></domain>"), { code: 9, domain: 20, message: "operation failed: domain 'test' already exists with uuid 6695eb01-f6a4-8304-79aa-97f2502e193f" }],
+    ['3 MiB of XML, well formed but incomplete', P.REMOTE_PROC_DOMAIN_DEFINE_XML!, define(`<domain type='test'><name>big</name><description>${'x'.repeat(3 << 20)}</description><memory>1024</memory></domain>`), { code: 27, domain: 20, message: 'XML error: an os <type> must be specified' }],
+    ['3 MiB of malformed XML', P.REMOTE_PROC_DOMAIN_DEFINE_XML!, define(`<domain type='test'><name>big</name><description>${'<x>'.repeat(1 << 20)}</description></domain>`), { code: 35, domain: 20, message: /^\(domain_definition\):1: / }],
+    ['arguments that do not decode', P.REMOTE_PROC_DOMAIN_SUSPEND!, Buffer.from([0, 0, 0, 9, 1]), { code: 39, domain: 7, message: /^Unable to decode message payload/ }],
+    ['a string past REMOTE_STRING_MAX', P.REMOTE_PROC_DOMAIN_DEFINE_XML!, Buffer.concat([Buffer.from([0, 0x40, 0, 1]), Buffer.alloc(64)]), { code: 39, domain: 7, message: /^Unable to decode message payload/ }],
+  ];
+  for (const [what, proc, body, want] of bad) {
+    const e = await a.fails(proc, body);
+    expect({ what, code: e.code, domain: e.domain }).toEqual({ what, code: want.code, domain: want.domain });
+    if (typeof want.message === 'string') expect(e.message).toBe(want.message);
+    else expect(e.message).toMatch(want.message);
+    // The other connection is still served, between every bad call.
+    expect(await b.state()).toEqual([RUNNING, 0, 1]);
+  }
+  expect(await listed()).toEqual(before);
+  expect(b.events).toEqual([]);  // nothing changed, so nothing was raised
+  expect(server.connections.size).toBe(2);
+  a.raw.destroy();
+  b.raw.destroy();
+});
+
+test('define, start, redefine while running, stop: the new definition takes over only when the domain stops', async () => {
+  const { address } = await start();
+  const p = await Peer.open(address);
+  await p.ok(P.REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, register(0, null));
+  const uuid = '4d5b3e1a-0c6f-4b6e-9d7a-2f3c1b0a9e8d';
+  const xml = (mem: number) => `<domain type='test'><name>vm1</name><uuid>${uuid}</uuid><memory unit='MiB'>${mem}</memory><os><type>hvm</type></os></domain>`;
+  const defined = xdr.decode(R.remote_domain_define_xml_ret, await p.ok(P.REMOTE_PROC_DOMAIN_DEFINE_XML, xdr.encode(R.remote_domain_define_xml_args, { xml: xml(64) }))).dom;
+  expect(defined).toEqual({ name: 'vm1', uuid: Buffer.from(uuid.replace(/-/g, ''), 'hex'), id: -1 });
+  const maxMem = async () => xdr.decode(R.remote_domain_get_info_ret, await p.ok(P.REMOTE_PROC_DOMAIN_GET_INFO, domArgs(defined))).maxMem;
+  expect(await p.state(defined)).toEqual([SHUTOFF, 0, -1]);
+  await p.ok(P.REMOTE_PROC_DOMAIN_CREATE, domArgs(defined));
+  const running = { ...defined, id: 2 };
+  await p.ok(P.REMOTE_PROC_DOMAIN_DEFINE_XML, xdr.encode(R.remote_domain_define_xml_args, { xml: xml(128) }));
+  expect(await maxMem()).toBe(65536n);  // still the live definition
+  await p.ok(P.REMOTE_PROC_DOMAIN_DESTROY, domArgs(running));
+  expect(await maxMem()).toBe(131072n);
+  expect(await p.eventsUntil(4)).toEqual([
+    { callbackID: 0, name: 'vm1', id: -1, event: 0, detail: 0 },  // DEFINED ADDED
+    { callbackID: 0, name: 'vm1', id: 2, event: 2, detail: 0 },  // STARTED BOOTED
+    { callbackID: 0, name: 'vm1', id: 2, event: 0, detail: 1 },  // DEFINED UPDATED
+    { callbackID: 0, name: 'vm1', id: -1, event: 5, detail: 1 },  // STOPPED DESTROYED
+  ]);
+  p.raw.destroy();
 });

@@ -74,6 +74,13 @@ function toElement(n: OrderedNode): XmlElement {
   return { name, attrs, children, text };
 }
 
+/**
+ * libxml2's nesting limit without XML_PARSE_HUGE (libvirt does not ask for
+ * it): an element that would start with this many already open is refused,
+ * which also keeps a hostile document from recursing deeply here.
+ */
+const MAX_DEPTH = 256;
+
 /** Comments, PIs, CDATA, DOCTYPE, end tags (1: name), start tags (2: name, 3: '/' when empty). A '<' in a quoted value stops a start tag: libxml2 refuses it. */
 const MARKUP = /<!--[\s\S]*?-->|<\?[\s\S]*?\?>|<!\[CDATA\[[\s\S]*?\]\]>|<!DOCTYPE[^>]*>|<\/\s*([^\s>]+)\s*>|<([^\s/>!?]+)(?:[^>"'<]|"[^"<]*"|'[^'<]*')*?(\/?)>/g;
 /** The five entities XML predefines; libvirt's documents have no DTD to define more. */
@@ -86,7 +93,8 @@ const ENTITY = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);)([^;\s&<]*);
 function findProblem(xml: string): Problem | null {
   const start = xml.search(/\S/);
   if (start < 0 || xml[start] !== '<') return { what: "Start tag expected, '<' not found", at: start < 0 ? xml.length : start };
-  const open: { name: string; line: number }[] = [];
+  // Where each open element started: its line is counted only for a report (counting per tag would be quadratic).
+  const open: { name: string; at: number }[] = [];
   let rootDone = false;
   let pos = start;
   MARKUP.lastIndex = start;
@@ -99,12 +107,14 @@ function findProblem(xml: string): Problem | null {
     const [, endName, startName, selfClosing] = m;
     if (startName !== undefined) {
       if (rootDone) return { what: 'Extra content at the end of the document', at: m.index };
-      if (selfClosing === '') open.push({ name: startName, line: lineOf(xml, m.index) });
+      // libxml2 counts from the root's parent: refused with MAX_DEPTH + 1 open (recorded).
+      if (open.length > MAX_DEPTH) return { what: `Excessive depth in document: ${MAX_DEPTH} use XML_PARSE_HUGE option`, at: m.index };
+      if (selfClosing === '') open.push({ name: startName, at: m.index });
       else if (open.length === 0) rootDone = true;
     } else if (endName !== undefined) {
       const top = open.pop();
       if (top === undefined) return { what: 'Extra content at the end of the document', at: m.index };
-      if (top.name !== endName) return { what: `Opening and ending tag mismatch: ${top.name} line ${top.line} and ${endName}`, at: pos };
+      if (top.name !== endName) return { what: `Opening and ending tag mismatch: ${top.name} line ${lineOf(xml, top.at)} and ${endName}`, at: pos };
       if (open.length === 0) rootDone = true;
     }
   }
@@ -114,7 +124,7 @@ function findProblem(xml: string): Problem | null {
   if (stray !== null) return stray;
   if (open.length > 0 && !rest.includes('<')) {
     const top = open[open.length - 1]!;
-    return { what: `Premature end of data in tag ${top.name} line ${top.line}`, at: xml.length };
+    return { what: `Premature end of data in tag ${top.name} line ${lineOf(xml, top.at)}`, at: xml.length };
   }
   const v = XMLValidator.validate(xml, { allowBooleanAttributes: false });
   if (v !== true) return { what: v.err.msg, at: offsetOf(xml, v.err.line, v.err.col) };
