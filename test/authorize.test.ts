@@ -195,3 +195,52 @@ test('a client that leaves while authorize is pending is freed, and its late ver
   expect(server.stats().clientsUnauthenticated).toBe(0);
   expect(server.stats().clientsLive).toBe(0);
 });
+
+test('authorizeTimeoutMs: a hook that never settles is refused when the limit passes', async () => {
+  const handled = { calls: 0 };
+  const verdicts: ((v: boolean) => void)[] = [];
+  const errors: Error[] = [];
+  const server = await serve({ authorize: () => new Promise<boolean>((resolve) => verdicts.push(resolve)), authorizeTimeoutMs: 150 }, handled);
+  server.on('error', (e: Error) => errors.push(e));
+  const gone = disconnectOf(server);
+  const started = Date.now();
+  const client = await connect(server.address()!);
+  const refused = expect(client.call(TEST_PROGRAM, TEST_VERSION, 1)).rejects.toHaveProperty('code');
+  expect(await gone).toBe('denied');
+  expect(Date.now() - started).toBeGreaterThanOrEqual(140);  // not before the limit (timers may round down by a ms)
+  await refused;
+  expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/^authorize did not settle within authorizeTimeoutMs \(150 ms\): client \d+ refused$/)]);
+  // The late verdict is ignored: nothing is let in, nothing more is reported.
+  verdicts[0]!(true);
+  await new Promise((r) => setTimeout(r, 50));
+  expect(handled.calls).toBe(0);
+  const stats = server.stats();
+  expect([stats.authorizeTimeouts, stats.clientsDenied, stats.callsReceived, errors.length]).toEqual([1, 1, 0, 1]);
+});
+
+test('authorizeTimeoutMs: a verdict in time is kept (the limit does not fire later); 0 means no limit', async () => {
+  const handled = { calls: 0 };
+  const server = await serve({ authorize: () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 20)), authorizeTimeoutMs: 500 }, handled);
+  const errors: Error[] = [];
+  server.on('error', (e: Error) => errors.push(e));
+  const client = await connect(server.address()!);
+  await client.call(TEST_PROGRAM, TEST_VERSION, 1);
+  await new Promise((r) => setTimeout(r, 600));  // past the limit: still connected
+  await client.call(TEST_PROGRAM, TEST_VERSION, 1);
+  expect([handled.calls, server.stats().authorizeTimeouts, errors.length, server.connections.size]).toEqual([2, 0, 0, 1]);
+
+  const pending: ((v: boolean) => void)[] = [];
+  const patient = await serve({ authorize: () => new Promise<boolean>((resolve) => pending.push(resolve)), authorizeTimeoutMs: 0 }, handled);
+  const waiting = await connect(patient.address()!);
+  const call = waiting.call(TEST_PROGRAM, TEST_VERSION, 1);
+  await until(() => pending.length === 1);
+  await new Promise((r) => setTimeout(r, 200));
+  expect(patient.connections.size).toBe(1);
+  pending[0]!(true);
+  await call;
+  expect(patient.stats().authorizeTimeouts).toBe(0);
+});
+
+test('authorizeTimeoutMs is checked', () => {
+  for (const bad of [-1, 1.5, 2 ** 31, NaN]) expect(() => new Server({ authorizeTimeoutMs: bad })).toThrow(/authorizeTimeoutMs must be an integer from 0 to 2147483647/);
+});

@@ -28,12 +28,21 @@ export class ConnectionRegistry {
   readonly #host: RegistryHost;
   readonly #authorize: AuthorizeHook | undefined;
   readonly #calls: CallRegistry;
+  readonly #authorizeTimeoutMs: number;
+  #authorizeTimeouts = 0;
 
-  constructor(events: EventEmitter, host: RegistryHost, authorize: AuthorizeHook | undefined, calls: CallRegistry) {
+  /** `authorizeTimeoutMs`: how long a verdict may take; 0 for no limit. */
+  constructor(events: EventEmitter, host: RegistryHost, authorize: AuthorizeHook | undefined, calls: CallRegistry, authorizeTimeoutMs = 0) {
     this.#events = events;
     this.#host = host;
     this.#authorize = authorize;
     this.#calls = calls;
+    this.#authorizeTimeoutMs = authorizeTimeoutMs;
+  }
+
+  /** Connections refused because their verdict did not come in time. */
+  get authorizeTimeouts(): number {
+    return this.#authorizeTimeouts;
   }
 
   /** The connected clients, by id. */
@@ -69,11 +78,29 @@ export class ConnectionRegistry {
   }
 
   #runAuthorize(client: Connection, hook: AuthorizeHook): void {
+    // The first verdict counts: the hook's, or the time limit's refusal.
+    let settled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const settle = (allow: boolean): void => {
+      if (settled) return;
+      settled = true;
+      if (timer !== undefined) clearTimeout(timer);
       if (!client.connected || client.authorized) return;
       if (allow) client.setAuthorized();
       this.#host.authorize(client.id, allow);
     };
+    if (this.#authorizeTimeoutMs > 0) {
+      const limit = this.#authorizeTimeoutMs;
+      timer = setTimeout(() => {
+        timer = undefined;
+        if (settled || !client.connected) return;
+        settle(false);
+        this.#authorizeTimeouts++;
+        this.#host.report(new Error(`authorize did not settle within authorizeTimeoutMs (${limit} ms): client ${client.id} refused`));
+      }, limit);
+      // A pending verdict alone does not keep the process alive: the listener does.
+      timer.unref();
+    }
     const fail = (e: unknown): void => {
       settle(false);
       this.#host.report(asError(e));

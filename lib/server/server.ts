@@ -58,6 +58,9 @@ function stopAllOnExit(): void {
  *                                     never goes down for a handler.
  *   'close' (result)                  close() finished; every thread is joined
  */
+/** authorizeTimeoutMs' default: as frameTimeoutMs, 30 s. */
+const DEFAULT_AUTHORIZE_TIMEOUT_MS = 30000;
+
 export class Server extends EventEmitter {
   readonly #bridge: Bridge;
   readonly #native: NativeServer;
@@ -77,8 +80,11 @@ export class Server extends EventEmitter {
 
   constructor(options: ServerOptions = {}) {
     super();
-    const { authorize, callDeadlineMs, ...nativeOptions } = options;
+    const { authorize, callDeadlineMs, authorizeTimeoutMs, ...nativeOptions } = options;
     if (authorize !== undefined && typeof authorize !== 'function') throw new TypeError('options.authorize must be a function');
+    const authorizeLimit = authorizeTimeoutMs ?? DEFAULT_AUTHORIZE_TIMEOUT_MS;
+    if (!isUint32(authorizeLimit) || authorizeLimit > 0x7fffffff)
+      throw new RangeError('options.authorizeTimeoutMs must be an integer from 0 to 2147483647');
     const deadline = callDeadlineMs ?? 0;
     if (!isUint32(deadline) || deadline > 0x7fffffff) throw new RangeError('options.callDeadlineMs must be an integer from 0 to 2147483647');
     this.#maxMessageBytes = nativeOptions.maxMessageBytes ?? MAX_MESSAGE_BYTES;
@@ -112,7 +118,7 @@ export class Server extends EventEmitter {
       authorize: (id: number, allow: boolean) => void nat.authorize(id, allow),
       report: (err: Error) => this.#report(err, undefined),
     };
-    this.#connections = new ConnectionRegistry(this, host, authorize, this.#calls);
+    this.#connections = new ConnectionRegistry(this, host, authorize, this.#calls, authorizeLimit);
   }
 
   /**
@@ -274,6 +280,7 @@ export class Server extends EventEmitter {
       callsFailed: n.errorReplies + this.#calls.handlerErrors,
       handlerErrors: this.#calls.handlerErrors,
       lateResultsDropped: this.#calls.lateResults,
+      authorizeTimeouts: this.#connections.authorizeTimeouts,
       procedures: this.#handlers.procedureStats(),
     };
   }

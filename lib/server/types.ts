@@ -40,6 +40,14 @@ export interface ServerOptions extends Omit<NativeServerOptions, 'requireAuthori
    */
   maxUnauthenticatedClients?: number;
   /**
+   * With `authorize`: how long a connection may wait for the hook to
+   * settle, in milliseconds (sshd's LoginGraceTime). When it passes the
+   * connection is refused (reason 'denied'), an 'error' event says so,
+   * and a verdict that comes later is ignored. 0 means no limit.
+   * Default 30000.
+   */
+  authorizeTimeoutMs?: number;
+  /**
    * A deadline for every call, in milliseconds from the handler being
    * called: when it passes, the client gets an OPERATION_TIMEOUT error, the
    * call's `ctx.signal` aborts with code 'deadline', and whatever the
@@ -137,6 +145,8 @@ export interface ServerStats extends NativeStats {
   handlerErrors: number;
   /** Handler results that came after their client left or their deadline passed, and were dropped. */
   lateResultsDropped: number;
+  /** Connections refused because `authorize` did not settle within `authorizeTimeoutMs`. */
+  authorizeTimeouts: number;
   /** Per procedure: calls, errors and latency, split into queue wait and run time. */
   procedures: ProcedureStats[];
 }
