@@ -471,6 +471,86 @@ XT_TEST(call_with_fds_is_refused_and_descriptors_closed) {
   XT_CHECK(t.ShutDownAndCheckNothingLeft());
 }
 
+// Descriptors passed with SCM_RIGHTS alongside a plain CALL (not
+// CALL_WITH_FDS) and alongside a PING: every one is closed on receipt and
+// counted, and the frames are handled as if nothing had come with them: the
+// CALL is served, the PING answered, no error reply. Then a CALL_WITH_FDS
+// with a descriptor: its error reply is counted in error_replies too.
+XT_TEST(descriptors_sent_with_any_frame_are_closed_and_counted) {
+  signal(SIGPIPE, SIG_IGN);
+  TestServer t;
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  // Sends `frame` with the read ends of `n` fresh pipes, keeps the write
+  // ends in `writers`, and closes its own copies of the read ends.
+  std::vector<int> writers;
+  auto send_with_fds = [&](const Bytes& frame, size_t n) {
+    std::vector<int> readers;
+    for (size_t i = 0; i < n; ++i) {
+      int p[2];
+      XT_REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+      readers.push_back(p[0]);
+      writers.push_back(p[1]);
+    }
+    iovec iov{const_cast<uint8_t*>(frame.data()), frame.size()};
+    std::vector<unsigned char> control(CMSG_SPACE(n * sizeof(int)), 0);
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+    std::memcpy(CMSG_DATA(cm), readers.data(), n * sizeof(int));
+    XT_REQUIRE(sendmsg(c.fd(), &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(frame.size()));
+    for (int r : readers) close(r);  // the server now holds the only read ends
+  };
+
+  send_with_fds(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 1, kBody), 2);
+  auto reply = c.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  XT_CHECK_BYTES(*reply, OkReply(kTestProgram, kTestVersion, xt::kProcEcho, 1, kBody));
+  send_with_fds(MakePingFrame(), 1);
+  reply = c.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  XT_CHECK_BYTES(*reply, MakePongFrame());
+  ServerCounters counters = t.server->Counters();
+  XT_CHECK_EQ(counters.fds_closed, 3u);
+  XT_CHECK_EQ(counters.error_replies, 0u);
+  XT_CHECK_EQ(counters.calls_received, 1u);
+  XT_CHECK_EQ(counters.pings_answered, 1u);
+
+  Header h;
+  h.prog = kTestProgram;
+  h.vers = kTestVersion;
+  h.proc = xt::kProcEcho;
+  h.type = kTypeCallWithFds;
+  h.serial = 2;
+  h.nfds = 1;
+  send_with_fds(EncodeFrame(h, nullptr, 0), 1);
+  reply = c.ReadFrame();
+  XT_REQUIRE(reply.has_value());
+  XT_CHECK_BYTES(*reply, RpcErrorReply(kTestProgram, kTestVersion, xt::kProcEcho, 2, 39,
+                                       "fd passing is not supported by this server"));
+  counters = t.server->Counters();
+  XT_CHECK_EQ(counters.fds_closed, 4u);
+  XT_CHECK_EQ(counters.error_replies, 1u);
+  XT_CHECK_EQ(counters.calls_received, 2u);
+  XT_CHECK_EQ(counters.calls_dispatched, 1u);  // the echo only
+
+  // Every read end the server was given is closed: a write to each pipe fails.
+  for (int w : writers) {
+    char byte = 'x';
+    XT_CHECK(write(w, &byte, 1) == -1 && errno == EPIPE);
+    close(w);
+  }
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
 // MESSAGE, REPLY, STREAM and STREAM_HOLE from a client: no bytes back, the
 // connection stays usable, each is counted.
 XT_TEST(unexpected_frames_are_dropped_and_counted) {
