@@ -341,3 +341,25 @@ test('hostile: connections past maxClients wait in the backlog, unaccepted, unti
   expect(server.stats()).toMatchObject({ clientsAccepted: 3 });
   expect(server.stats().clientsLive).toBeLessThanOrEqual(2);
 });
+
+test('hostile: a frame trickled a byte at a time is still closed when frameTimeoutMs has passed since its first byte (frameTimeout)', async () => {
+  const { server, address } = await startServer({ 1: (b) => b }, { frameTimeoutMs: 300 });
+  const peer = await raw(address);
+  const gone = nextDisconnect(server);
+  let reason: DisconnectReason | undefined;
+  void gone.then((r) => (reason = r));
+  const bytes = frame(TEST_PROGRAM, TEST_VERSION, 1, 1, Buffer.alloc(200));
+  const started = Date.now();
+  let sent = 0;
+  // One byte every 20 ms: far more often than the timeout, never a whole frame.
+  while (reason === undefined && sent < bytes.length - 1) {
+    peer.send(bytes.subarray(sent, sent + 1));
+    sent++;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  expect(await gone).toBe('frameTimeout');
+  expect(Date.now() - started).toBeGreaterThanOrEqual(300 - 20);
+  expect(sent).toBeLessThan(bytes.length - 1);  // it was still sending
+  await until(() => server.stats().clientsClosed === 1);
+  expect(server.stats()).toMatchObject({ frameTimeouts: 1, closedMidFrame: 1, callsReceived: 0 });
+});
