@@ -62,6 +62,10 @@ export interface NativeStats {
   pingsAnswered: number;
   pingsSent: number;
   keepaliveDrops: number;
+  /** Clients closed ('protocol') for a stream that cannot be framed or a header that cannot be decoded. */
+  protocolCloses: number;
+  /** Clients closed ('limit') for announcing a frame larger than maxMessageBytes. */
+  limitCloses: number;
   frameTimeouts: number;
   sendQueueDrops: number;
   acceptsPaused: number;
@@ -119,7 +123,7 @@ export const nativeStatKeys = {
   clientsAccepted: true, clientsClosed: true, clientsLive: true, clientsThrottled: true, clientsStarved: true,
   closedMidFrame: true, closedMidCall: true, callsReceived: true, callsDispatched: true, repliesWritten: true,
   repliesDropped: true, errorReplies: true, framesDropped: true, pingsAnswered: true, pingsSent: true,
-  keepaliveDrops: true, frameTimeouts: true, sendQueueDrops: true, acceptsPaused: true, acceptFailures: true,
+  keepaliveDrops: true, protocolCloses: true, limitCloses: true, frameTimeouts: true, sendQueueDrops: true, acceptsPaused: true, acceptFailures: true,
   acceptRetries: true, callsRead: true, callsWaiting: true, callsDispatching: true, callsReplyPending: true,
   workersBusy: true, workersIdle: true, jobsQueued: true, bufferedBytes: true, bufferedBytesPeak: true,
   fdsClosed: true, handlerExceptions: true, logSuppressed: true, bytesRead: true, bytesWritten: true,

@@ -10,6 +10,7 @@
  * wait), and hands answers back the same way: one result area and one
  * Buffer (or one Buffer per large answer) per flush.
  */
+import { HEADER_BYTES, MAX_MESSAGE_BYTES } from '../libvirt/wire';
 import { native } from '../native';
 import type { NativeLayout, NativeServer, NativeServerOptions, OnNative } from '../native';
 import { write } from '../xdr/codec';
@@ -99,6 +100,13 @@ function fastLayout(l: NativeLayout): NativeLayout {
   };
 }
 
+/** A reply body larger than maxMessageBytes allows (answerValue): the call is answered with an error instead. */
+export class ReplyTooLargeError extends Error {
+  constructor(readonly bytes: number) {
+    super(`a reply of ${bytes} bytes`);
+  }
+}
+
 export class Bridge {
   /** The native server, made over this bridge's two areas. */
   readonly native: NativeServer;
@@ -121,7 +129,11 @@ export class Bridge {
    */
   #arena = new XdrWriter(ARENA_BYTES);
 
+  /** The largest reply body a frame can carry (maxMessageBytes less the header). */
+  readonly maxReplyBody: number;
+
   constructor(options: NativeServerOptions, onNative: OnNative) {
+    this.maxReplyBody = (options.maxMessageBytes ?? MAX_MESSAGE_BYTES) - HEADER_BYTES;
     const addon = native();
     this.#layout = fastLayout(addon.layout);
     this.#batch = new Uint32Array(this.#layout.batchAreaWords);
@@ -197,11 +209,18 @@ export class Bridge {
   /**
    * Queues a reply with status OK whose body is `value` encoded with
    * `schema`, straight into the answer arena. Throws the codec's XdrError
-   * (path from "result") if the value does not fit the schema; nothing is
-   * queued then.
+   * (path from "result") if the value does not fit the schema, or
+   * ReplyTooLargeError if its encoding is larger than a frame may carry;
+   * nothing is queued then.
    */
   answerValue<S extends Schema>(slot: number, schema: S, value: Static<S>): void {
+    const start = this.#arena.length;
     write(schema, value, this.#arena, RESULT_OPTIONS);
+    const bytes = this.#arena.length - start;
+    if (bytes > this.maxReplyBody) {
+      this.#arena.truncate(start);
+      throw new ReplyTooLargeError(bytes);
+    }
     this.#push(slot, this.#layout.resultBody, undefined);
   }
 

@@ -9,6 +9,7 @@
 import { performance } from 'perf_hooks';
 
 import { RpcError, isRpcError } from '../errors';
+import { ReplyTooLargeError } from './bridge';
 import type { Connection } from './connection';
 import { CallContext, CallSignal } from './context';
 import type { AbortCode } from './context';
@@ -20,6 +21,8 @@ import { asError, describeValue, isThenable } from './values';
 
 /** Where answers go, and what the server does with handler failures. */
 export interface CallHost {
+  /** The largest reply body a frame may carry; a larger answer fails the call. */
+  readonly maxReplyBody: number;
   answer(slot: number, body: Uint8Array): void;
   /** Encodes `value` with `schema` as the reply body; throws (queuing nothing) if it does not fit. */
   answerValue(slot: number, schema: Schema, value: unknown): void;
@@ -251,6 +254,10 @@ export class CallRegistry {
       try {
         this.#host.answerValue(call.slot, typed.result, value);
       } catch (e) {
+        if (e instanceof ReplyTooLargeError) {
+          this.#tooLarge(call, e.bytes);
+          return;
+        }
         // The same reply and event as a typed handler that threw it.
         const err = new TypeError(typed.badResult(e));
         this.#handlerFailed(call, this.#internalFailure(call, err), err);
@@ -258,7 +265,8 @@ export class CallRegistry {
       return;
     }
     if (value instanceof Uint8Array) {
-      this.#host.answer(call.slot, value);
+      if (value.length > this.#host.maxReplyBody) this.#tooLarge(call, value.length);
+      else this.#host.answer(call.slot, value);
       return;
     }
     const { ctx } = call;
@@ -285,6 +293,20 @@ export class CallRegistry {
     }
     const err = asError(thrown);
     this.#handlerFailed(call, this.#internalFailure(call, err), err);
+  }
+
+  /**
+   * An answer no frame can carry: the client gets the internal error the
+   * native side words for it (the same text a C++ handler's gets), and the
+   * call counts as a handler failure, with an 'error' event.
+   */
+  #tooLarge(call: InFlight, bytes: number): void {
+    const { ctx } = call;
+    const limit = this.#host.maxReplyBody;
+    const report = new RangeError(
+      `the handler for procedure ${ctx.procedure} of program ${ctx.program} returned a reply of ${bytes} bytes; maxMessageBytes allows ${limit} after the header`,
+    );
+    this.#handlerFailed(call, RpcError.internal(`reply of ${bytes} bytes exceeds the maximum message size`), report);
   }
 
   /** The reply for a handler that failed with something other than an RpcError. */

@@ -94,6 +94,7 @@ export class Server extends EventEmitter {
     this.#handlers = new HandlerTable(nat);
     this.#calls = new CallRegistry(
       {
+        maxReplyBody: bridge.maxReplyBody,
         answer: (slot, body) => bridge.answer(slot, body),
         answerValue: (slot, schema, value) => bridge.answerValue(slot, schema, value as never),
         answerError: (slot, error) => bridge.answerError(slot, error),

@@ -166,6 +166,10 @@ void Connection::MarkClosingLocked(CloseReason reason) {
   if (closing_locked()) return;
   lifecycle_ = Lifecycle::kClosing;
   close_reason_ = reason;
+  // The reasons with no counter at their cause (keepalive and frame
+  // timeouts count where their clocks fire).
+  if (reason == CloseReason::kProtocol) CounterSet::Add(host_.counters.protocol_closes);
+  if (reason == CloseReason::kLimit) CounterSet::Add(host_.counters.limit_closes);
   closed_mid_frame_ = splitter_.mid_frame();
   closed_mid_call_ = OutstandingLocked() > 0;
   NoteDrainLocked();  // a closing connection is drained: nothing of it is waited for
