@@ -46,14 +46,17 @@ export function timeoutMs(shares: number): number {
  * throws with fast-check's report (seed, path, shrunk input), which is what
  * to turn into a regress-* file.
  */
-export function runProperty<T>(label: string, property: fc.IProperty<T> | fc.IAsyncProperty<T>, params: fc.Parameters<T>): Promise<number> | number {
-  const finish = (details: fc.RunDetails<T>): number => {
-    if (details.failed) throw new Error(`${label}: ${fc.defaultReportMessage(details)}`);
-    console.log(`fuzz ${label}: ${details.numRuns} runs, seed ${seed}${details.interrupted ? ' (time budget reached)' : ''}`);
-    return details.numRuns;
-  };
-  const r = fc.check(property as fc.IProperty<T>, params);
-  return r instanceof Promise ? r.then(finish) : finish(r as fc.RunDetails<T>);
+export function runProperty<T>(label: string, property: fc.IProperty<T>, params: fc.Parameters<T>): number {
+  const details = fc.check(property, params);
+  if (details.failed) throw failure(label, details);
+  console.log(`fuzz ${label}: ${details.numRuns} runs, seed ${seed}${details.interrupted ? ' (time budget reached)' : ''}`);
+  return details.numRuns;
+}
+
+/** fast-check's report (seed, path, shrunk counterexample) with the property's own error. */
+export function failure<T>(label: string, details: fc.RunDetails<T>): Error {
+  const cause = details.errorInstance instanceof Error ? `${details.errorInstance.message}\n` : '';
+  return new Error(`${label}: ${cause}${fc.defaultReportMessage(details)}`);
 }
 
 /** A corpus folder of test/fuzz/corpus/ and its files (name, bytes), sorted by name. */
