@@ -19,8 +19,10 @@
  *    ERR_XDRD_PROTOCOL, the socket destroyed, every pending call rejected
  *    with it, and nothing after it delivered;
  *  - buffering stays bounded after every chunk: at most one frame, of at
- *    most maxMessageBytes + 4 bytes, is held, and what is held is exactly
- *    what is still missing's complement (no copies pile up).
+ *    most maxMessageBytes + 4 bytes, is held, and the pieces held add up
+ *    to what the reader counts, never more than that frame (no copies
+ *    pile up). A planted bug that kept one more view per frame was caught
+ *    at once.
  */
 import fc from 'fast-check';
 import { EventEmitter } from 'events';
@@ -157,7 +159,7 @@ type ClientInternals = { frameBytes: number; piecesBytes: number; pieces: Buffer
 const makeClient = Client as unknown as new (socket: net.Socket, maxMessageBytes: number) => Client;
 const PONG = encodeFrame(header(TYPE_MESSAGE, 0, KEEPALIVE_PROC_PONG, STATUS_OK, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION));
 
-/** Feeds `stream` in `sizes` (cycled) and checks every property; returns whether the client stopped on an error. */
+/** Feeds the frames of `items`, then `tail`, in chunks of `sizes` (cycled) and checks every property; returns whether the client stopped on an error. */
 async function feed(items: readonly Item[], tail: Buffer, sizes: readonly number[]): Promise<boolean> {
   const socket = new FakeSocket();
   const client = new makeClient(socket as unknown as net.Socket, MAX);

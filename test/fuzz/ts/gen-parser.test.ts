@@ -213,9 +213,11 @@ describe('fuzz target gen: the .x parser on hostile text', () => {
       }
     };
     runProperty('gen deep nesting', fc.property(fc.constantFrom('struct', 'union', 'if', 'paren') as fc.Arbitrary<'struct' | 'union' | 'if' | 'paren'>,
-      fc.oneof(fc.integer({ min: 1, max: 80 }), fc.integer({ min: 1000, max: 20000 })), (kind, depth) => {
+      fc.oneof(fc.constantFrom(LIMITS.typeDepth - 1, LIMITS.typeDepth, LIMITS.conditionalDepth, LIMITS.conditionalDepth + 1),
+        fc.integer({ min: 1, max: 80 }), fc.integer({ min: 1000, max: 20000 })), (kind, depth) => {
         const ok = check(nested(kind, depth));
-        if (kind === 'struct' || kind === 'union') expect(ok).toBe(depth <= LIMITS.typeDepth);
+        // The outer `struct s` body counts: `depth` inline bodies make depth + 1 levels.
+        if (kind === 'struct' || kind === 'union') expect(ok).toBe(depth + 1 <= LIMITS.typeDepth);
         if (kind === 'if') expect(ok).toBe(depth <= LIMITS.conditionalDepth);
       }), budget(80, SHARES));
   }, timeoutMs(SHARES));
