@@ -225,6 +225,8 @@ function runTs(list, mode, seconds) {
   for (const m of out.matchAll(/fuzz ([^:\n]+): (\d+) runs, seed (\d+)([^\n]*)/g)) {
     console.log(`fuzz: ${m[1]}: ${m[2]} runs, seed ${m[3]}${m[4]}`);
   }
+  // And the differential harness's count of inputs, found ones included.
+  for (const m of out.matchAll(/(decode_plan corpus: [^\n]*)/g)) console.log(`fuzz: ts-decode_plan: ${m[1]}`);
   for (const line of out.split('\n')) if (/^(PASS|FAIL|Tests:|Time:)/.test(line)) console.log(`fuzz: jest: ${line}`);
   if (r.status === 0) return true;
   process.stderr.write(out.split('\n').slice(-120).join('\n'));

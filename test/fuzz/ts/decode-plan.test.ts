@@ -80,20 +80,32 @@ describe('fuzz target decode_plan: plans shared with the native target', () => {
   });
 });
 
+/**
+ * In a fuzzing run (npm run fuzz), scripts/fuzz.js points FUZZ_PLAN_FOUND
+ * at what fuzz_decode_plan found just before (build-native/fuzz/found/
+ * decode_plan/): those inputs go through the same comparison.
+ */
+function found(): Array<[string, Buffer]> {
+  const dir = process.env.FUZZ_PLAN_FOUND;
+  if (dir === undefined || !fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir).sort().map((f) => [`found/${f}`, fs.readFileSync(path.join(dir, f))]);
+}
+
 describe('fuzz target decode_plan: the corpus through plan, reference and compiled codecs', () => {
-  const inputs = corpus('decode_plan');
+  const kept = corpus('decode_plan');
+  const inputs = [...kept, ...found()];
 
   test('the corpus is there and reaches every plan, both verdicts', () => {
     const plansSeen = new Set<number>();
     let accepted = 0, rejected = 0;
-    for (const [, bytes] of inputs) {
+    for (const [, bytes] of kept) {
       if (bytes.length === 0) continue;
       const i = bytes[0]! % PLANS.length;
       plansSeen.add(i);
       if (viaPlan(i, bytes.subarray(1)).ok) accepted++;
       else rejected++;
     }
-    console.log(`decode_plan corpus: ${inputs.length} inputs, ${accepted} accepted, ${rejected} refused`);
+    console.log(`decode_plan corpus: ${kept.length} inputs, ${accepted} accepted, ${rejected} refused; ${inputs.length - kept.length} found by fuzz_decode_plan this run`);
     expect(plansSeen.size).toBe(PLANS.length);
     expect(accepted).toBeGreaterThan(0);
     expect(rejected).toBeGreaterThan(0);
