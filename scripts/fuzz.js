@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The native libFuzzer targets of test/fuzz/ (issue 25).
+// The fuzz targets of test/fuzz/ (issue 25): the native libFuzzer targets,
+// then the TypeScript ones (fast-check, test/fuzz/ts/, run by jest).
 //
 //   npm run fuzz [-- target ...]            build, then fuzz each target for
 //                                           FUZZ_SECONDS (default 30) over its
@@ -11,7 +12,15 @@
 //   npm run fuzz -- --merge [target ...]    minimise each corpus (-merge=1)
 //                                           with what fuzzing found
 //
-// Targets: framing, xdr, decode_plan. New inputs found while fuzzing go to
+// Native targets: framing, xdr, decode_plan. TypeScript targets (after the
+// native ones): ts-decode_plan (decode_plan's corpus, and in fuzz mode what
+// fuzz_decode_plan found, through the native plan and both TS codecs),
+// ts-xdr, ts-client, ts-gen. Fuzzing gives each FUZZ_SECONDS from a fresh
+// seed (printed; FUZZ_SEED repeats it); --replay runs their regression
+// corpora (test/fuzz/corpus/ts-*/) and a fixed-seed, fixed-count run, as
+// npm test does; --merge does not apply to them.
+//
+// New inputs found while fuzzing go to
 // build-native/fuzz/found/<target>/, not into the repository: the kept
 // corpus only changes through --merge, on purpose. A crash, leak, sanitizer
 // report or timeout exits non-zero with the reproducer's path and the one
@@ -29,6 +38,13 @@ const { have, missingTool } = require('./steps');
 const root = path.join(__dirname, '..');
 const buildDir = path.join('build-native', 'fuzz');
 const targets = ['framing', 'xdr', 'decode_plan'];
+// The TypeScript targets and their jest files.
+const tsTargets = {
+  'ts-decode_plan': 'test/fuzz/ts/decode-plan.test.ts',
+  'ts-xdr': 'test/fuzz/ts/xdr-decode.test.ts',
+  'ts-client': 'test/fuzz/ts/client-frames.test.ts',
+  'ts-gen': 'test/fuzz/ts/gen-parser.test.ts',
+};
 const packages = 'clang-14 libclang-rt-14-dev cmake';
 const compiler = 'clang++-14';
 
@@ -185,26 +201,80 @@ function merge(t) {
   return true;
 }
 
+// Runs the chosen TypeScript targets in one jest process (each file gets
+// its own FUZZ_SECONDS). In replay mode FUZZ_SECONDS and FUZZ_SEED are
+// removed, so the run is the fixed-seed one CI makes.
+function runTs(list, mode, seconds) {
+  const env = { ...process.env };
+  if (mode === 'replay') {
+    delete env.FUZZ_SECONDS;
+    delete env.FUZZ_SEED;
+  } else {
+    env.FUZZ_SECONDS = String(seconds);
+    // What fuzz_decode_plan found in this run, through the differential harness too.
+    env.FUZZ_PLAN_FOUND = path.join(root, buildDir, 'found', 'decode_plan');
+  }
+  const files = list.map((t) => tsTargets[t]);
+  console.log(`\n=== fuzz: ${list.join(', ')} (${mode}, jest${mode === 'replay' ? ', fixed seed' : `, ${seconds} s each`})`);
+  const r = spawnSync(process.execPath, [require.resolve('jest/bin/jest'), '--ci', '--runInBand', ...files], {
+    cwd: root, env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024,
+  });
+  if (r.error) die(`jest: ${r.error.message}`);
+  const out = `${r.stdout}${r.stderr}`;
+  // Per target: its runs, as each property logged them.
+  for (const m of out.matchAll(/fuzz ([^:\n]+): (\d+) runs, seed (\d+)([^\n]*)/g)) {
+    console.log(`fuzz: ${m[1]}: ${m[2]} runs, seed ${m[3]}${m[4]}`);
+  }
+  // And the differential harness's count of inputs, found ones included.
+  for (const m of out.matchAll(/(decode_plan corpus: [^\n]*)/g)) console.log(`fuzz: ts-decode_plan: ${m[1]}`);
+  for (const line of out.split('\n')) if (/^(PASS|FAIL|Tests:|Time:)/.test(line)) console.log(`fuzz: jest: ${line}`);
+  if (r.status === 0) return true;
+  process.stderr.write(out.split('\n').slice(-120).join('\n'));
+  console.error(`\nfuzz: TypeScript targets ${mode === 'replay' ? 'replay' : 'fuzzing'} FAILED (exit ${r.status})`);
+  const seed = /\{ seed: (-?\d+), path: "([^"]*)"/.exec(out);
+  if (seed && mode !== 'replay') {
+    // The cases come from the seed in a fixed order: the same seed and at
+    // least the same time reach the failing one again.
+    console.error(`fuzz: replay it:  FUZZ_SEED=${seed[1]} FUZZ_SECONDS=${seconds} npx jest --ci --runInBand ${files.join(' ')}`);
+  } else {
+    console.error(`fuzz: replay it:  npx jest --ci --runInBand ${files.join(' ')}`);
+  }
+  console.error('fuzz: keep the counterexample as test/fuzz/corpus/ts-<target>/regress-<what> (see the test file for its format)');
+  return false;
+}
+
 function main() {
   const args = process.argv.slice(2);
   const mode = args.includes('--replay') ? 'replay' : args.includes('--merge') ? 'merge' : 'fuzz';
   const chosen = args.filter((a) => !a.startsWith('--'));
-  for (const t of chosen) if (!targets.includes(t)) die(`unknown target ${t} (${targets.join(', ')})`);
-  const list = chosen.length > 0 ? chosen : targets;
+  const all = [...targets, ...Object.keys(tsTargets)];
+  for (const t of chosen) if (!all.includes(t)) die(`unknown target ${t} (${all.join(', ')})`);
+  const list = chosen.length > 0 ? chosen : all;
+  const native = list.filter((t) => targets.includes(t));
+  const ts = mode === 'merge' ? [] : list.filter((t) => t in tsTargets);
+  if (mode === 'merge' && list.some((t) => t in tsTargets)) console.log('fuzz: --merge is for the native targets; the TypeScript ones keep only regress-* files');
 
   const seconds = Number(process.env.FUZZ_SECONDS || 30);
   const runs = Number(process.env.FUZZ_RUNS || 20000);
   if (!(seconds > 0)) die(`FUZZ_SECONDS must be a positive number, not ${process.env.FUZZ_SECONDS}`);
   if (!(runs > 0)) die(`FUZZ_RUNS must be a positive number, not ${process.env.FUZZ_RUNS}`);
 
-  build(mode);
   let ok = true;
-  for (const t of list) {
-    console.log(`\n=== fuzz: ${t} (${mode})`);
-    if (mode === 'replay') ok = replay(t, runs) && ok;
-    else if (mode === 'merge') ok = merge(t) && ok;
-    else ok = fuzz(t, seconds) && ok;
+  if (native.length > 0) {
+    // A replay without clang skips the native targets (build() says so and
+    // exits): run the TypeScript ones first then, as they need no clang.
+    if (mode === 'replay' && (!have(compiler) || !have('cmake')) && process.env.XDRD_CI !== '1' && ts.length > 0) {
+      if (!runTs(ts, mode, seconds)) die('failed');
+    }
+    build(mode);
+    for (const t of native) {
+      console.log(`\n=== fuzz: ${t} (${mode})`);
+      if (mode === 'replay') ok = replay(t, runs) && ok;
+      else if (mode === 'merge') ok = merge(t) && ok;
+      else ok = fuzz(t, seconds) && ok;
+    }
   }
+  if (ts.length > 0) ok = runTs(ts, mode, seconds) && ok;
   if (!ok) die('failed');
 }
 

@@ -184,10 +184,44 @@ export function fixedArray<T extends Schema>(element: T, length: number): FixedA
   return seal({ kind: 'fixedArray', minSize: n * element.minSize, element, length: n });
 }
 
-/** `T *x`: the value or `null`. */
+/**
+ * Whether a value of `s` can be `null`: an optional, or a recursive schema
+ * whose body is one. (`self` is decided by `recursive()`, once its body is
+ * known.)
+ */
+function nullable(s: Schema): boolean {
+  return s.kind === 'optional' || (s.kind === 'recursive' && nullable(s.body));
+}
+
+const NESTED_OPTIONAL =
+  'an optional of an optional has two encodings of null (absent, and present holding absent), so decoding ' +
+  'could not give back the bytes it read (DESIGN.md §7: one encoding per value)';
+
+/** `T *x`: the value or `null`. `T` must not itself be optional (see NESTED_OPTIONAL). */
 export function optional<T extends Schema>(element: T): OptionalSchema<T> {
   mustBeSchema(element, 'optional');
+  if (nullable(element)) throw new TypeError(`optional: ${NESTED_OPTIONAL}`);
   return seal({ kind: 'optional', minSize: 4, element });
+}
+
+/** Whether `node` holds `optional(self)`, looking through nested recursive schemas as far as `self`'s own. */
+function optionalOfSelf(node: Schema, self: SelfSchema, seen: Set<Schema>): boolean {
+  if (seen.has(node)) return false;
+  seen.add(node);
+  switch (node.kind) {
+    case 'optional':
+      return node.element === self || optionalOfSelf(node.element, self, seen);
+    case 'struct':
+      return node.keys.some((k) => optionalOfSelf(node.fields[k], self, seen));
+    case 'array': case 'fixedArray':
+      return optionalOfSelf(node.element, self, seen);
+    case 'union':
+      return [...node.armsByValue.values(), ...(node.defaultArm ? [node.defaultArm] : [])].some((a) => optionalOfSelf(a, self, seen));
+    case 'recursive':
+      return optionalOfSelf(node.body, self, seen);
+    default:
+      return false;
+  }
 }
 
 // --- struct -----------------------------------------------------------------
@@ -322,6 +356,11 @@ export function recursive<B extends Schema>(build: (self: SelfSchema) => B): Rec
   mustBeSchema(body, 'recursive');
   if (reachesUnguarded(body, self as SelfSchema, new Set())) {
     throw new TypeError('recursive: the schema contains itself without an optional, a variable-length array or a union in between');
+  }
+  // optional(self) is an optional of an optional when the body is one
+  // itself (\`recursive(self => optional(self))\`): optional() could not tell.
+  if (nullable(body) && optionalOfSelf(body, self as SelfSchema, new Set())) {
+    throw new TypeError(`recursive: ${NESTED_OPTIONAL}`);
   }
   const node = seal({ kind: 'recursive' as const, minSize: body.minSize, body });
   self.target = node;

@@ -99,6 +99,10 @@ export class SchemaWriter {
       case 'plain':
         return this.spec(t, ctx, ind);
       case 'optional':
+        if (t.kind === 'ref' && this.optionalTypedef(t)) {
+          // xdr.optional() refuses it too, but only when the module is loaded; say it here, with a position.
+          throw new GenError(t.pos, `'${t.name} *': '${t.name}' is already optional, and an optional of an optional has two encodings of null, which xdr.optional refuses`);
+        }
         return `xdr.optional(${this.spec(t, ctx, ind)})`;
       case 'fixed':
         if (t.kind === 'opaque') return `xdr.fixedOpaque(${this.sizeText(d.size!)})`;
@@ -128,6 +132,22 @@ export class SchemaWriter {
       default:
         throw new GenError(t.pos, `'${t.kind}' needs a length here`);
     }
+  }
+
+  /** Whether `t` names a typedef that is (through plain typedefs) an optional, i.e. `typedef T *name;`. */
+  private optionalTypedef(t: A.DeclType): boolean {
+    let owner = this.r;
+    const seen = new Set<string>();
+    for (let cur: A.DeclType = t; cur.kind === 'ref' && !seen.has(cur.name); ) {
+      seen.add(cur.name);
+      const found = owner.findType(cur.name);
+      if (!found || found.def.kind !== 'typedef') return false;
+      if (found.def.decl.shape === 'optional') return true;
+      if (found.def.decl.shape !== 'plain') return false;
+      owner = found.owner;
+      cur = found.def.decl.type;
+    }
+    return false;
   }
 
   private ref(name: string, pos: Pos, ctx: Context, ind: string): string {

@@ -132,7 +132,10 @@ class Preprocessor {
   }
 
   private directive(d: string, pos: Pos, frames: Frame[], stack: string[], active: boolean): void {
-    const m = /^([A-Za-z]*)\s*(.*)$/.exec(d)!;
+    // `s`: a directive line may hold a lone \r (only a trailing one is
+    // stripped as part of a CRLF), which `.` alone does not match; without
+    // the flag the match failed and the destructuring threw a TypeError.
+    const m = /^([A-Za-z]*)\s*(.*)$/s.exec(d)!;
     const [, word, rest] = m;
     const arg = rest.trim();
     const push = (cond: boolean): void => {
