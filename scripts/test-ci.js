@@ -12,7 +12,7 @@ runSteps('test:ci', [
   { name: 'native under TSan', cmd: npm('test:native:tsan'), limitSec: 900 },
   { name: 'native under ASan+UBSan', cmd: npm('test:native:asan'), limitSec: 900 },
   { name: 'native under helgrind', cmd: npm('test:native:helgrind'), limitSec: 900 },
-  { name: 'native under DRD', cmd: npm('test:native:drd'), limitSec: 900 },
+  { name: 'native under DRD', cmd: npm('test:native:drd'), limitSec: 1500 },
   { name: 'native under memcheck', cmd: npm('test:native:memcheck'), limitSec: 900 },
   { name: 'bridge under ASan+UBSan', cmd: npm('test:node:asan'), limitSec: 600 },
   { name: 'bridge under memcheck', cmd: npm('test:node:memcheck'), limitSec: 900 },
