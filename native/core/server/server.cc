@@ -292,14 +292,15 @@ void Server::FinishRun(std::unique_lock<RankedMutex>& lock) {
 
 // Loop thread, no lock held: one turn of the event loop. After a turn that
 // did something, the next is likely soon (a handler's answer, the client's
-// next call): while no thread waits for a core, and while spinning pays
-// (BusyPollGovernor: work caught soon enough to be worth the CPU), poll
-// without sleeping for up to busy_poll_us first, so it is taken without a
-// wake-up. Returns the callbacks run, as EventLoop::RunOnce.
+// next call): while no thread waits for a core, poll without sleeping for up
+// to busy_poll_us first, so it is taken without a wake-up. Returns the
+// callbacks run, as EventLoop::RunOnce. (Stopping the spin when its catches
+// come slowly was tried and dropped: at 1 x 1 the sleeping hand-offs then
+// cost the other threads more CPU than the spin did; bench/RESULTS.md.)
 int Server::RunTurn(int timeout_ms, bool busy_poll) {
   if (busy_poll && options_.busy_poll_us > 0 && timeout_ms != 0) {
     const int64_t start = MonotonicUs();
-    if (idle_core_.CoreIdle(start) && spin_governor_.ShouldSpin()) {
+    if (idle_core_.CoreIdle(start)) {
       const int64_t until = start + options_.busy_poll_us;
       CounterSet::Add(counters_.busy_polls);
       int64_t now = start;
@@ -310,7 +311,6 @@ int Server::RunTurn(int timeout_ms, bool busy_poll) {
         // this turn took it from the eventfd, and no later poll() would see it.
         if (ran != 0 || woken) {
           const int64_t spun = MonotonicUs() - start;
-          spin_governor_.Record(spun, true);
           CounterSet::Add(counters_.busy_poll_catches);
           CounterSet::Add(counters_.busy_poll_us, static_cast<uint64_t>(spun));
           return ran;
@@ -322,7 +322,6 @@ int Server::RunTurn(int timeout_ms, bool busy_poll) {
         PauseBetweenPolls(kBusyPollGapUs);
         now = MonotonicUs();
       } while (now < until);
-      spin_governor_.Record(now - start, false);
       CounterSet::Add(counters_.busy_poll_us, static_cast<uint64_t>(now - start));
     }
   }

@@ -14,7 +14,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "base/busy_poll_governor.h"
 #include "base/idle_core.h"
 #include "base/lock.h"
 #include "loop/event_loop.h"
@@ -177,7 +176,6 @@ class Server {
   ClientSlots slots_;
   Acceptor acceptor_;                    // [mu_]
   IdleCoreProbe idle_core_;              // loop thread (RunTurn)
-  BusyPollGovernor spin_governor_;       // loop thread (RunTurn)
   // Loop thread (OnCommands): scratch kept for its capacity.
   std::vector<Command> taken_commands_;
   std::vector<ListenerRequest> taken_listeners_;
