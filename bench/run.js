@@ -472,6 +472,10 @@ async function runOne(def, workload, opts, tmp, idle = 0) {
         wakeups: after.jsWakeups - before.jsWakeups,
         calls: after.jsCalls - before.jsCalls,
         batches: after.jsBatches - before.jsBatches,
+        // The loop thread's busy poll: how often it ran, how often it caught work, what it cost.
+        busyPolls: (after.busyPolls ?? 0) - (before.busyPolls ?? 0),
+        busyPollCatches: (after.busyPollCatches ?? 0) - (before.busyPollCatches ?? 0),
+        busyPollUs: (after.busyPollUs ?? 0) - (before.busyPollUs ?? 0),
       };
     }
     return result;
@@ -512,7 +516,9 @@ function summarize(runs) {
     spread: runs.length > 1 ? (Math.max(...primary) - Math.min(...primary)) / mid : null,
     rounds: runs.length,
     threads: Object.fromEntries(THREAD_BUCKETS.map((b) => [b, median(runs.map((r) => (r.server_threads_us_per_call ? r.server_threads_us_per_call[b] : null)))])),
-    js: runs.some((r) => r.js) ? { wakeups: sum((j) => j.wakeups), calls: sum((j) => j.calls), batches: sum((j) => j.batches) } : null,
+    js: runs.some((r) => r.js)
+      ? { wakeups: sum((j) => j.wakeups), calls: sum((j) => j.calls), batches: sum((j) => j.batches), busyPolls: sum((j) => j.busyPolls ?? 0), busyPollCatches: sum((j) => j.busyPollCatches ?? 0), busyPollUs: sum((j) => j.busyPollUs ?? 0) }
+      : null,
   };
 }
 
@@ -578,6 +584,12 @@ function workloadTables(w, summaries, defs) {
     const perWake = j.wakeups ? (j.calls / j.wakeups).toFixed(1) : '—';
     const perBatch = j.batches ? (j.calls / j.batches).toFixed(1) : '—';
     out.push(`- ${defs[id].label}: jsWakeups ${fmtInt(j.wakeups)}, jsCalls ${fmtInt(j.calls)} → ${perWake} calls per JS wake-up, ${perBatch} per batch (all rounds, warm-up included)`);
+    if (j.busyPolls) {
+      const caught = ((100 * j.busyPollCatches) / j.busyPolls).toFixed(0);
+      const perCall = j.calls ? (j.busyPollUs / j.calls).toFixed(1) : '—';
+      const perCatch = j.busyPollCatches ? (j.busyPollUs / j.busyPollCatches).toFixed(1) : '—';
+      out.push(`  busy poll: ${fmtInt(j.busyPolls)} polls, ${caught} % caught work; ${perCall} µs spun per call, ${perCatch} µs per catch`);
+    }
   }
   if (rows.length) out.push('');
   return out.join('\n');

@@ -96,6 +96,12 @@ export interface NativeStats {
   eventsSent: number;
   /** Events dropped because their client was closing or gone. */
   eventsDropped: number;
+  /** Times the loop thread polled without sleeping after a turn that did something (busyPollUs). */
+  busyPolls: number;
+  /** Of those, the ones that found work before busyPollUs ran out. */
+  busyPollCatches: number;
+  /** Microseconds the loop thread spent in them, caught or not. */
+  busyPollUs: number;
   /** Times a worker woke the JS thread (one per empty → non-empty queue). */
   jsWakeups: number;
   /** Calls handed to JS handlers. */
@@ -127,7 +133,8 @@ export const nativeStatKeys = {
   acceptRetries: true, callsRead: true, callsWaiting: true, callsDispatching: true, callsReplyPending: true,
   workersBusy: true, workersIdle: true, jobsQueued: true, bufferedBytes: true, bufferedBytesPeak: true,
   fdsClosed: true, handlerExceptions: true, logSuppressed: true, bytesRead: true, bytesWritten: true,
-  clientsUnauthenticated: true, clientsDenied: true, eventsSent: true, eventsDropped: true, jsWakeups: true,
+  clientsUnauthenticated: true, clientsDenied: true, eventsSent: true, eventsDropped: true, busyPolls: true,
+  busyPollCatches: true, busyPollUs: true, jsWakeups: true,
   jsCalls: true, jsBatches: true, jsBodiesLent: true, jsPending: true, jsInFlight: true, argsRefused: true,
 } as const satisfies Record<keyof NativeStats, true>;
 

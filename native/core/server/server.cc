@@ -294,24 +294,35 @@ void Server::FinishRun(std::unique_lock<RankedMutex>& lock) {
 // did something, the next is likely soon (a handler's answer, the client's
 // next call): while no thread waits for a core, poll without sleeping for up
 // to busy_poll_us first, so it is taken without a wake-up. Returns the
-// callbacks run, as EventLoop::RunOnce.
+// callbacks run, as EventLoop::RunOnce. (Stopping the spin when its catches
+// come slowly was tried and dropped: at 1 x 1 the sleeping hand-offs then
+// cost the other threads more CPU than the spin did; bench/RESULTS.md.)
 int Server::RunTurn(int timeout_ms, bool busy_poll) {
   if (busy_poll && options_.busy_poll_us > 0 && timeout_ms != 0) {
     const int64_t start = MonotonicUs();
     if (idle_core_.CoreIdle(start)) {
       const int64_t until = start + options_.busy_poll_us;
+      CounterSet::Add(counters_.busy_polls);
+      int64_t now = start;
       do {
         bool woken = false;
         int ran = loop_.RunOnce(0, &woken);
         // A Wake() (Shutdown, a stop) must reach LoopThreadMain's checks:
         // this turn took it from the eventfd, and no later poll() would see it.
-        if (ran != 0 || woken) return ran;
+        if (ran != 0 || woken) {
+          const int64_t spun = MonotonicUs() - start;
+          CounterSet::Add(counters_.busy_poll_catches);
+          CounterSet::Add(counters_.busy_poll_us, static_cast<uint64_t>(spun));
+          return ran;
+        }
         // Each poll takes the loop's lock several times; polled back to back
         // it keeps that lock from a worker whose Wake() or UpdateWatch()
         // brings the very answer we wait for (measured: 1 x 1 on epoll fell
         // to 0.8x of the poll()-era loop). Leave a gap between polls.
         PauseBetweenPolls(kBusyPollGapUs);
-      } while (MonotonicUs() < until);
+        now = MonotonicUs();
+      } while (now < until);
+      CounterSet::Add(counters_.busy_poll_us, static_cast<uint64_t>(now - start));
     }
   }
   return loop_.RunOnce(timeout_ms);
