@@ -106,20 +106,23 @@ function normalise(text: string, socket: string): string {
   return text.split(socket).join('<SOCK>').replace(/^(CPU time:\s+)\S+s$/gm, '$1<wall clock>');
 }
 
+/** XDR for the raw sessions: a signed int, and a string padded to a word. */
+function int(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32BE(n);
+  return b;
+}
+
+function str(s: string): Buffer {
+  const b = Buffer.alloc(4 + Math.ceil(Buffer.byteLength(s) / 4) * 4);
+  b.writeUInt32BE(Buffer.byteLength(s));
+  b.write(s, 4);
+  return b;
+}
+
 /** The session-rule probe, in raw frames: each line is one call and its reply. */
 async function rawSession(socket: string): Promise<string> {
   const peer = await RawPeer.connect({ path: socket });
-  const int = (n: number) => {
-    const b = Buffer.alloc(4);
-    b.writeInt32BE(n);
-    return b;
-  };
-  const str = (s: string) => {
-    const b = Buffer.alloc(4 + Math.ceil(Buffer.byteLength(s) / 4) * 4);
-    b.writeUInt32BE(Buffer.byteLength(s));
-    b.write(s, 4);
-    return b;
-  };
   const open = (name: string, flags: number) => Buffer.concat([int(1), str(name), int(flags)]);
   const ghost = Buffer.concat([str('zzz'), Buffer.alloc(16), int(5)]);
   const calls: [string, number, Buffer][] = [
@@ -182,17 +185,6 @@ async function rawSession(socket: string): Promise<string> {
  * so replies and events are listed apart, each in arrival order.
  */
 async function rawLifecycle(socket: string): Promise<string> {
-  const int = (n: number) => {
-    const b = Buffer.alloc(4);
-    b.writeInt32BE(n);
-    return b;
-  };
-  const str = (s: string) => {
-    const b = Buffer.alloc(4 + Math.ceil(Buffer.byteLength(s) / 4) * 4);
-    b.writeUInt32BE(Buffer.byteLength(s));
-    b.write(s, 4);
-    return b;
-  };
   const open = (flags: number) => Buffer.concat([int(1), str('test:///default'), int(flags)]);
   const test = Buffer.concat([str('test'), Buffer.from(UUID.replace(/-/g, ''), 'hex'), int(1)]);
   const ghost = Buffer.concat([str('zzz'), Buffer.alloc(16), int(5)]);

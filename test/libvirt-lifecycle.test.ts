@@ -58,9 +58,7 @@ class Peer {
     for (;;) {
       const f = await this.raw.next();
       if (f.type === TYPE_MESSAGE) {
-        this.eventFrames.push(f);
-        const m = xdr.decode(R.remote_domain_event_callback_lifecycle_msg, f.body);
-        this.events.push({ callbackID: m.callbackID, name: m.msg.dom.name, id: m.msg.dom.id, event: m.msg.event, detail: m.msg.detail });
+        this.#event(f);
         continue;
       }
       expect(f.type).toBe(TYPE_REPLY);
@@ -94,11 +92,16 @@ class Peer {
     while (this.events.length < n) {
       const f = await this.raw.next();
       expect(f.type).toBe(TYPE_MESSAGE);
-      this.eventFrames.push(f);
-      const m = xdr.decode(R.remote_domain_event_callback_lifecycle_msg, f.body);
-      this.events.push({ callbackID: m.callbackID, name: m.msg.dom.name, id: m.msg.dom.id, event: m.msg.event, detail: m.msg.detail });
+      this.#event(f);
     }
     return this.events.splice(0);
+  }
+
+  /** A lifecycle MESSAGE, kept whole and decoded. */
+  #event(f: Frame): void {
+    this.eventFrames.push(f);
+    const m = xdr.decode(R.remote_domain_event_callback_lifecycle_msg, f.body);
+    this.events.push({ callbackID: m.callbackID, name: m.msg.dom.name, id: m.msg.dom.id, event: m.msg.event, detail: m.msg.detail });
   }
 }
 

@@ -13,6 +13,8 @@ import fc from 'fast-check';
 import * as fs from 'fs';
 import * as path from 'path';
 
+export { same } from '../../helpers/same-value';
+
 const fuzzSeconds = process.env.FUZZ_SECONDS !== undefined ? Number(process.env.FUZZ_SECONDS) : undefined;
 if (fuzzSeconds !== undefined && !(fuzzSeconds > 0)) throw new Error(`FUZZ_SECONDS must be a positive number, not ${process.env.FUZZ_SECONDS}`);
 
@@ -70,22 +72,6 @@ export function corpusDir(name: string): string {
   return path.join(__dirname, '..', 'corpus', name);
 }
 
-/**
- * Strict equality of decoded values: NaN equals NaN (DESIGN.md §7), -0 is
- * not 0, Buffers by bytes, objects by the same keys in the same order.
- */
-export function same(a: unknown, b: unknown): boolean {
-  if (typeof a === 'number' && typeof b === 'number') return Object.is(a, b);
-  if (Buffer.isBuffer(a) || Buffer.isBuffer(b)) return Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b);
-  if (Array.isArray(a) || Array.isArray(b)) {
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => same(x, b[i]));
-  }
-  if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null) {
-    const ka = Object.keys(a), kb = Object.keys(b);
-    return ka.length === kb.length && ka.every((k, i) => k === kb[i] && same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
-  }
-  return a === b;
-}
 
 /** Whether a decoded value holds a NaN anywhere (its payload is not kept: DESIGN.md §7). */
 export function holdsNaN(v: unknown): boolean {
