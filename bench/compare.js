@@ -6,7 +6,12 @@
  * machine is shared: only ratios from one run mean anything).
  *
  * Usage: node bench/compare.js --base DIR [--rounds N] [--duration S]
- *          [--only latency,throughput,echo64k,echo1m]
+ *          [--only latency,throughput,echo64k,echo1m,getinfo,getinfo1,list]
+ *
+ * The typed workloads (getinfo, getinfo1, list: bench/typed-program.js) run
+ * xdrd with typed handlers (xdrd-server.js --typed) before and after, and
+ * the plain server with xdrd's TypeScript codec (--codec xdr); the core
+ * servers have no typed procedures and sit those out.
  *
  * DIR is a checkout of the older commit, built the way this one is:
  *   git worktree add /tmp/base <commit> && cd /tmp/base && ln -s "$PWD_OF_THIS/node_modules" .
@@ -25,12 +30,16 @@ const readline = require('readline');
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_PROGRAM = '0x62656e63';
+const typed = require('./typed-program');
 
 const WORKLOADS = {
   latency: { title: 'empty call, 1 × 1', c: 1, d: 1, proc: 1, body: null },
   throughput: { title: 'empty call, 16 × 8', c: 16, d: 8, proc: 1, body: null },
   echo64k: { title: 'echo 64 KiB, 4 × 4', c: 4, d: 4, proc: 2, body: 65536 },
   echo1m: { title: 'echo 1 MiB, 4 × 4', c: 4, d: 4, proc: 2, body: 1048576 },
+  getinfo: { title: 'typed GET_INFO-shaped call, 16 × 8', c: 16, d: 8, proc: typed.PROC_GET_INFO, body: null, typed: true, hex: typed.GET_INFO_ARGS_HEX, reply: typed.GET_INFO_REPLY_HEX },
+  getinfo1: { title: 'typed GET_INFO-shaped call, 1 × 1', c: 1, d: 1, proc: typed.PROC_GET_INFO, body: null, typed: true, hex: typed.GET_INFO_ARGS_HEX, reply: typed.GET_INFO_REPLY_HEX },
+  list: { title: 'typed LIST-shaped call, 16 × 8', c: 16, d: 8, proc: typed.PROC_LIST, body: null, typed: true, hex: '', reply: typed.LIST_REPLY_HEX },
 };
 
 function parseArgs(argv) {
@@ -56,8 +65,15 @@ function parseArgs(argv) {
   return o;
 }
 
-function servers(base) {
+function servers(base, typedWorkload) {
   const node = process.execPath;
+  if (typedWorkload) {
+    return {
+      'xdrd before': { cmd: node, args: [path.join(base, 'bench', 'xdrd-server.js'), '--max-requests', '16', '--typed'], env: { XDRD_ADDON: path.join(base, 'build', 'Release', 'xdrd.node') } },
+      'xdrd after': { cmd: node, args: [path.join(ROOT, 'bench', 'xdrd-server.js'), '--max-requests', '16', '--typed'], env: {} },
+      plain: { cmd: node, args: [path.join(ROOT, 'bench', 'plain-server.js'), '--codec', 'xdr'], env: {} },
+    };
+  }
   const list = {
     'xdrd before': { cmd: node, args: [path.join(base, 'bench', 'xdrd-server.js'), '--max-requests', '16'], env: { XDRD_ADDON: path.join(base, 'build', 'Release', 'xdrd.node') } },
     'xdrd after': { cmd: node, args: [path.join(ROOT, 'bench', 'xdrd-server.js'), '--max-requests', '16'], env: {} },
@@ -84,7 +100,8 @@ async function runOne(server, w, opts) {
   });
   const args = ['--socket', sock, '--prog', BENCH_PROGRAM, '--proc', String(w.proc), '--connections', String(w.c), '--depth', String(w.d),
     '--warmup', '0.3', '--duration', String(opts.duration), '--server-pid', String(ready.pid)];
-  args.push(...(w.body ? ['--body-bytes', String(w.body), '--check', 'echo'] : ['--check', 'hex:0123456789abcdef']));
+  if (w.typed) args.push('--body-hex', w.hex, '--check', `hex:${w.reply}`);
+  else args.push(...(w.body ? ['--body-bytes', String(w.body), '--check', 'echo'] : ['--check', 'hex:0123456789abcdef']));
   const lg = spawnSync(path.join(ROOT, 'build-native', 'bench', 'loadgen'), args, { encoding: 'utf8' });
   proc.stdin.end();
   await new Promise((resolve) => proc.once('exit', resolve));
@@ -101,11 +118,12 @@ const median = (xs) => {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const list = servers(opts.base);
-  const names = Object.keys(list);
+  servers(opts.base, false);  // checks both checkouts are built
   console.log(`compare: before = ${opts.base}, after = ${ROOT}; ${opts.rounds} interleaved rounds × ${opts.duration} s, medians`);
   for (const id of opts.only) {
     const w = WORKLOADS[id];
+    const list = servers(opts.base, w.typed === true);
+    const names = Object.keys(list);
     const got = Object.fromEntries(names.map((n) => [n, []]));
     for (let r = 0; r < opts.rounds; r++) {
       const order = names.slice(r % names.length).concat(names.slice(0, r % names.length));
@@ -123,6 +141,7 @@ async function main() {
       console.log(`    ${n.padEnd(18)}${t.map((v) => v.toFixed(2).padStart(8)).join('')}`);
     }
     for (const [a, b] of [['xdrd after', 'xdrd before'], ['core after', 'core before'], ['xdrd before', 'plain'], ['xdrd after', 'plain'], ['core after', 'plain']]) {
+      if (!(a in row) || !(b in row)) continue;
       const x = row[a], y = row[b];
       // Paired: the median of the per-round ratios. The two servers of a
       // round ran seconds apart, so a slow spell of the machine

@@ -6,8 +6,9 @@
  * - Fixed memory. There are 146 buckets whatever the traffic (about 1.2 KB
  *   per histogram), so one histogram per procedure costs the same after a
  *   million calls as after one. Keeping samples would grow without bound.
- * - Cheap on the hot path. record() is a log2, a table lookup to settle
- *   rounding at a bucket edge, and a few additions; it allocates nothing.
+ * - Cheap on the hot path. record() finds the power of two with clz32 and
+ *   the quarter with at most three compares against the edge table, then
+ *   does a few additions; it allocates nothing.
  * - Bounded relative error. Bucket edges are 2^(k/4) µs, so each bucket's
  *   upper edge is 2^(1/4) ≈ 1.189 times its lower edge: a reported
  *   percentile (the upper edge of its bucket) is at most ~19% above the true
@@ -33,9 +34,20 @@ const UPPER = new Float64Array(BUCKETS);
 for (let i = 0; i < LAST; i++) UPPER[i] = 2 ** (i / SUB_BUCKETS);
 UPPER[LAST] = Infinity;
 
+/** Below this, the power of two comes from Math.clz32 (which takes a uint32). */
+const CLZ_LIMIT = 2 ** 32;
+
 /** The bucket holding `v`, a number ≥ 0 (not NaN). */
 function bucketOf(v: number): number {
   if (v < 1) return 0;
+  if (v < CLZ_LIMIT) {
+    // Every call records two durations, so this is on the hot path: the
+    // power of two from clz32 of the integer part (exact: 2^e ≤ v < 2^(e+1)),
+    // then at most three table compares for the quarter. No log2.
+    let i = (31 - Math.clz32(v)) * SUB_BUCKETS + 1;
+    while (v >= UPPER[i]) i++;
+    return i;
+  }
   if (v >= OVERFLOW_US) return LAST;
   // log2 may round either way when v sits on an edge; the table decides.
   let i = Math.floor(Math.log2(v) * SUB_BUCKETS) + 1;

@@ -213,6 +213,34 @@ test('answers just under the separate-Buffer size, 6 MB in one flush, grow the a
   expect(server.stats().jsInFlight).toBe(0);
 });
 
+test('more answers in one turn than the result area holds, small and large mixed, are handed over area by area, each to its call', async () => {
+  // 600 answers settled in one turn (the handlers hold them until the
+  // last call has come, then all settle together): more than two result
+  // areas (maxBatch records each), so the bridge hands a full area over
+  // while answers are still coming; every 7th has a Buffer of its own
+  // (40 KB).
+  const N = 600;
+  const { maxBatch } = native().layout;
+  expect(N).toBeGreaterThan(2 * maxBatch);
+  const held: (() => void)[] = [];
+  const { server, address } = await startServer(
+    {
+      1: (b) =>
+        new Promise<Buffer>((resolve) => {
+          held.push(() => resolve(pattern(b.readUInt32BE(0), b.readUInt32BE(4))));
+          if (held.length === N) for (const settle of held) settle();
+        }),
+    },
+    { maxRequestsPerClient: N },
+  );
+  const client = await connect(address);
+  const size = (i: number): number => (i % 7 === 0 ? 40000 : i % 5);
+  const calls = Array.from({ length: N }, (_, i) => client.call(TEST_PROGRAM, TEST_VERSION, 1, Buffer.concat([u32(size(i)), u32(i)])));
+  const replies = await Promise.all(calls);
+  replies.forEach((r, i) => expect([i, r.equals(pattern(size(i), i))]).toEqual([i, true]));
+  expect(server.stats().jsInFlight).toBe(0);
+});
+
 test('close({ graceMs }) under load: every call is answered or errored, none lost, no thread left', async () => {
   const CLIENTS = 8;
   const { server, address } = await startServer(

@@ -79,6 +79,18 @@ test('per-procedure stats: calls, errors, names and both latency histograms', as
   }
 });
 
+test('a procedure with a handler of its own is listed with 0 calls before it is called; a catch-all\'s once called', async () => {
+  const server = track(new Server({ workers: 1 }));
+  server.handle(TEST_PROGRAM, TEST_VERSION, { 1: (body) => body });
+  server.handle(TEST_PROGRAM, TEST_VERSION + 1, { '*': (body) => body });
+  server.handle(Calc, { add: ({ a, b }) => a + b });
+  const keys = (): string[] => server.stats().procedures.map((p) => `${p.program}/${p.version}/${p.procedure}:${p.calls}`).sort();
+  expect(keys()).toEqual([`${Calc.number}/3/7:0`, `${TEST_PROGRAM}/1/1:0`].sort());
+  const client = await connect(await server.listen({ path: socketPath() }));
+  expect(await client.call(TEST_PROGRAM, TEST_VERSION + 1, 9, u32(5))).toEqual(u32(5));
+  expect(keys()).toEqual([`${Calc.number}/3/7:0`, `${TEST_PROGRAM}/1/1:0`, `${TEST_PROGRAM}/2/9:1`].sort());
+});
+
 test('server counters: bytes, replies, failures, JS calls, connections, workers', async () => {
   const WORKERS = 3;
   const server = track(new Server({ workers: WORKERS }));

@@ -7,13 +7,14 @@
  * Threads: JS thread only. Native worker threads queue calls and the JS
  * thread is woken once per empty → non-empty transition; it takes them in
  * batches of at most `maxBatch` (the addon asks for another turn while more
- * wait), and hands answers back the same way: one result area and one
- * Buffer (or one Buffer per large answer) per flush.
+ * wait), and hands answers back the same way: their records go straight
+ * into the result area, which is handed over with one Buffer (or one per
+ * large answer) when it is full or at the end of the turn.
  */
 import { HEADER_BYTES, MAX_MESSAGE_BYTES } from '../libvirt/wire';
 import { native } from '../native';
 import type { NativeLayout, NativeServer, NativeServerOptions, OnNative } from '../native';
-import { write } from '../xdr/codec';
+import type { CompiledEncoder } from '../xdr/codec';
 import type { Schema, Static } from '../xdr/types';
 import { XdrWriter } from '../xdr/writer';
 import type { ConnectNotice, DisconnectReason } from './connection';
@@ -38,9 +39,10 @@ export interface LogNotice {
 export type Notice = ConnectNotice | DisconnectNotice | LogNotice;
 
 /**
- * One call of a batch. `body` is only valid until the call is answered:
- * its bytes are a view into the batch's Buffer, or a lent Buffer over the
- * received frame.
+ * One call of a batch. Its body is `bodies[bodyStart, bodyStart +
+ * bodyLength)`, only valid until the call is answered: `bodies` is the
+ * batch's Buffer, or a lent Buffer over the received frame. No Buffer is
+ * made per call here: a typed call is built from its values without one.
  */
 export type CallVisitor = (
   slot: number,
@@ -49,7 +51,9 @@ export type CallVisitor = (
   serial: number,
   clientId: number,
   queueWaitUs: number,
-  body: Buffer,
+  bodies: Buffer,
+  bodyStart: number,
+  bodyLength: number,
   /** The arguments a worker decoded (typed procedures), read from `valuesStart`; undefined for raw ones. */
   values: Float64Array | undefined,
   valuesStart: number,
@@ -114,16 +118,17 @@ export class Bridge {
   readonly #batch: Uint32Array;
   readonly #results: Uint32Array;
 
-  // Answers waiting for the next flush, in parallel arrays (emptied, not
-  // replaced, by each flush). An answer's bytes are in the arena, ending at
-  // #outEnds[i], or, when #outOwn[i] is set, in that Buffer of its own.
-  readonly #outSlots: number[] = [];
-  readonly #outKinds: number[] = [];
-  readonly #outEnds: number[] = [];
-  readonly #outOwn: (Uint8Array | undefined)[] = [];
+  // Answers waiting to be handed over: their records are written straight
+  // into the result area as they come, #count of them (never more than
+  // maxBatch: a full area is handed over at once). An answer's bytes are in
+  // the arena, back to back in record order, or, when #own[i] is set, in
+  // that Buffer of its own.
+  #count = 0;
+  /** Per record, an answer's own Buffer; undefined until a chunk has one. */
+  #own: (Uint8Array | undefined)[] | undefined = undefined;
   /**
    * The answer arena: small answers are copied, and typed results encoded,
-   * here back to back, so a flush hands native code one Buffer and no
+   * here back to back, so a hand-over gives native code one Buffer and no
    * answer costs an allocation of its own. Native code copies the bytes
    * before complete() returns, so the arena is reused at once.
    */
@@ -173,11 +178,15 @@ export class Bridge {
     let valuesAt = 0;
     for (let i = 0, at = 1; i < n; i++, at += inWords) {
       const length = a[at + inBodyLength]!;
-      let body: Buffer;
+      let from: Buffer, start: number, size: number;
       if (length >= lentBody) {
-        body = lent![nextLent++]!;
+        from = lent![nextLent++]!;
+        start = 0;
+        size = from.length;
       } else {
-        body = bodies.subarray(offset, offset + length);
+        from = bodies;
+        start = offset;
+        size = length;
         offset += length;
       }
       const count = a[at + inValues]!;
@@ -188,7 +197,9 @@ export class Bridge {
         a[at + inSerial]!,
         a[at + inClientHigh]! * 4294967296 + a[at + inClientLow]!,
         a[at + inQueueWaitUs]!,
-        body,
+        from,
+        start,
+        size,
         count === 0 ? undefined : values,
         valuesAt,
       );
@@ -207,102 +218,82 @@ export class Bridge {
   }
 
   /**
-   * Queues a reply with status OK whose body is `value` encoded with
-   * `schema`, straight into the answer arena. Throws the codec's XdrError
-   * (path from "result") if the value does not fit the schema, or
-   * ReplyTooLargeError if its encoding is larger than a frame may carry;
-   * nothing is queued then.
+   * Queues a reply with status OK whose body is `value` encoded by
+   * `encoder` (a typed procedure's result encoder, looked up once), straight
+   * into the answer arena. Throws the codec's XdrError (path from "result")
+   * if the value does not fit the schema, or ReplyTooLargeError if its
+   * encoding is larger than a frame may carry; nothing is queued then.
    */
-  answerValue<S extends Schema>(slot: number, schema: S, value: Static<S>): void {
+  answerValue<S extends Schema>(slot: number, encoder: CompiledEncoder<S>, value: Static<S>): void {
     const start = this.#arena.length;
-    write(schema, value, this.#arena, RESULT_OPTIONS);
+    encoder.writeTo(value, this.#arena, RESULT_OPTIONS);
     const bytes = this.#arena.length - start;
     if (bytes > this.maxReplyBody) {
       this.#arena.truncate(start);
       throw new ReplyTooLargeError(bytes);
     }
-    this.#push(slot, this.#layout.resultBody, undefined);
+    this.#push(slot, this.#layout.resultBody, bytes, undefined);
   }
 
   #queue(slot: number, kind: number, bytes: Uint8Array): void {
     if (bytes.length >= SEPARATE_ANSWER_BYTES) {
-      this.#push(slot, kind, bytes);
+      this.#push(slot, kind, bytes.length, bytes);
     } else {
       this.#arena.raw(bytes);
-      this.#push(slot, kind, undefined);
+      this.#push(slot, kind, bytes.length, undefined);
     }
   }
 
-  #push(slot: number, kind: number, own: Uint8Array | undefined): void {
-    this.#outSlots.push(slot);
-    this.#outKinds.push(kind);
-    this.#outEnds.push(this.#arena.length);
-    this.#outOwn.push(own);
+  /** Writes one answer's record; hands the area over once it is full. */
+  #push(slot: number, kind: number, length: number, own: Uint8Array | undefined): void {
+    const { outWords, outSlot, outKind, outLength, outReserved, maxBatch } = this.#layout;
+    const i = this.#count;
+    const r = this.#results;
+    const at = i * outWords;
+    r[at + outSlot] = slot;
+    r[at + outKind] = kind;
+    r[at + outLength] = length;
+    r[at + outReserved] = 0;
+    if (own !== undefined) (this.#own ??= [])[i] = own;
+    this.#count = i + 1;
+    if (i + 1 === maxBatch) this.flush();
   }
 
-  /** Hands every queued answer to native code, at most maxBatch per call. */
+  /** Hands every queued answer to native code (one complete() per full result area). */
   flush(): void {
-    const total = this.#outSlots.length;
-    if (total === 0) return;
+    const count = this.#count;
+    if (count === 0) return;
+    const own = this.#own;
     try {
-      this.#completeAll(total, this.#arena.view());
+      const arena = this.#arena.view();
+      if (own === undefined) {
+        this.native.complete(count, arena);
+      } else {
+        // Some answers have Buffers of their own: one Uint8Array per
+        // answer, the arena's as views of it.
+        const { outWords, outLength } = this.#layout;
+        const r = this.#results;
+        const each: Uint8Array[] = [];
+        for (let i = 0, from = 0; i < count; i++) {
+          const o = own[i];
+          if (o !== undefined) {
+            each.push(o);
+          } else {
+            const to = from + r[i * outWords + outLength]!;
+            each.push(arena.subarray(from, to));
+            from = to;
+          }
+        }
+        this.native.complete(count, each);
+      }
     } finally {
       // Emptied whatever happened: a complete() that throws (a bug) must not
       // leave answers to be sent twice.
-      this.#outSlots.length = 0;
-      this.#outKinds.length = 0;
-      this.#outEnds.length = 0;
-      this.#outOwn.length = 0;
+      this.#count = 0;
+      this.#own = undefined;
       // A burst of large answers does not keep a large arena.
       if (this.#arena.capacity > ARENA_KEEP_BYTES) this.#arena = new XdrWriter(ARENA_BYTES);
       else this.#arena.reset();
-    }
-  }
-
-  #completeAll(total: number, arena: Buffer): void {
-    const slots = this.#outSlots;
-    const kinds = this.#outKinds;
-    const ends = this.#outEnds;
-    const own = this.#outOwn;
-    const { maxBatch, outWords, outSlot, outKind, outLength, outReserved } = this.#layout;
-    const r = this.#results;
-    let from = 0;  // where the chunk's first arena answer starts
-    for (let start = 0; start < total; start += maxBatch) {
-      const end = Math.min(total, start + maxBatch);
-      const chunkFrom = from;
-      let separate = false;
-      for (let i = start, at = 0; i < end; i++, at += outWords) {
-        const o = own[i];
-        let len: number;
-        if (o === undefined) {
-          len = ends[i]! - from;
-          from = ends[i]!;
-        } else {
-          len = o.length;
-          separate = true;
-        }
-        r[at + outSlot] = slots[i]!;
-        r[at + outKind] = kinds[i]!;
-        r[at + outLength] = len;
-        r[at + outReserved] = 0;
-      }
-      if (!separate) {
-        this.native.complete(end - start, arena.subarray(chunkFrom, from));
-        continue;
-      }
-      // Some answers have Buffers of their own: one Uint8Array per answer,
-      // the arena's as views of it.
-      const each: Uint8Array[] = [];
-      for (let i = start, at = chunkFrom; i < end; i++) {
-        const o = own[i];
-        if (o === undefined) {
-          each.push(arena.subarray(at, ends[i]!));
-          at = ends[i]!;
-        } else {
-          each.push(o);
-        }
-      }
-      this.native.complete(end - start, each);
     }
   }
 }

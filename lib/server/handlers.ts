@@ -8,7 +8,7 @@
 import { checkInt32, checkUint32 } from '../int32';
 import type { NativeServer } from '../native';
 import { ProcedureTable } from './procedure-stats';
-import type { ProcedureStats } from './procedure-stats';
+import type { ProcedureRecord, ProcedureStats } from './procedure-stats';
 import type { TypedProcedure } from './typed';
 import type { RawHandler, RawHandlers } from './types';
 
@@ -17,6 +17,8 @@ export interface HandlerEntry {
   readonly version: number;
   readonly fn: RawHandler;
   readonly table: ProcedureTable;
+  /** The procedure's record in `table`, for a per-procedure entry (no look-up per call); undefined for a catch-all. */
+  readonly record: ProcedureRecord | undefined;
   /**
    * A typed procedure whose calls a worker decodes: JS gets its arguments
    * as flat data and runs this instead of `fn`. Undefined for raw handlers,
@@ -71,11 +73,12 @@ export class HandlerTable {
       const index = this.#entries.length;
       if (key === '*') {
         this.#native.handleProgram(program, version, index);
-        this.#entries.push({ program, version, fn, table, typed: undefined, procedure: undefined });
+        this.#entries.push({ program, version, fn, table, record: undefined, typed: undefined, procedure: undefined });
         continue;
       }
       const procedure = checkInt32(Number(key), 'procedure');
-      this.#entries.push({ program, version, fn, table, typed: this.#handleTyped(program, version, procedure, index, typed.get(procedure)), procedure });
+      const record = table.get(procedure);
+      this.#entries.push({ program, version, fn, table, record, typed: this.#handleTyped(program, version, procedure, index, typed.get(procedure)), procedure });
     }
   }
 

@@ -96,7 +96,7 @@ export class Server extends EventEmitter {
       {
         maxReplyBody: bridge.maxReplyBody,
         answer: (slot, body) => bridge.answer(slot, body),
-        answerValue: (slot, schema, value) => bridge.answerValue(slot, schema, value as never),
+        answerValue: (slot, encoder, value) => bridge.answerValue(slot, encoder, value as never),
         answerError: (slot, error) => bridge.answerError(slot, error),
         scheduleFlush: () => this.#scheduleFlush(),
         report: (err, ctx) => this.#report(err, ctx),
@@ -303,6 +303,7 @@ export class Server extends EventEmitter {
     // disconnect is applied after the calls taken in the same turn, so
     // those see the client and are then abandoned with it.
     this.#pullNotices();
+    this.#calls.beginBatch();
     this.#bridge.takeCalls(this.#startCall);
     this.#flush();
     this.#applyDepartures();
@@ -328,7 +329,7 @@ export class Server extends EventEmitter {
     for (const d of departures) this.#connections.disconnected(d.id, d.reason);
   }
 
-  readonly #startCall: CallVisitor = (slot, handlerIndex, procedure, serial, clientId, queueWaitUs, body, values, valuesStart) => {
+  readonly #startCall: CallVisitor = (slot, handlerIndex, procedure, serial, clientId, queueWaitUs, bodies, bodyStart, bodyLength, values, valuesStart) => {
     let client = this.#connections.get(clientId);
     if (client === undefined) {
       // Its connect notice came after this drain took the notices.
@@ -340,7 +341,7 @@ export class Server extends EventEmitter {
       this.#bridge.answerError(slot, RpcError.rpc('the connection is closing').encode());
       return;
     }
-    this.#calls.start(slot, this.#handlers.get(handlerIndex), procedure, serial, client, queueWaitUs, body, values, valuesStart);
+    this.#calls.start(slot, this.#handlers.get(handlerIndex), procedure, serial, client, queueWaitUs, bodies, bodyStart, bodyLength, values, valuesStart);
   };
 
   #notice(notice: Exclude<Notice, DisconnectNotice>): void {

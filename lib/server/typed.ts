@@ -13,10 +13,10 @@
  */
 import { RpcError } from '../errors';
 import type { AnyProgram, Procedure } from '../program';
-import { decode, encode } from '../xdr/codec';
+import { compiledEncoder, decode, encode } from '../xdr/codec';
+import type { CompiledEncoder } from '../xdr/codec';
 import { compilePlan } from '../xdr/plan';
 import type { DecodePlan } from '../xdr/plan';
-import type { Schema } from '../xdr/types';
 import type { CallContext } from './context';
 import type { RawHandler, RawHandlers } from './types';
 import { asError, isThenable } from './values';
@@ -31,8 +31,12 @@ export interface TypedProcedure {
   readonly plan: DecodePlan;
   /** The handler, called with the decoded arguments; returns the result (or a promise of it). */
   readonly run: TypedFn;
-  /** The result schema: the server encodes results with it straight into its answer arena. */
-  readonly result: Schema;
+  /**
+   * The result schema's compiled encoder, looked up once here rather than
+   * per call: the server encodes results with it straight into its answer
+   * arena.
+   */
+  readonly encoder: CompiledEncoder;
   /** The message of the TypeError for a result the schema cannot encode. */
   badResult(e: unknown): string;
 }
@@ -62,7 +66,7 @@ function typedProcedure(proc: Procedure, fn: TypedFn): { typed: TypedProcedure; 
     const out = fn(args, ctx);
     return isThenable(out) ? Promise.resolve(out).then(encodeResult) : encodeResult(out);
   };
-  return { typed: { plan: compilePlan(proc.args, ARGS), run: fn, result: proc.result, badResult }, raw };
+  return { typed: { plan: compilePlan(proc.args, ARGS), run: fn, encoder: compiledEncoder(proc.result), badResult }, raw };
 }
 
 /**

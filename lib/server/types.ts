@@ -147,6 +147,11 @@ export interface ServerStats extends NativeStats {
   lateResultsDropped: number;
   /** Connections refused because `authorize` did not settle within `authorizeTimeoutMs`. */
   authorizeTimeouts: number;
-  /** Per procedure: calls, errors and latency, split into queue wait and run time. */
+  /**
+   * Per procedure: calls, errors and latency, split into queue wait and run
+   * time. Every procedure with a handler of its own is listed from the
+   * start (with 0 calls until called); a catch-all's ('*') procedures once
+   * called.
+   */
   procedures: ProcedureStats[];
 }

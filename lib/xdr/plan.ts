@@ -30,9 +30,11 @@ export interface DecodePlan {
   readonly names: readonly string[];
   /**
    * Builds the value from `values` (the flat output, read from `start`) and
-   * `body` (what offsets point into). Opaque data are views of `body`.
+   * `body` (what offsets point into). Opaque data are views of `body`. The
+   * decoded body starts at `at` in `body` (default 0): the server passes its
+   * batch Buffer and the call's place in it, so no Buffer is made per call.
    */
-  readonly build: (body: Buffer, values: Float64Array, start: number) => unknown;
+  readonly build: (body: Buffer, values: Float64Array, start: number, at?: number) => unknown;
 }
 
 /**
@@ -161,8 +163,8 @@ class BuilderWriter {
   compile(schema: Schema): DecodePlan['build'] {
     const root = this.#expr(schema);
     const source =
-      `"use strict";\nlet b, v, i, o;\n${this.#functions.join('\n')}\n` +
-      `return function build(body, values, start) { b = body; v = values; i = start; const r = ${root}; b = undefined; v = undefined; return r; };`;
+      `"use strict";\nlet b, v, i, o, a;\n${this.#functions.join('\n')}\n` +
+      `return function build(body, values, start, at) { b = body; v = values; i = start; a = at === undefined ? 0 : at; const r = ${root}; b = undefined; v = undefined; return r; };`;
     const factory = new Function('k', 'hyper', 'uhyper', source) as (k: unknown[], h: typeof hyper, u: typeof uhyper) => DecodePlan['build'];
     return factory(this.#constants, hyper, uhyper);
   }
@@ -203,11 +205,11 @@ class BuilderWriter {
       case 'enum':
         return `${this.#constant(s.names)}.get(v[i++])`;
       case 'string':
-        return '(o = v[i++], b.toString("utf8", o, o + v[i++]))';
+        return '(o = a + v[i++], b.toString("utf8", o, o + v[i++]))';
       case 'opaque':
-        return '(o = v[i++], b.subarray(o, o + v[i++]))';
+        return '(o = a + v[i++], b.subarray(o, o + v[i++]))';
       case 'fixedOpaque':
-        return `(o = v[i++], b.subarray(o, o + ${s.length}))`;
+        return `(o = a + v[i++], b.subarray(o, o + ${s.length}))`;
       case 'optional':
         return `(v[i++] === 1 ? ${this.#expr(s.element)} : null)`;
       case 'struct':

@@ -190,7 +190,7 @@ void CallBridge::Wake(napi_threadsafe_function tsfn) {
 }
 
 void CallBridge::RefusePending() {
-  std::deque<Pending> refused;
+  std::vector<Pending> refused;
   {
     std::lock_guard<RankedMutex> lock(mu_);
     refused.swap(pending_);
@@ -201,14 +201,23 @@ void CallBridge::RefusePending() {
 
 uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size_t)>& alloc,
                                const std::function<double*(size_t)>& alloc_values, std::vector<LentBody>* lent) {
-  std::vector<Pending> batch;
-  batch.reserve(kMaxBatch);
+  std::vector<Pending>& batch = taken_;  // empty here: cleared below after every take
   napi_threadsafe_function rewake = nullptr;
+  // After a backlog split, the moved-from shells: destroyed once mu_ is
+  // released (no Call is destroyed under it, not even an empty one).
+  std::vector<Pending> shells;
   {
     std::lock_guard<RankedMutex> lock(mu_);
-    while (!pending_.empty() && batch.size() < kMaxBatch) {
-      batch.push_back(std::move(pending_.front()));
-      pending_.pop_front();
+    if (pending_.size() <= kMaxBatch) {
+      batch.swap(pending_);  // the usual case: O(1) under the lock
+    } else {
+      // A backlog: the oldest kMaxBatch now, the rest on the next turn.
+      // (Moved by construction: a Call cannot be move-assigned.)
+      shells.reserve(pending_.size() - kMaxBatch);
+      for (size_t i = 0; i < pending_.size(); ++i) {
+        (i < kMaxBatch ? batch : shells).push_back(std::move(pending_[i]));
+      }
+      pending_.swap(shells);
     }
     // More than one batch's worth, or notices that came after JS took
     // them: keep the wake flag and ask for another turn, so the event loop
@@ -228,6 +237,12 @@ uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size
     if (rewake != nullptr) Wake(rewake);  // notices came after JS took them
     return 0;
   }
+  // Leaves taken_ empty however this returns (what is left in it is
+  // moved-from shells, which destroy silently).
+  struct ClearTaken {
+    std::vector<Pending>& v;
+    ~ClearTaken() { v.clear(); }
+  } clear_taken{batch};
 
   size_t total = 0;
   size_t total_values = 0;
@@ -303,24 +318,26 @@ bool CallBridge::AnswerOne(uint32_t index, const uint32_t* rec, const uint8_t* b
     *error = "result " + std::to_string(index) + " has unknown kind " + std::to_string(kind);
     return false;
   }
-  std::optional<Call> call = std::move(slots_[slot]);
-  slots_[slot].reset();  // a moved-from shell, answered: its destructor is silent
-  free_slots_.push_back(slot);
+  // Answered where it sits, then the slot is emptied and given back. A
+  // reply does not re-enter the bridge, so slots_ cannot change under it.
+  std::optional<Call>& call = slots_[slot];
   // A call the server already gave up on (shutdown deadline) drops
   // whatever it is answered with; answering keeps one path for both.
   if (kind == kResultBody) {
     call->Reply(bytes, len);
-    return true;
-  }
-  // The JS side encoded the error struct; decoding it again checks it
-  // before it reaches a peer.
-  RpcError e;
-  XdrReader reader(bytes, len);
-  if (DecodeRpcError(reader, &e) && reader.remaining() == 0) {
-    call->ReplyError(e);
   } else {
-    call->ReplyError(InternalError("the handler's error could not be encoded"));
+    // The JS side encoded the error struct; decoding it again checks it
+    // before it reaches a peer.
+    RpcError e;
+    XdrReader reader(bytes, len);
+    if (DecodeRpcError(reader, &e) && reader.remaining() == 0) {
+      call->ReplyError(e);
+    } else {
+      call->ReplyError(InternalError("the handler's error could not be encoded"));
+    }
   }
+  call.reset();  // answered: its destructor is silent
+  free_slots_.push_back(slot);
   return true;
 }
 

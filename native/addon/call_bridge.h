@@ -55,7 +55,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -206,13 +205,19 @@ class CallBridge : public RefCounted<CallBridge> {
   void PostNotice(std::string json, std::optional<Membership> membership);
 
   mutable RankedMutex mu_{LockRank::kLeaf, "call bridge"};
-  std::deque<Pending> pending_;                // [mu_]
+  // A vector, not a deque: TakeBatch swaps it with taken_ whole, so the
+  // calls are not moved one by one under mu_ (workers wait on it).
+  std::vector<Pending> pending_;               // [mu_]
   std::string notices_;                        // [mu_] JSON objects, comma-separated
   std::vector<Membership> membership_;         // [mu_] the connects and disconnects among them
   bool wake_pending_ = false;                  // [mu_] a drain is on its way to JS
   napi_threadsafe_function tsfn_ = nullptr;    // [mu_] null: posts are refused
 
   // JS thread only.
+  // The batch being taken; empty (keeping its capacity) between TakeBatch
+  // calls, so the swap with pending_ gives the workers a vector that has
+  // room already.
+  std::vector<Pending> taken_;
   // Held by value: no heap allocation per call (Call moves without throwing).
   std::vector<std::optional<Call>> slots_;
   std::vector<uint32_t> free_slots_;  // slots_ entries that hold no call

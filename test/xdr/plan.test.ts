@@ -96,6 +96,21 @@ describe('decode plans agree with the TypeScript codec', () => {
 });
 
 describe('decode plans in detail', () => {
+  test('a body that starts at `at` in a larger Buffer builds the same value, its opaque data views of that Buffer', () => {
+    const schema = xdr.struct({ name: xdr.string(64), uuid: xdr.fixedOpaque(4), data: xdr.opaque(), id: xdr.int() });
+    const value = { name: 'vm-042', uuid: Buffer.from([1, 2, 3, 4]), data: Buffer.from([9, 8, 7]), id: 42 };
+    const body = xdr.encode(schema, value);
+    const plan = compilePlan(schema, 'args');
+    const out = native().decodeWithPlan(plan.words, plan.names, body);
+    if ('reason' in out) throw new Error(out.reason);
+    // The same bytes 11 bytes into a batch-like Buffer, with junk around them.
+    const batch = Buffer.concat([Buffer.alloc(11, 0xee), body, Buffer.alloc(5, 0xee)]);
+    const built = plan.build(batch, out, 0, 11) as typeof value;
+    expect(same(built, value)).toBe(true);
+    expect(built.data.buffer).toBe(batch.buffer);
+    expect(built.data.byteOffset).toBe(batch.byteOffset + 11 + 4 + 8 + 4 + 4);
+  });
+
   test('builders run in plain Node, where "use strict" holds (jest\'s vm context does not enforce it)', async () => {
     const r = await runChild(path.join(__dirname, '..', 'fixtures', 'plan-builders.js'));
     expect(r.stderr).toBe('');

@@ -23,7 +23,7 @@ Call::Call(Call&& other) noexcept
       commands_(std::move(other.commands_)),
       client_(std::move(other.client_)),
       message_(std::move(other.message_)),
-      state_(other.state_),
+      state_(std::move(other.state_)),
       answered_(other.answered_) {
   other.answered_ = true;  // the moved-from shell must not answer
 }

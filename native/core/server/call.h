@@ -70,7 +70,8 @@ class Call {
   // True once the server has given up on this call (a shutdown deadline
   // passed) and answered it itself: a long handler should stop, and
   // whatever it answers now is dropped.
-  bool cancelled() const { return state_->cancelled.load(std::memory_order_acquire); }
+  // (A moved-from shell has no state and was never given up on.)
+  bool cancelled() const { return state_ && state_->cancelled.load(std::memory_order_acquire); }
 
  private:
   friend class Dispatcher;
