@@ -123,3 +123,31 @@ test('typed registration checks procedure names and functions', () => {
   expect(() => server.handle(Demo, { nosuch: () => {} } as never)).toThrow("the program has no procedure named 'nosuch'");
   expect(() => server.handle(Demo, { close: 5 } as never)).toThrow('the handler for close must be a function');
 });
+
+test('a backlog of typed calls larger than one batch: every handler gets its own decoded arguments', async () => {
+  // More calls wait for JS than one batch takes (maxBatch), with decoded
+  // arguments of different sizes, so the bridge splits its shared array of
+  // decoded values between this batch and the next.
+  const N = 700;
+  const Sum = defineProgram({
+    number: 0x20000078,
+    version: 1,
+    procedures: { sum: { id: 1, args: xdr.struct({ tag: xdr.string(16), values: xdr.array(xdr.int(), 64) }), result: xdr.string(40) } },
+  });
+  const server = track(new Server({ maxRequestsPerClient: N }));
+  server.handle(Sum, { sum: ({ tag, values }) => `${tag}:${values.length}:${values.reduce((a, b) => a + b, 0)}` });
+  const client = await connect(await server.listen({ path: socketPath() }));
+  const argsOf = (i: number): { tag: string; values: number[] } => ({ tag: `c${i}`, values: Array.from({ length: i % 13 }, (_, j) => i * 100 + j) });
+  const calls = Array.from({ length: N }, (_, i) => client.call(Sum.procedures.sum, argsOf(i)));
+  // The JS thread stays busy until every call waits for it.
+  const until = Date.now() + 20000;
+  while (server.stats().jsPending < N && Date.now() < until) {
+    // busy on purpose
+  }
+  expect(server.stats().jsPending).toBe(N);
+  const replies = await Promise.all(calls);
+  replies.forEach((r, i) => {
+    const { tag, values } = argsOf(i);
+    expect([i, r]).toEqual([i, `${tag}:${values.length}:${values.reduce((a, b) => a + b, 0)}`]);
+  });
+});

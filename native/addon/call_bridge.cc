@@ -86,7 +86,11 @@ void CallBridge::Post(uint32_t handler, Call call, ArgsPlan* args) {
 #ifdef XDRD_PLANT_RACE
   g_planted_race_counter = g_planted_race_counter + 1;
 #endif
-  std::vector<double> values;
+  // Decoded into this worker's own scratch, then appended to the shared
+  // array under mu_ (a few doubles per call).
+  thread_local std::vector<double> values;
+  values.clear();
+  if (values.capacity() > kKeepValues) std::vector<double>().swap(values);  // after a huge call
   if (args != nullptr) {
     DecodeFailure failure;
     if (!args->plan.Decode(call.body(), call.body_size(), &values, &failure)) {
@@ -103,7 +107,8 @@ void CallBridge::Post(uint32_t handler, Call call, ArgsPlan* args) {
     std::lock_guard<RankedMutex> lock(mu_);
     if (tsfn_ != nullptr) {
       accepted = true;
-      pending_.push_back(Pending{handler, std::move(call), std::move(values)});
+      pending_.push_back(Pending{handler, std::move(call), pending_values_.size(), values.size()});
+      pending_values_.insert(pending_values_.end(), values.begin(), values.end());
       if (!wake_pending_) {
         wake_pending_ = true;
         wake = tsfn_;
@@ -194,6 +199,7 @@ void CallBridge::RefusePending() {
   {
     std::lock_guard<RankedMutex> lock(mu_);
     refused.swap(pending_);
+    pending_values_.clear();
     wake_pending_ = false;
   }
   for (Pending& p : refused) p.call.ReplyError(ShuttingDownError());
@@ -209,15 +215,24 @@ uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size
   {
     std::lock_guard<RankedMutex> lock(mu_);
     if (pending_.size() <= kMaxBatch) {
-      batch.swap(pending_);  // the usual case: O(1) under the lock
+      // The usual case: O(1) under the lock.
+      batch.swap(pending_);
+      taken_values_.swap(pending_values_);
     } else {
       // A backlog: the oldest kMaxBatch now, the rest on the next turn.
-      // (Moved by construction: a Call cannot be move-assigned.)
+      // (Moved by construction: a Call cannot be move-assigned.) The
+      // batch's values are a prefix of the shared array; the rest's are
+      // moved down to the start of a new one.
       shells.reserve(pending_.size() - kMaxBatch);
       for (size_t i = 0; i < pending_.size(); ++i) {
         (i < kMaxBatch ? batch : shells).push_back(std::move(pending_[i]));
       }
       pending_.swap(shells);
+      const size_t cut = batch.back().values_at + batch.back().values_count;
+      for (Pending& p : pending_) p.values_at -= cut;
+      taken_values_.swap(pending_values_);
+      pending_values_.assign(taken_values_.begin() + static_cast<std::ptrdiff_t>(cut), taken_values_.end());
+      taken_values_.resize(cut);
     }
     // More than one batch's worth, or notices that came after JS took
     // them: keep the wake flag and ask for another turn, so the event loop
@@ -241,18 +256,25 @@ uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size
   // moved-from shells, which destroy silently).
   struct ClearTaken {
     std::vector<Pending>& v;
-    ~ClearTaken() { v.clear(); }
-  } clear_taken{batch};
+    std::vector<double>& values;
+    ~ClearTaken() {
+      v.clear();
+      values.clear();
+      if (values.capacity() > kKeepValues) std::vector<double>().swap(values);  // after a huge batch
+    }
+  } clear_taken{batch, taken_values_};
 
   size_t total = 0;
-  size_t total_values = 0;
   for (const Pending& p : batch) {
     if (p.call.body_size() < kLendBodyBytes) total += p.call.body_size();
-    total_values += p.values.size();
   }
   const int64_t now_us = MonotonicUs();
   uint8_t* bodies = alloc(total);
-  double* values = total_values == 0 ? nullptr : alloc_values(total_values);
+  // The batch's values are the whole of taken_values_, in call order: what
+  // each record's count reads in turn.
+  if (!taken_values_.empty()) {
+    std::memcpy(alloc_values(taken_values_.size()), taken_values_.data(), taken_values_.size() * sizeof(double));
+  }
   size_t offset = 0;
   uint32_t* rec = area + 1;
   for (Pending& p : batch) {
@@ -276,11 +298,7 @@ uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size
     const int64_t waited = now_us - p.call.received_us();
     rec[7] = waited <= 0 ? 0 : waited >= 0xffffffffLL ? 0xffffffffu : static_cast<uint32_t>(waited);
     // A body's values are bounded by its bytes times the schema's size.
-    rec[8] = static_cast<uint32_t>(p.values.size());
-    if (!p.values.empty()) {
-      std::memcpy(values, p.values.data(), p.values.size() * sizeof(double));
-      values += p.values.size();
-    }
+    rec[8] = static_cast<uint32_t>(p.values_count);
     if (len >= kLendBodyBytes) {
       // Lent, not copied (lengths stay below 2^31: max_message_bytes).
       rec[6] = kExternalBody | static_cast<uint32_t>(len);

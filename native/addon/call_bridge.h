@@ -86,6 +86,10 @@ class CallBridge : public RefCounted<CallBridge> {
   // of its own (about 2 us with its finalizer, PERF-NOTES).
   static constexpr size_t kLendBodyBytes = 32 * 1024;
   static constexpr uint32_t kExternalBody = 0x80000000u;
+  // Decoded-argument arrays (a worker's scratch, the batch's) keep at most
+  // this many doubles (512 KiB) of capacity between uses, so one huge call
+  // does not pin its memory.
+  static constexpr size_t kKeepValues = 64 * 1024;
 
   // A received frame whose body JS borrows: the Buffer JS sees covers
   // frame[offset, offset + size) and owns the frame until it is collected.
@@ -193,7 +197,12 @@ class CallBridge : public RefCounted<CallBridge> {
   struct Pending {
     uint32_t handler;
     Call call;
-    std::vector<double> values;  // the decoded arguments (typed handlers)
+    // The decoded arguments (typed handlers): values_count doubles from
+    // values_at in pending_values_ (taken_values_ once taken). One shared
+    // array, not a vector per call: a vector made on a worker and freed
+    // on the JS thread cost a malloc and a cross-thread free per call.
+    size_t values_at;
+    size_t values_count;
   };
 
   void Wake(napi_threadsafe_function tsfn);
@@ -208,6 +217,7 @@ class CallBridge : public RefCounted<CallBridge> {
   // A vector, not a deque: TakeBatch swaps it with taken_ whole, so the
   // calls are not moved one by one under mu_ (workers wait on it).
   std::vector<Pending> pending_;               // [mu_]
+  std::vector<double> pending_values_;         // [mu_] the pending calls' decoded arguments, in call order
   std::string notices_;                        // [mu_] JSON objects, comma-separated
   std::vector<Membership> membership_;         // [mu_] the connects and disconnects among them
   bool wake_pending_ = false;                  // [mu_] a drain is on its way to JS
@@ -218,6 +228,7 @@ class CallBridge : public RefCounted<CallBridge> {
   // calls, so the swap with pending_ gives the workers a vector that has
   // room already.
   std::vector<Pending> taken_;
+  std::vector<double> taken_values_;  // their arguments (swapped with pending_values_ likewise)
   // Held by value: no heap allocation per call (Call moves without throwing).
   std::vector<std::optional<Call>> slots_;
   std::vector<uint32_t> free_slots_;  // slots_ entries that hold no call
