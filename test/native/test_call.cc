@@ -90,3 +90,50 @@ XT_TEST(late_answer_on_a_worker_of_a_new_server_at_the_same_address_is_dropped) 
   XT_CHECK_EQ(now.messages, baseline.messages);
 }
 
+
+// Call::Reply writes a small reply into the received frame's own buffer
+// when it fits. Replies shorter than, as long as and longer than the call,
+// from a separate buffer and from the call's own body (which must not be
+// overwritten by the reply's header), each arrive exact.
+XT_TEST(replies_written_into_the_received_buffer_or_a_new_one_are_exact) {
+  xt::TempDir dir;
+  ServerOptions options;
+  options.workers = 1;
+  Server server(options);
+  // The reply body is the call's body cut or padded to the length its
+  // first byte names; an odd length byte means "answer from the call's own
+  // bytes" (only when that length is the body's own).
+  server.Handle(kTestProgram, kTestVersion, xt::kProcEcho, [](Call call) {
+    const size_t want = call.body()[0];
+    if (want % 2 == 1 && want == call.body_size()) {
+      call.Reply(call.body(), call.body_size());  // straight from the received frame
+      return;
+    }
+    Bytes out(want, 0xab);
+    for (size_t i = 0; i < want && i < call.body_size(); ++i) out[i] = call.body()[i];
+    call.Reply(out);
+  });
+  XT_REQUIRE(server.ListenUnix(dir.File("s")).ok());
+  XT_REQUIRE(server.Start());
+  RpcClient c = RpcClient::Unix(dir.File("s"));
+  uint32_t serial = 0;
+  // (call body length, reply length): shorter, equal, longer, own body.
+  const std::pair<size_t, size_t> cases[] = {{40, 8}, {40, 40}, {8, 200}, {36, 36}, {13, 13}};
+  for (const auto& [in_len, out_len] : cases) {
+    Bytes body(in_len);
+    for (size_t i = 0; i < in_len; ++i) body[i] = static_cast<uint8_t>(i * 7 + 1);
+    body[0] = static_cast<uint8_t>(out_len);
+    XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, ++serial, body)));
+    auto reply = c.ReadFrame();
+    XT_REQUIRE(reply.has_value());
+    Header h = xt::HeaderOf(*reply);
+    XT_CHECK_EQ(h.type, kTypeReply);
+    XT_CHECK_EQ(h.serial, serial);
+    XT_CHECK_EQ(h.status, kStatusOk);
+    Bytes expected(out_len, 0xab);
+    for (size_t i = 0; i < out_len && i < in_len; ++i) expected[i] = body[i];
+    XT_CHECK_EQ(reply->size(), kMinFrameBytes + out_len);
+    XT_CHECK_BYTES(Bytes(reply->begin() + static_cast<std::ptrdiff_t>(kMinFrameBytes), reply->end()), expected);
+  }
+  c.Close();
+}

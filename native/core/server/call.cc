@@ -1,6 +1,7 @@
 // call.cc — see call.h for the threads that use a Call.
 #include "server/call.h"
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
@@ -9,6 +10,12 @@
 #include "server/server.h"
 
 namespace xdrd {
+
+namespace {
+// Received frame buffers below this size (the pool's smallest: smaller
+// ones are plain heap blocks) may carry the reply (Call::Reply).
+constexpr size_t kReuseReceivedBytes = 16 * 1024;
+}  // namespace
 
 Call::Call(RefPtr<CommandQueue> commands, ConnectionRef client, Message message, RefPtr<CallState> state,
            uint32_t max_message_bytes)
@@ -37,10 +44,29 @@ void Call::Reply(const uint8_t* body, size_t n) {
   h.type = kTypeReply;
   h.status = kStatusOk;
   h.nfds = 0;
-  // Room for the whole frame at once (length word, header, body), from the
-  // frame-buffer pool when it is large; the written frame goes back there
-  // (OutFrame's destructor).
-  std::vector<uint8_t> frame = LargeBufferPool().Take(kMinFrameBytes + n);
+  // Room for the whole frame at once (length word, header, body). A small
+  // reply that fits in the (small) received frame's buffer is written
+  // there: the loop thread allocated that buffer and frees it once the
+  // reply is written, so neither the answering thread's malloc nor a free
+  // across threads is paid per call. Not when `body` lies in that buffer (a
+  // C++ handler echoing its own body): the header would overwrite it. Large
+  // buffers are not reused for small replies (a send queue counts what it
+  // holds); otherwise the frame comes from the frame-buffer pool when
+  // large, and the written frame goes back there (OutFrame's destructor).
+  std::vector<uint8_t> frame;
+  std::vector<uint8_t>& received = message_.frame;
+  const size_t need = kMinFrameBytes + n;
+  const auto at = reinterpret_cast<uintptr_t>(body);
+  const auto own = reinterpret_cast<uintptr_t>(received.data());
+  const bool inside = n != 0 && at >= own && at < own + received.capacity();
+  if (received.capacity() >= need && received.capacity() < kReuseReceivedBytes && !inside) {
+    frame = std::move(received);
+    frame.clear();
+    received.clear();  // a moved-from vector is valid but unspecified
+    message_.payload_offset = 0;
+  } else {
+    frame = LargeBufferPool().Take(need);
+  }
   size_t start = BeginFrame(&frame, h);
   frame.insert(frame.end(), body, body + n);  // already XDR-encoded
   if (!FinishFrame(&frame, start, max_message_bytes_)) {
