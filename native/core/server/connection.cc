@@ -386,6 +386,7 @@ void Connection::PumpLocked(bool readable, std::vector<Job>* calls) {
 void Connection::TakeFramesLocked(std::vector<Job>* calls) {
   AssertHeld(mu);
   std::vector<uint8_t> frame;
+  int64_t framed_us = 0;
   while (lifecycle_ == Lifecycle::kOpen) {
     const std::vector<uint8_t>* next = splitter_.Front();
     if (next == nullptr) break;
@@ -402,13 +403,13 @@ void Connection::TakeFramesLocked(std::vector<Job>* calls) {
       MarkClosingLocked(CloseReason::kProtocol);
       return;
     }
-    HandleFrameLocked(h, decoded.payload_offset, std::move(frame), calls);
+    HandleFrameLocked(h, decoded.payload_offset, std::move(frame), calls, &framed_us);
   }
   SetThrottledLocked(false);
 }
 
 void Connection::HandleFrameLocked(const Header& h, size_t payload_offset, std::vector<uint8_t>&& frame,
-                                   std::vector<Job>* calls) {
+                                   std::vector<Job>* calls, int64_t* framed_us) {
   AssertHeld(mu);
   CounterSet& counters = host_.counters;
   switch (h.type) {
@@ -439,7 +440,8 @@ void Connection::HandleFrameLocked(const Header& h, size_t payload_offset, std::
       job.message.header = h;
       job.message.frame = std::move(frame);
       job.message.payload_offset = payload_offset;
-      job.message.received_us = MonotonicUs();
+      if (*framed_us == 0) *framed_us = MonotonicUs();
+      job.message.received_us = *framed_us;
       job.handler = handler;
       CountLocked(CallPhase::kRead, +1);
       calls->push_back(std::move(job));

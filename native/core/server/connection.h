@@ -166,8 +166,11 @@ class Connection : public RefCounted<Connection> {
   void FlushLocked();
   void QueueLocked(std::vector<uint8_t> bytes, bool is_reply);
   void TakeFramesLocked(std::vector<Job>* calls);
+  // *framed_us: when the frames being taken were framed, read from the
+  // clock by the first call that needs it (0 until then): the frames one
+  // take handles all came in with the same read.
   void HandleFrameLocked(const Header& h, size_t payload_offset, std::vector<uint8_t>&& frame,
-                         std::vector<Job>* calls);
+                         std::vector<Job>* calls, int64_t* framed_us);
   void ReplyErrorLocked(const Header& call, const RpcError& error);
   void SetThrottledLocked(bool throttled);
   void CheckClocksLocked(int64_t now);

@@ -375,7 +375,7 @@ void Server::UpdateAcceptingLocked() {
 // then only the client lock for the I/O; the server lock again at the end
 // to queue jobs and reaping.
 void Server::ServiceClient(Connection& c, short revents, bool timer_fired) {
-  std::vector<Job> calls;
+  std::vector<Job>& calls = service_calls_;  // empty: UnlockAndSettle clears it
   bool readable = (revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) != 0;
   mu_.lock();
   c.mu.lock();

@@ -166,6 +166,9 @@ class Server {
   Outbox outbox_;                        // loop thread (owner thread once it ends)
   bool loop_draining_ = false;           // loop thread: a copy of draining_, taken between turns
   std::vector<uint8_t> read_scratch_;    // loop thread
+  // loop thread: the calls one ServiceClient framed, kept between calls so
+  // its capacity is reused (empty between uses; moved-from after queuing).
+  std::vector<Job> service_calls_;
   const ConnectionHost host_;
   Dispatcher dispatcher_;                // [mu_]
   // max_clients and max_unauthenticated_clients as slots: the loop thread
