@@ -75,16 +75,61 @@ size_t FrameSplitter::FillFrame(const uint8_t* data, size_t n) {
   if (need > partial_.capacity()) Grow(need);
   if (starting) partial_.insert(partial_.end(), length_bytes_, length_bytes_ + kLengthWordBytes);
   partial_.insert(partial_.end(), data, data + take);
-  if (partial_.size() == frame_length_) {
-    queued_bytes_ += partial_.size();
-    queued_capacity_ += partial_.capacity();
-    frames_.push_back(std::move(partial_));
-    ++frames_completed_;
-    partial_ = std::vector<uint8_t>();
-    length_known_ = false;
-    length_have_ = 0;
-  }
+  if (partial_.size() == frame_length_) CompleteFrame();
   return take;
+}
+
+void FrameSplitter::CompleteFrame() {
+  queued_bytes_ += partial_.size();
+  queued_capacity_ += partial_.capacity();
+  frames_.push_back(std::move(partial_));
+  ++frames_completed_;
+  partial_ = std::vector<uint8_t>();
+  length_known_ = false;
+  length_have_ = 0;
+}
+
+uint8_t* FrameSplitter::WritableTail(size_t most, size_t* n) {
+  *n = 0;
+  // length_known_ outside Feed means the length word is in partial_ (the
+  // FillFrame after StartFrame put it there), so partial_ is not empty.
+  if (failed() || !length_known_ || tail_open_ || most == 0) return nullptr;
+  const size_t have = partial_.size();
+  const size_t remaining = size_t{frame_length_} - have;
+  if (remaining < kDirectReadMinBytes) return nullptr;
+  // Grow only when the spare capacity is not worth a read of its own, and
+  // then as Feed's growth would: to twice the bytes received (so a peer
+  // still cannot make us hold more than about twice what it sent), never
+  // past the frame. Doubling keeps the copies Reallocate makes amortised
+  // O(1) per byte.
+  const size_t allowed = std::min(size_t{frame_length_}, std::max(2 * have, kMinFrameReserve));
+  if (partial_.capacity() - have < kDirectReadMinBytes && partial_.capacity() < allowed) {
+    Reallocate(allowed, std::max(allowed, 2 * have));
+  }
+  const size_t room =
+      std::min({partial_.capacity() - have, remaining, most, kDirectReadMaxBytes});
+  // recvmsg needs room inside partial_'s size: bytes written past size()
+  // would be wiped by the zero-filling resize that made them part of it.
+  // So the room is zero-filled now and the unused part cut off in
+  // CommitTail (a shrink neither reallocates nor writes). The fill writes
+  // the lines the kernel's copy then writes again while they are in cache;
+  // it costs far less than the read-and-write of the copy from scratch it
+  // replaces, and kDirectReadMaxBytes bounds what a short read wastes.
+  // (Storage that skips the fill would need a vector type of its own for
+  // every frame buffer, pooled and queued ones included.)
+  partial_.resize(have + room);
+  tail_base_ = have;
+  tail_open_ = true;
+  *n = room;
+  return partial_.data() + have;
+}
+
+void FrameSplitter::CommitTail(size_t n) {
+  if (!tail_open_) return;
+  tail_open_ = false;
+  n = std::min(n, partial_.size() - tail_base_);  // never more than was offered
+  partial_.resize(tail_base_ + n);
+  if (partial_.size() == frame_length_) CompleteFrame();
 }
 
 void FrameSplitter::Grow(size_t need) {
@@ -95,8 +140,12 @@ void FrameSplitter::Grow(size_t need) {
   // has sent, as for a fresh one.
   const size_t want = std::min(size_t{frame_length_},
                                std::max({need, 2 * partial_.capacity(), kMinFrameReserve}));
+  Reallocate(want, std::max(want, 2 * need));
+}
+
+void FrameSplitter::Reallocate(size_t want, size_t most) {
   BufferPool& pool = LargeBufferPool();
-  std::vector<uint8_t> bigger = pool.Take(want, std::max(want, 2 * need));
+  std::vector<uint8_t> bigger = pool.Take(want, most);
   bigger.insert(bigger.end(), partial_.begin(), partial_.end());
   pool.Give(std::move(partial_));
   partial_ = std::move(bigger);

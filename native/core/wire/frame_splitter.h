@@ -19,6 +19,18 @@
 // (buffer_pool.h; it takes only its own leaf lock, allowed under the
 // client lock).
 //
+// Direct reads (WritableTail / CommitTail): for a large frame whose length
+// word is known, the caller may read the socket straight into the frame's
+// buffer instead of into its own scratch (saving the copy Feed would make).
+// The room offered never reaches past the frame's end, so bytes of the next
+// frame never land in this one's buffer, and it is bounded like Feed's
+// growth: the buffer is grown for it only up to twice the bytes received
+// for the frame (at least kMinFrameReserve, at most the frame's length).
+// So the promise above holds for either path. Frames with less than
+// kDirectReadMinBytes to go are not offered (they keep Feed's path
+// exactly), and neither is a stream whose length word is incomplete or that
+// has failed.
+//
 // Back-pressure: Feed never stops taking bytes; the caller limits what it
 // reads. Complete frames wait in a queue until popped, so the caller may
 // stop popping (e.g. while a client has too many calls in flight) and carry
@@ -53,6 +65,29 @@ class FrameSplitter {
   // Frames completed before the bad length word stay poppable.
   bool Feed(const uint8_t* data, size_t n);
 
+  // Direct reads. The least and most a frame may be offered: below the
+  // least, copying through the caller's scratch costs less than a second
+  // iovec and the growth it may need; the most bounds the zero-filling that
+  // giving the room costs (see WritableTail in the .cc) when a read brings
+  // less than the room, and is the default read budget per turn anyway.
+  static constexpr size_t kDirectReadMinBytes = 16 * 1024;
+  static constexpr size_t kDirectReadMaxBytes = 256 * 1024;
+
+  // Where the next bytes of the frame in progress may be written, and in
+  // *n how many (1 .. its remaining bytes, at most `most` and
+  // kDirectReadMaxBytes; the caller's `most` keeps its read budget).
+  // Null, with *n = 0, when there is no such offer: no frame in progress,
+  // its length word incomplete, fewer than kDirectReadMinBytes left of it,
+  // `most` 0, or the splitter failed. After a non-null answer the caller writes up to
+  // *n bytes there and must call CommitTail before any other method; the
+  // pointer is invalid after that call.
+  uint8_t* WritableTail(size_t most, size_t* n);
+  // Takes the first n bytes written at WritableTail's pointer (n <= what it
+  // offered; 0 for a read that brought nothing, failed or hit EOF) as the
+  // frame's next bytes. When they complete the frame it is queued, as Feed
+  // would. Bytes that followed in the stream go through Feed as usual.
+  void CommitTail(size_t n);
+
   // Moves the oldest complete frame into *frame (replacing its contents).
   // Returns false when no complete frame is queued.
   bool Pop(std::vector<uint8_t>* frame);
@@ -84,7 +119,9 @@ class FrameSplitter {
 
  private:
   // Bytes of the frame in progress, including a partial length word.
-  size_t partial_bytes() const { return length_known_ ? partial_.size() : length_have_; }
+  size_t partial_bytes() const {
+    return !length_known_ ? length_have_ : tail_open_ ? tail_base_ : partial_.size();
+  }
   // Called when the 4th length byte arrives: validates and records the
   // length. The frame's buffer is made by the FillFrame that follows.
   bool StartFrame();
@@ -94,6 +131,12 @@ class FrameSplitter {
   // Moves partial_ into a buffer (from the frame-buffer pool when large)
   // that holds at least `need` bytes.
   void Grow(size_t need);
+  // Moves partial_ into a buffer with a capacity of at least `want` and at
+  // most `most` (when pooled; a fresh one is exactly `want`).
+  void Reallocate(size_t want, size_t most);
+  // Queues partial_, now exactly frame_length_ bytes, and readies the
+  // splitter for the next length word.
+  void CompleteFrame();
   void Poison(FrameError e, std::string message);
 
   uint32_t max_message_bytes_;
@@ -104,6 +147,10 @@ class FrameSplitter {
   bool length_known_ = false;
   uint32_t frame_length_ = 0;     // valid while length_known_
   std::vector<uint8_t> partial_;  // the frame in progress, length word first
+  // Between WritableTail and CommitTail: partial_'s size before the room
+  // was added to it (partial_ then ends in the offered room).
+  size_t tail_base_ = 0;
+  bool tail_open_ = false;
 
   // Complete, oldest first. A RingQueue, not a deque: it allocates nothing
   // until a frame completes, and an idle connection never completes one.
