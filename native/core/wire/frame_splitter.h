@@ -26,7 +26,10 @@
 // frame never land in this one's buffer, and it is bounded like Feed's
 // growth: the buffer is grown for it only up to twice the bytes received
 // for the frame (at least kMinFrameReserve, at most the frame's length).
-// So the promise above holds for either path. Frames with less than
+// So the promise above holds for either path, and allocated_bytes() still
+// counts what is reserved (the offered room is inside the buffer's
+// capacity; room a short read left unwritten is kept for the next bytes of
+// the frame, and is not counted as buffered). Frames with less than
 // kDirectReadMinBytes to go are not offered (they keep Feed's path
 // exactly), and neither is a stream whose length word is incomplete or that
 // has failed.
@@ -65,11 +68,15 @@ class FrameSplitter {
   // Frames completed before the bad length word stay poppable.
   bool Feed(const uint8_t* data, size_t n);
 
-  // Direct reads. The least and most a frame may be offered: below the
-  // least, copying through the caller's scratch costs less than a second
-  // iovec and the growth it may need; the most bounds the zero-filling that
-  // giving the room costs (see WritableTail in the .cc) when a read brings
-  // less than the room, and is the default read budget per turn anyway.
+  // Direct reads. Only a frame with at least kDirectReadMinBytes still to
+  // come is offered: for less, copying a few KiB out of the caller's
+  // scratch costs less than the zero-fill and growth an offer may need, and
+  // small frames (most calls) keep exactly the path they had; 16 KiB is
+  // also where frame buffers start to come from the pool. At most
+  // kDirectReadMaxBytes is offered at once: the room is zero-filled ahead
+  // of the data (see WritableTail in the .cc), and this bounds that work
+  // for a read that brings little; it is the default read budget of a turn
+  // anyway.
   static constexpr size_t kDirectReadMinBytes = 16 * 1024;
   static constexpr size_t kDirectReadMaxBytes = 256 * 1024;
 
@@ -78,9 +85,9 @@ class FrameSplitter {
   // kDirectReadMaxBytes; the caller's `most` keeps its read budget).
   // Null, with *n = 0, when there is no such offer: no frame in progress,
   // its length word incomplete, fewer than kDirectReadMinBytes left of it,
-  // `most` 0, or the splitter failed. After a non-null answer the caller writes up to
-  // *n bytes there and must call CommitTail before any other method; the
-  // pointer is invalid after that call.
+  // `most` 0, or the splitter failed. After a non-null answer the caller
+  // writes up to *n bytes there and must call CommitTail before any other
+  // method; the pointer is invalid after that call.
   uint8_t* WritableTail(size_t most, size_t* n);
   // Takes the first n bytes written at WritableTail's pointer (n <= what it
   // offered; 0 for a read that brought nothing, failed or hit EOF) as the
@@ -119,9 +126,9 @@ class FrameSplitter {
 
  private:
   // Bytes of the frame in progress, including a partial length word.
-  size_t partial_bytes() const {
-    return !length_known_ ? length_have_ : tail_open_ ? tail_base_ : partial_.size();
-  }
+  size_t partial_bytes() const { return length_known_ ? filled() : length_have_; }
+  // Bytes received of the frame in progress (once its length word is known).
+  size_t filled() const { return tail_open_ ? tail_base_ : partial_.size() - slack_; }
   // Called when the 4th length byte arrives: validates and records the
   // length. The frame's buffer is made by the FillFrame that follows.
   bool StartFrame();
@@ -147,9 +154,16 @@ class FrameSplitter {
   bool length_known_ = false;
   uint32_t frame_length_ = 0;     // valid while length_known_
   std::vector<uint8_t> partial_;  // the frame in progress, length word first
-  // Between WritableTail and CommitTail: partial_'s size before the room
-  // was added to it (partial_ then ends in the offered room).
+  // partial_ ends in slack_ bytes that are not data: room zero-filled for a
+  // direct read and not (yet) written by it. They are kept, and written
+  // first by the next read or Feed, so that no byte of a frame buffer is
+  // zero-filled twice however short the reads are. Never past the frame's
+  // end; 0 whenever a frame completes.
+  size_t slack_ = 0;
+  // Between WritableTail and CommitTail: the bytes received before the
+  // offered room, and its size (partial_ then ends at or past its end).
   size_t tail_base_ = 0;
+  size_t tail_room_ = 0;
   bool tail_open_ = false;
 
   // Complete, oldest first. A RingQueue, not a deque: it allocates nothing
