@@ -220,6 +220,24 @@ XT_TEST(a_64kib_frame_in_one_feed_is_allocated_once) {
   if (after.misses > before.misses) XT_CHECK_EQ(frame.capacity(), big.size());
 }
 
+XT_TEST(a_large_frame_grows_to_its_whole_length_once_twice_the_bytes_cover_it) {
+  // 64 KiB, then the header's 32 bytes: doubling would have stopped 32
+  // bytes short of the frame and copied all of it again for them.
+  const Bytes big = FrameWithBody(7, 12, 64 * 1024 - 28 + 32);
+  XT_REQUIRE(big.size() == 65568);
+  BufferPool& pool = LargeBufferPool();
+  const BufferPool::Stats before = pool.stats();
+  FrameSplitter s;
+  XT_REQUIRE(s.Feed(big.data(), 65536));
+  XT_CHECK(s.allocated_bytes() >= big.size());
+  XT_REQUIRE(s.Feed(big.data() + 65536, 32));
+  const BufferPool::Stats after = pool.stats();
+  XT_CHECK_EQ(after.hits + after.misses, before.hits + before.misses + 1);  // one Take
+  Bytes frame;
+  XT_REQUIRE(s.Pop(&frame));
+  XT_CHECK_BYTES(frame, big);
+}
+
 XT_TEST(pooled_buffers_keep_the_allocation_near_the_bytes_received) {
   // A large buffer waits in the pool; a peer announces 32 MiB and sends a
   // few bytes: neither the announcement nor the pooled buffer may make the
@@ -393,7 +411,7 @@ size_t ReadIntoTail(FrameSplitter& s, const Bytes& stream, size_t* at, size_t wa
 }  // namespace
 
 XT_TEST(direct_read_is_not_offered_before_the_length_word_is_complete) {
-  const Bytes big = FrameWithBody(7, 1, 1 << 20);
+  const Bytes big = FrameWithBody(7, 1, 40000);
   FrameSplitter s;
   size_t n = 99;
   XT_CHECK(s.WritableTail(SIZE_MAX, &n) == nullptr);  // nothing started
@@ -401,7 +419,7 @@ XT_TEST(direct_read_is_not_offered_before_the_length_word_is_complete) {
   XT_REQUIRE(s.Feed(big.data(), 3));
   XT_CHECK(s.WritableTail(SIZE_MAX, &n) == nullptr);  // 3 of the 4 length bytes
   XT_CHECK_EQ(n, size_t{0});
-  XT_REQUIRE(s.Feed(big.data() + 3, 1));
+  XT_REQUIRE(s.Feed(big.data() + 3, 20025));  // the word, and over half the frame
   XT_CHECK(s.WritableTail(SIZE_MAX, &n) != nullptr);
   s.CommitTail(0);
 }
@@ -445,7 +463,7 @@ XT_TEST(direct_read_is_not_offered_with_no_budget) {
 XT_TEST(direct_read_room_is_bounded_by_the_callers_most_and_the_maximum) {
   const Bytes big = FrameWithBody(7, 1, 4 << 20);
   FrameSplitter s;
-  XT_REQUIRE(s.Feed(big.data(), 2 << 20));  // 2 MiB received: up to 4 MiB may be held
+  XT_REQUIRE(s.Feed(big.data(), (2 << 20) + 100));  // over half: the whole frame may be held
   size_t n = 0;
   XT_REQUIRE(s.WritableTail(20000, &n) != nullptr);
   XT_CHECK(n > 0 && n <= 20000);
@@ -489,8 +507,8 @@ XT_TEST(direct_read_room_never_passes_the_end_of_the_frame) {
 XT_TEST(frames_read_only_through_the_tail_come_out_exact) {
   const Bytes big = FrameWithBody(7, 3, 1 << 20);
   FrameSplitter s;
-  XT_REQUIRE(s.Feed(big.data(), 4));  // just the length word
-  size_t at = 4;
+  size_t at = big.size() / 2 + 1;  // from here the whole frame may be held
+  XT_REQUIRE(s.Feed(big.data(), at));
   size_t reads = 0;
   while (at < big.size()) {
     XT_REQUIRE(ReadIntoTail(s, big, &at) > 0);  // always offered: the rest is large
@@ -498,7 +516,7 @@ XT_TEST(frames_read_only_through_the_tail_come_out_exact) {
     if (at + FrameSplitter::kDirectReadMinBytes > big.size()) break;
   }
   XT_REQUIRE(s.Feed(big.data() + at, big.size() - at));  // the last few bytes
-  XT_CHECK(reads > 4);
+  XT_CHECK(reads >= 2);  // 512 KiB in offers of at most 256 KiB
   XT_CHECK(!s.mid_frame());
   XT_REQUIRE(s.queued_frames() == 1);
   Bytes frame;
@@ -509,8 +527,8 @@ XT_TEST(frames_read_only_through_the_tail_come_out_exact) {
 XT_TEST(partial_commits_continue_where_the_last_ended) {
   const Bytes big = FrameWithBody(7, 4, 256 * 1024);
   FrameSplitter s;
-  XT_REQUIRE(s.Feed(big.data(), 70000));
-  size_t at = 70000;
+  XT_REQUIRE(s.Feed(big.data(), 140000));
+  size_t at = 140000;
   for (size_t want : {1, 3, 4000, 17, 30000}) {
     const size_t before = s.buffered_bytes();
     XT_REQUIRE(ReadIntoTail(s, big, &at, want) == want);
@@ -526,16 +544,16 @@ XT_TEST(partial_commits_continue_where_the_last_ended) {
 XT_TEST(commit_of_nothing_changes_nothing) {
   const Bytes big = FrameWithBody(7, 5, 256 * 1024);
   FrameSplitter s;
-  XT_REQUIRE(s.Feed(big.data(), 50000));
+  XT_REQUIRE(s.Feed(big.data(), 140000));
   const size_t allocated = s.allocated_bytes();
   size_t n = 0;
   XT_REQUIRE(s.WritableTail(SIZE_MAX, &n) != nullptr);
   s.CommitTail(0);  // e.g. EAGAIN
-  XT_CHECK_EQ(s.buffered_bytes(), size_t{50000});
+  XT_CHECK_EQ(s.buffered_bytes(), size_t{140000});
   XT_CHECK(s.mid_frame());
   XT_CHECK_EQ(s.queued_frames(), size_t{0});
   XT_CHECK(s.allocated_bytes() >= allocated);  // a grow for the offer is kept
-  XT_REQUIRE(s.Feed(big.data() + 50000, big.size() - 50000));
+  XT_REQUIRE(s.Feed(big.data() + 140000, big.size() - 140000));
   Bytes frame;
   XT_REQUIRE(s.Pop(&frame));
   XT_CHECK_BYTES(frame, big);
@@ -548,8 +566,8 @@ XT_TEST(commit_completing_a_frame_then_feed_gives_frames_in_order) {
   const Bytes ping = MakePingFrame();
   const Bytes next = FrameWithBody(8, 7, 300);
   FrameSplitter s;
-  XT_REQUIRE(s.Feed(big.data(), 40000));
-  size_t at = 40000;
+  XT_REQUIRE(s.Feed(big.data(), 60000));
+  size_t at = 60000;
   while (at < big.size()) XT_REQUIRE(ReadIntoTail(s, big, &at) > 0);
   XT_CHECK(!s.mid_frame());
   XT_CHECK_EQ(s.queued_frames(), size_t{1});
@@ -567,48 +585,78 @@ XT_TEST(commit_completing_a_frame_then_feed_gives_frames_in_order) {
   XT_CHECK_BYTES(got[2], next);
 }
 
-XT_TEST(direct_read_after_only_the_length_word_allocates_little) {
-  // A peer announces 32 MiB and sends nothing more: the offer may not make
-  // the splitter hold more than the least reservation.
+XT_TEST(direct_read_after_only_the_length_word_allocates_nothing_more) {
+  // A peer announces 32 MiB and sends nothing more: no offer is made (the
+  // spare room of the first reservation is too small to pay), and nothing
+  // is allocated for one.
   LargeBufferPool().Give(Bytes(1024 * 1024));
   FrameSplitter s;
   const Bytes word = LengthWord(33554436);
   XT_REQUIRE(s.Feed(word.data(), word.size()));
-  size_t n = 0;
-  XT_REQUIRE(s.WritableTail(SIZE_MAX, &n) != nullptr);
-  XT_CHECK(n <= 4096 - 4);
-  s.CommitTail(0);
+  size_t n = 99;
+  XT_CHECK(s.WritableTail(SIZE_MAX, &n) == nullptr);
+  XT_CHECK_EQ(n, size_t{0});
   XT_CHECK(s.allocated_bytes() <= 4096);
 }
 
+XT_TEST(an_offer_grows_the_buffer_only_to_the_whole_frame_within_twice_the_bytes) {
+  // Below half the frame an offer uses only the spare capacity there is
+  // (growth is Feed's); from half on it may grow the buffer, and then to
+  // the whole frame at once.
+  const Bytes big = FrameWithBody(7, 11, 200000);
+  FrameSplitter s;
+  XT_REQUIRE(s.Feed(big.data(), 90000));
+  const size_t before = s.allocated_bytes();
+  size_t n = 0;
+  if (s.WritableTail(SIZE_MAX, &n) != nullptr) s.CommitTail(0);
+  XT_CHECK_EQ(s.allocated_bytes(), before);
+  XT_REQUIRE(s.Feed(big.data() + 90000, 20000));  // 110000 of 200032: over half
+  size_t room = 0;
+  uint8_t* tail = s.WritableTail(SIZE_MAX, &room);
+  XT_REQUIRE(tail != nullptr);
+  XT_CHECK(s.allocated_bytes() >= big.size());
+  XT_CHECK(s.allocated_bytes() <= 2 * 110000);
+  XT_CHECK(room <= big.size() - 110000);
+  s.CommitTail(0);
+}
+
 XT_TEST(direct_reads_keep_the_allocation_near_the_bytes_received) {
-  // Full offers, read after read, into a 32 MiB frame (with a large buffer
-  // pooled): the buffer stays within twice what arrived, as with Feed.
+  // Reads as the loop makes them (the full offer, then 64 KiB through
+  // Feed) into a 32 MiB frame, with a large buffer pooled: the buffer stays
+  // within twice what arrived, as with Feed alone.
   LargeBufferPool().Give(Bytes(4 * 1024 * 1024));
   const size_t length = 33554436;
   FrameSplitter s;
   const Bytes word = LengthWord(static_cast<uint32_t>(length));
   XT_REQUIRE(s.Feed(word.data(), word.size()));
   bool memory_tracks_data = true;
-  bool pattern_intact = true;
+  size_t offers = 0;
+  Bytes chunk(64 * 1024);
   size_t at = 4;
-  while (at < length - FrameSplitter::kDirectReadMinBytes) {
+  while (at < length) {
     size_t room = 0;
     uint8_t* tail = s.WritableTail(SIZE_MAX, &room);
-    XT_REQUIRE(tail != nullptr);
-    for (size_t i = 0; i < room; ++i) tail[i] = PatternByte(at + i);
-    s.CommitTail(room);
-    at += room;
-    memory_tracks_data &= s.allocated_bytes() <= std::max<size_t>(2 * s.buffered_bytes(), 4096);
-    memory_tracks_data &= s.allocated_bytes() >= s.buffered_bytes();
+    if (tail != nullptr) {
+      for (size_t i = 0; i < room; ++i) tail[i] = PatternByte(at + i);
+      s.CommitTail(room);
+      at += room;
+      ++offers;
+    }
+    const size_t n = std::min(chunk.size(), length - at);
+    for (size_t i = 0; i < n; ++i) chunk[i] = PatternByte(at + i);
+    XT_REQUIRE(s.Feed(chunk.data(), n));
+    at += n;
+    if (s.mid_frame()) {
+      memory_tracks_data &= s.allocated_bytes() <= std::max<size_t>(2 * s.buffered_bytes(), 4096);
+      memory_tracks_data &= s.allocated_bytes() >= s.buffered_bytes();
+    }
   }
   XT_CHECK(memory_tracks_data);
-  Bytes rest(length - at);
-  for (size_t i = 0; i < rest.size(); ++i) rest[i] = PatternByte(at + i);
-  XT_REQUIRE(s.Feed(rest.data(), rest.size()));
+  XT_CHECK(offers > 10);
   Bytes frame;
   XT_REQUIRE(s.Pop(&frame));
   XT_REQUIRE(frame.size() == length);
+  bool pattern_intact = true;
   for (size_t i = 4; i < length; ++i) pattern_intact &= frame[i] == PatternByte(i);
   XT_CHECK(pattern_intact);
   XT_CHECK_EQ(s.allocated_bytes(), size_t{0});
@@ -659,21 +707,21 @@ XT_TEST(room_a_short_read_left_is_offered_again_without_a_second_fill) {
   // still there at the next offer (a second fill would have zeroed them).
   const Bytes big = FrameWithBody(7, 9, 256 * 1024);
   FrameSplitter s;
-  XT_REQUIRE(s.Feed(big.data(), 70000));
+  XT_REQUIRE(s.Feed(big.data(), 140000));
   size_t room = 0;
   uint8_t* tail = s.WritableTail(SIZE_MAX, &room);
   XT_REQUIRE(tail != nullptr && room > 1000);
-  std::copy(big.begin() + 70000, big.begin() + 70100, tail);
+  std::copy(big.begin() + 140000, big.begin() + 140100, tail);
   std::fill(tail + 100, tail + 1000, uint8_t{0xee});
   s.CommitTail(100);
-  XT_CHECK_EQ(s.buffered_bytes(), size_t{70100});  // the unwritten room is not data
+  XT_CHECK_EQ(s.buffered_bytes(), size_t{140100});  // the unwritten room is not data
   size_t again = 0;
   uint8_t* next = s.WritableTail(SIZE_MAX, &again);
   XT_REQUIRE(next == tail + 100);
   XT_REQUIRE(again >= 900);
   XT_CHECK(std::all_of(next, next + 900, [](uint8_t b) { return b == 0xee; }));
   s.CommitTail(0);
-  XT_REQUIRE(s.Feed(big.data() + 70100, big.size() - 70100));  // Feed writes over the room
+  XT_REQUIRE(s.Feed(big.data() + 140100, big.size() - 140100));  // Feed writes over the room
   Bytes frame;
   XT_REQUIRE(s.Pop(&frame));
   XT_CHECK_BYTES(frame, big);

@@ -13,8 +13,10 @@
 // can no longer be framed, so the connection must be closed. The buffer of
 // a frame is first sized by the bytes that came with its length word (so a
 // frame that arrives in one read is allocated once), then grows with the
-// bytes that actually arrive (doubling, capped at the frame's length), so a
-// peer cannot make us allocate more than about twice what it has sent.
+// bytes that actually arrive (doubling, capped at the frame's length; a
+// large frame goes to its whole length as soon as that is within twice the
+// bytes received), so a peer cannot make us allocate more than about twice
+// what it has sent.
 // Large frame buffers come from, and are given back to, LargeBufferPool()
 // (buffer_pool.h; it takes only its own leaf lock, allowed under the
 // client lock).
@@ -23,9 +25,10 @@
 // word is known, the caller may read the socket straight into the frame's
 // buffer instead of into its own scratch (saving the copy Feed would make).
 // The room offered never reaches past the frame's end, so bytes of the next
-// frame never land in this one's buffer, and it is bounded like Feed's
-// growth: the buffer is grown for it only up to twice the bytes received
-// for the frame (at least kMinFrameReserve, at most the frame's length).
+// frame never land in this one's buffer. It is the buffer's spare
+// capacity; the buffer is grown for an offer only to the frame's whole
+// length, and only once that is within twice the bytes received (smaller
+// steps are left to Feed, whose sizes the pool has from earlier frames).
 // So the promise above holds for either path, and allocated_bytes() still
 // counts what is reserved (the offered room is inside the buffer's
 // capacity; room a short read left unwritten is kept for the next bytes of
@@ -85,7 +88,9 @@ class FrameSplitter {
   // kDirectReadMaxBytes; the caller's `most` keeps its read budget).
   // Null, with *n = 0, when there is no such offer: no frame in progress,
   // its length word incomplete, fewer than kDirectReadMinBytes left of it,
-  // `most` 0, or the splitter failed. After a non-null answer the caller
+  // less than that spare in its buffer while twice the bytes received do
+  // not cover the whole frame yet (see above), `most` 0, or the splitter
+  // failed. After a non-null answer the caller
   // writes up to *n bytes there and must call CommitTail before any other
   // method; the pointer is invalid after that call.
   uint8_t* WritableTail(size_t most, size_t* n);
