@@ -10,7 +10,9 @@
 //   mode bits 0-1: max_message_bytes = default, 24 (only empty bodies), 100,
 //     5000 (so "just over the limit" is a few bytes away); bit 2: pop frames
 //     after every Feed (a reading server) rather than only at the end (one
-//     that stopped popping: frames queue up).
+//     that stopped popping: frames queue up); bit 3: take each piece as the
+//     server's loop reads (the part a direct-read offer of WritableTail
+//     takes, committed with CommitTail, then the rest through Feed).
 //
 // Properties: every frame the splitter gives out is whole and within the
 // limit; it then decodes or is refused, never anything else; what decodes
@@ -120,6 +122,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t mode = data[1];
   const uint32_t max_message_bytes = kMaxChoices[mode & 3];
   const bool pop_as_we_go = (mode & 4) != 0;
+  const bool direct_reads = (mode & 8) != 0;
   data += 2;
   size -= 2;
 
@@ -146,7 +149,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       rng ^= rng << 5;
       piece = std::min<size_t>(piece, 1 + rng % chunking);
     }
-    const bool ok = s.Feed(data + at, piece);
+    size_t direct = 0;
+    if (direct_reads) {
+      size_t room = 0;
+      uint8_t* tail = s.WritableTail(piece, &room);
+      FUZZ_CHECK((tail == nullptr) == (room == 0));
+      FUZZ_CHECK(room <= piece);
+      direct = room;
+      if (tail != nullptr) std::copy(data + at, data + at + room, tail);
+      s.CommitTail(room);
+      fed += direct;
+    }
+    const bool ok = s.Feed(data + at + direct, piece - direct);
     at += piece;
     if (failed) {
       // Poisoned for good: later bytes are ignored, the error stays.
@@ -154,7 +168,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } else if (!ok) {
       failed = true;
     } else {
-      fed += piece;
+      fed += piece - direct;
     }
     FUZZ_CHECK(s.failed() == failed);
     if (failed) {

@@ -188,13 +188,29 @@ Connection::ReadStatus Connection::ReadLocked(size_t budget) {
   size_t taken = 0;
   alignas(cmsghdr) unsigned char control[kFdControlBytes];
   while (taken < budget) {
-    iovec iov{scratch.data(), scratch.size()};
+    // A large frame in progress is read straight into its own buffer (up to
+    // its end), and whatever follows into the scratch: the frame's bytes are
+    // then not copied again (issue 21). Small frames, and a frame whose
+    // length word is not complete yet, go through the scratch only. The
+    // frame's part stays within the budget left, so a read still overruns
+    // the budget (and the server's buffer bound) by at most the scratch.
+    iovec iov[2];
+    size_t tail_n = 0;
+    uint8_t* tail = splitter_.WritableTail(budget - taken, &tail_n);
+    size_t iov_count = 0;
+    if (tail != nullptr) iov[iov_count++] = iovec{tail, tail_n};
+    iov[iov_count++] = iovec{scratch.data(), scratch.size()};
+    const size_t capacity = tail_n + scratch.size();
     msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = iov_count;
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
     ssize_t n = recvmsg(fd_, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    // Closed at once, whatever the outcome (nothing landed there on an
+    // error or EOF): the splitter must not be left holding the open room.
+    const size_t into_tail = n > 0 ? std::min(static_cast<size_t>(n), tail_n) : 0;
+    if (tail != nullptr) splitter_.CommitTail(into_tail);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return ReadStatus::kOk;
@@ -219,8 +235,8 @@ Connection::ReadStatus Connection::ReadLocked(size_t budget) {
     // sees the counters that led to it.
     CounterSet::Add(host_.counters.bytes_read, static_cast<uint64_t>(n));
     taken += static_cast<size_t>(n);
-    if (!splitter_.Feed(scratch.data(), static_cast<size_t>(n))) return ReadStatus::kProtocol;
-    if (static_cast<size_t>(n) < scratch.size()) return ReadStatus::kOk;  // drained
+    if (!splitter_.Feed(scratch.data(), static_cast<size_t>(n) - into_tail)) return ReadStatus::kProtocol;
+    if (static_cast<size_t>(n) < capacity) return ReadStatus::kOk;  // drained
   }
   return ReadStatus::kOk;
 }
