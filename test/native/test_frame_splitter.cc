@@ -56,6 +56,18 @@ Bytes LengthWord(uint32_t length) {
 // The byte at absolute offset i (>= 4) of the large test frame.
 uint8_t PatternByte(size_t i) { return static_cast<uint8_t>(i ^ (i >> 8) ^ (i >> 16)); }
 
+// Pops the next frame and expects it `length` bytes long with PatternByte(i)
+// at every i after the length word, which it returns.
+Bytes PopPatternFrame(FrameSplitter& s, size_t length) {
+  Bytes frame;
+  XT_REQUIRE(s.Pop(&frame));
+  XT_REQUIRE(frame.size() == length);
+  bool pattern_intact = true;
+  for (size_t i = 4; i < length; ++i) pattern_intact &= frame[i] == PatternByte(i);
+  XT_CHECK(pattern_intact);
+  return Bytes(frame.begin(), frame.begin() + 4);
+}
+
 }  // namespace
 
 // ---- Chunking -------------------------------------------------------------------
@@ -189,13 +201,7 @@ XT_TEST(largest_frame_arrives_in_64kib_chunks) {
   XT_CHECK(memory_tracks_data);
   XT_CHECK(!s.mid_frame());
   XT_CHECK_EQ(s.queued_frames(), size_t{1});
-  Bytes frame;
-  XT_REQUIRE(s.Pop(&frame));
-  XT_REQUIRE(frame.size() == length);
-  XT_CHECK_BYTES(Bytes(frame.begin(), frame.begin() + 4), word);
-  bool pattern_intact = true;
-  for (size_t i = 4; i < length; ++i) pattern_intact &= frame[i] == PatternByte(i);
-  XT_CHECK(pattern_intact);
+  XT_CHECK_BYTES(PopPatternFrame(s, length), word);
   XT_CHECK_EQ(s.buffered_bytes(), size_t{0});
 }
 
@@ -408,6 +414,16 @@ size_t ReadIntoTail(FrameSplitter& s, const Bytes& stream, size_t* at, size_t wa
   return n;
 }
 
+// Feeds `big` from `at` to its end the usual way, then expects `big`, whole,
+// as the one frame queued.
+void FeedRestAndExpect(FrameSplitter& s, const Bytes& big, size_t at) {
+  XT_REQUIRE(s.Feed(big.data() + at, big.size() - at));
+  XT_REQUIRE(s.queued_frames() == 1);
+  Bytes frame;
+  XT_REQUIRE(s.Pop(&frame));
+  XT_CHECK_BYTES(frame, big);
+}
+
 }  // namespace
 
 XT_TEST(direct_read_is_not_offered_before_the_length_word_is_complete) {
@@ -515,13 +531,9 @@ XT_TEST(frames_read_only_through_the_tail_come_out_exact) {
     ++reads;
     if (at + FrameSplitter::kDirectReadMinBytes > big.size()) break;
   }
-  XT_REQUIRE(s.Feed(big.data() + at, big.size() - at));  // the last few bytes
   XT_CHECK(reads >= 2);  // 512 KiB in offers of at most 256 KiB
+  FeedRestAndExpect(s, big, at);  // the last few bytes
   XT_CHECK(!s.mid_frame());
-  XT_REQUIRE(s.queued_frames() == 1);
-  Bytes frame;
-  XT_REQUIRE(s.Pop(&frame));
-  XT_CHECK_BYTES(frame, big);
 }
 
 XT_TEST(partial_commits_continue_where_the_last_ended) {
@@ -535,10 +547,7 @@ XT_TEST(partial_commits_continue_where_the_last_ended) {
     XT_CHECK_EQ(s.buffered_bytes(), before + want);
     XT_CHECK(s.mid_frame());
   }
-  XT_REQUIRE(s.Feed(big.data() + at, big.size() - at));
-  Bytes frame;
-  XT_REQUIRE(s.Pop(&frame));
-  XT_CHECK_BYTES(frame, big);
+  FeedRestAndExpect(s, big, at);
 }
 
 XT_TEST(commit_of_nothing_changes_nothing) {
@@ -553,10 +562,7 @@ XT_TEST(commit_of_nothing_changes_nothing) {
   XT_CHECK(s.mid_frame());
   XT_CHECK_EQ(s.queued_frames(), size_t{0});
   XT_CHECK(s.allocated_bytes() >= allocated);  // a grow for the offer is kept
-  XT_REQUIRE(s.Feed(big.data() + 140000, big.size() - 140000));
-  Bytes frame;
-  XT_REQUIRE(s.Pop(&frame));
-  XT_CHECK_BYTES(frame, big);
+  FeedRestAndExpect(s, big, 140000);
 }
 
 XT_TEST(commit_completing_a_frame_then_feed_gives_frames_in_order) {
@@ -653,12 +659,7 @@ XT_TEST(direct_reads_keep_the_allocation_near_the_bytes_received) {
   }
   XT_CHECK(memory_tracks_data);
   XT_CHECK(offers > 10);
-  Bytes frame;
-  XT_REQUIRE(s.Pop(&frame));
-  XT_REQUIRE(frame.size() == length);
-  bool pattern_intact = true;
-  for (size_t i = 4; i < length; ++i) pattern_intact &= frame[i] == PatternByte(i);
-  XT_CHECK(pattern_intact);
+  PopPatternFrame(s, length);
   XT_CHECK_EQ(s.allocated_bytes(), size_t{0});
 }
 
@@ -721,10 +722,7 @@ XT_TEST(room_a_short_read_left_is_offered_again_without_a_second_fill) {
   XT_REQUIRE(again >= 900);
   XT_CHECK(std::all_of(next, next + 900, [](uint8_t b) { return b == 0xee; }));
   s.CommitTail(0);
-  XT_REQUIRE(s.Feed(big.data() + 140100, big.size() - 140100));  // Feed writes over the room
-  Bytes frame;
-  XT_REQUIRE(s.Pop(&frame));
-  XT_CHECK_BYTES(frame, big);
+  FeedRestAndExpect(s, big, 140100);  // Feed writes over the room
 }
 
 XT_TEST(commit_of_more_than_was_offered_takes_only_the_offer) {
@@ -739,9 +737,5 @@ XT_TEST(commit_of_more_than_was_offered_takes_only_the_offer) {
             big.begin() + static_cast<std::ptrdiff_t>(fed + room), tail);
   s.CommitTail(room + 5);
   XT_CHECK_EQ(s.buffered_bytes(), fed + room);
-  XT_REQUIRE(s.Feed(big.data() + fed + room, big.size() - fed - room));
-  XT_CHECK_EQ(s.queued_frames(), size_t{1});
-  Bytes frame;
-  XT_REQUIRE(s.Pop(&frame));
-  XT_CHECK_BYTES(frame, big);
+  FeedRestAndExpect(s, big, fed + room);
 }
