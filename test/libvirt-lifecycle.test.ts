@@ -5,6 +5,8 @@
  * libvirtd 9.0 (examples/libvirt/NOTES.md), and libvirt-conformance.test.ts
  * compares the same behaviour with the real daemon where one is installed.
  */
+import { once } from 'events';
+
 import { xdr } from 'xdrd';
 
 import { createLibvirtServer } from '../examples/libvirt/server';
@@ -151,7 +153,7 @@ test('each operation leaves the state, reason and id libvirtd leaves; the wrong 
 });
 
 test('undefine: a running domain runs on, transient, and goes when it stops; an inactive one goes at once', async () => {
-  const { address } = await start();
+  const { server, address } = await start();
   const p = await Peer.open(address);
   const persistent = async () => xdr.decode(R.remote_domain_is_persistent_ret, await p.ok(P.REMOTE_PROC_DOMAIN_IS_PERSISTENT, domArgs(TEST))).persistent;
   const listed = async () => xdr.decode(R.remote_connect_list_all_domains_ret, await p.ok(P.REMOTE_PROC_CONNECT_LIST_ALL_DOMAINS, xdr.encode(R.remote_connect_list_all_domains_args, { need_results: 1, flags: 0 }))).domains.map((d) => d.name);
@@ -165,7 +167,11 @@ test('undefine: a running domain runs on, transient, and goes when it stops; an 
   expect(await listed()).toEqual([]);
   const gone = await p.fails(P.REMOTE_PROC_DOMAIN_CREATE, domArgs(TEST));
   expect(gone).toEqual({ code: 42, domain: 12, message: "Domain not found: no domain with matching uuid '6695eb01-f6a4-8304-79aa-97f2502e193f' (test)" });
+  // The node is let go when the server's 'disconnect' event says the last
+  // connection left; a connection opened before that shares the old node.
+  const left = once(server, 'disconnect');
   p.raw.destroy();
+  await left;
 
   // A fresh node (the last connection left): inactive, then undefined.
   const q = await Peer.open(address);
