@@ -83,9 +83,6 @@ void CallBridge::Post(uint32_t handler, Call call, ArgsPlan* args) {
 #ifdef XDRD_PLANT_LEAK
   PlantedLeak();
 #endif
-#ifdef XDRD_PLANT_RACE
-  g_planted_race_counter = g_planted_race_counter + 1;
-#endif
   // Decoded into this worker's own scratch, then appended to the shared
   // array under mu_ (a few doubles per call).
   thread_local std::vector<double> values;
@@ -121,6 +118,11 @@ void CallBridge::Post(uint32_t handler, Call call, ArgsPlan* args) {
     return;
   }
   if (wake != nullptr) Wake(wake);
+#ifdef XDRD_PLANT_RACE
+  // After the bridge lock, so no lock orders one worker's write before
+  // another's, nor before the JS thread's read (helgrind must see it).
+  g_planted_race_counter = g_planted_race_counter + 1;
+#endif
 }
 
 void CallBridge::PostNotices(const std::vector<ClientNotice>& notices) {
@@ -208,6 +210,10 @@ void CallBridge::RefusePending() {
 uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size_t)>& alloc,
                                const std::function<double*(size_t)>& alloc_values, std::vector<LentBody>* lent) {
   std::vector<Pending>& batch = taken_;  // empty here: cleared below after every take
+#ifdef XDRD_PLANT_RACE
+  // Before the bridge lock (see Post). A read that cannot be optimised away.
+  const bool planted_read = g_planted_race_counter == 0xffffffffffffffffull;
+#endif
   napi_threadsafe_function rewake = nullptr;
   // After a backlog split, the moved-from shells: destroyed once mu_ is
   // released (no Call is destroyed under it, not even an empty one).
@@ -246,7 +252,7 @@ uint32_t CallBridge::TakeBatch(uint32_t* area, const std::function<uint8_t*(size
   const uint32_t n = static_cast<uint32_t>(batch.size());
   area[0] = n;
 #ifdef XDRD_PLANT_RACE
-  if (g_planted_race_counter == 0xffffffffffffffffull) area[0] = 0;  // a read that cannot be optimised away
+  if (planted_read) area[0] = 0;
 #endif
   if (n == 0) {
     if (rewake != nullptr) Wake(rewake);  // notices came after JS took them
