@@ -170,7 +170,7 @@ class DecoderWriter extends Generator {
       case 'fixedOpaque': {
         const v = f.local();
         const n = s.length;
-        f.line(`${v} = buf.subarray(${f.at()}, ${f.at(n)});`);
+        f.line(`${v} = $view(buf, ${f.at()}, ${f.at(n)});`);
         const pad = (4 - (n & 3)) & 3;
         if (pad > 0) {
           const zeros = Array.from({ length: pad }, (_, i) => `buf[${f.at(n + i)}] !== 0`);
@@ -235,7 +235,7 @@ class DecoderWriter extends Generator {
     if (max < MAX_UINT32) f.line(`if (${n} > ${max}) throw $F;`);
     // The data and its padding must be there before anything is made of them.
     f.line(`if (end - p < ${n} + ((4 - (${n} & 3)) & 3)) throw $F;`);
-    f.line(kind === 'string' ? `${v} = $str(buf, p, p + ${n});` : `${v} = buf.subarray(p, p + ${n});`);
+    f.line(kind === 'string' ? `${v} = $str(buf, p, p + ${n});` : `${v} = $view(buf, p, p + ${n});`);
     f.line(`p = $pad(buf, p + ${n}, ${n});`);
     return v;
   }

@@ -15,7 +15,7 @@
  * limit. Write functions take (x, buf, p).
  */
 import { Fn, Generator, MAX_SWITCH_MEMBERS } from './compile-gen';
-import { RUNTIME } from './compile-runtime';
+import { newBuffer, RUNTIME } from './compile-runtime';
 import type { DiscriminantSchema, EnumSchema, Schema, UnionSchema } from './types';
 
 /** The generated encoder. */
@@ -50,7 +50,7 @@ export function generateEncoder(root: Schema): EncoderCode {
     '$F',
     'alloc',
     '"use strict";\nreturn function encode(x, md) {\n  const n = size(x, md);\n  const buf = alloc(n);\n  return write(x, buf, 0) === n ? buf : $F;\n};',
-  )(size, write, RUNTIME.$F, Buffer.allocUnsafe) as EncoderCode['encode'];
+  )(size, write, RUNTIME.$F, newBuffer) as EncoderCode['encode'];
   return { size, write, encode };
 }
 

@@ -15,6 +15,7 @@
  * through the reference codec: `compiled` is false on its codec objects.
  */
 import { FAIL } from './compile-runtime';
+import { Buffer } from 'node:buffer';
 import { generateDecoder } from './compile-decode';
 import type { DecoderCode } from './compile-decode';
 import { generateEncoder } from './compile-encode';
@@ -23,7 +24,8 @@ import { decodeInterpreted, encodeInterpreted, readInterpreted, writeInterpreted
 import { maxDepthOf } from './options';
 import type { CodecOptions } from './options';
 import { XdrReader } from './reader';
-import { isSchema } from './schema';
+import { CODEC_SLOT, isSchema } from './schema';
+import type { CodecSlot } from './schema';
 import type { Schema, Static } from './types';
 import { XdrWriter } from './writer';
 
@@ -59,29 +61,42 @@ export interface CompiledDecoder<S extends Schema = Schema> {
   read(reader: XdrReader, options?: CodecOptions): Static<S>;
 }
 
+// Codecs are kept in the schema's own slot (schema.ts). The WeakMaps hold
+// those of the few nodes without one (`self` inside a recursive schema).
 const encoders = new WeakMap<object, CompiledEncoder>();
 const decoders = new WeakMap<object, CompiledDecoder>();
 
+/** The slot of a schema made by the builders; undefined for anything else. */
+function slotOf(schema: unknown): CodecSlot | undefined {
+  return typeof schema === 'object' && schema !== null ? ((schema as { [CODEC_SLOT]?: CodecSlot })[CODEC_SLOT]) : undefined;
+}
+
 /** The encoder of `schema`, generated on the first call and cached. */
 export function compiledEncoder<S extends Schema>(schema: S): CompiledEncoder<S> {
+  const slot = slotOf(schema);
+  // The classes work on `unknown` values; the types are the caller's schema's.
+  if (slot !== undefined && slot.encoder !== undefined) return slot.encoder as CompiledEncoder<S>;
   let e = encoders.get(schema);
   if (e === undefined) {
     // Not a schema: the reference codec fails on it as it always has.
     if (!isSchema(schema)) return new Encoder(schema, undefined) as unknown as CompiledEncoder<S>;
     e = new Encoder(schema, generate(generateEncoder, schema));
-    encoders.set(schema, e);
+    if (slot !== undefined) slot.encoder = e;
+    else encoders.set(schema, e);
   }
-  // The classes work on `unknown` values; the types are the caller's schema's.
   return e as unknown as CompiledEncoder<S>;
 }
 
 /** The decoder of `schema`, generated on the first call and cached. */
 export function compiledDecoder<S extends Schema>(schema: S): CompiledDecoder<S> {
+  const slot = slotOf(schema);
+  if (slot !== undefined && slot.decoder !== undefined) return slot.decoder as CompiledDecoder<S>;
   let d = decoders.get(schema);
   if (d === undefined) {
     if (!isSchema(schema)) return new Decoder(schema, undefined) as unknown as CompiledDecoder<S>;
     d = new Decoder(schema, generate(generateDecoder, schema));
-    decoders.set(schema, d);
+    if (slot !== undefined) slot.decoder = d;
+    else decoders.set(schema, d);
   }
   return d as unknown as CompiledDecoder<S>;
 }

@@ -10,6 +10,7 @@
  * makes exactly the value `decode()` would have made. It checks nothing;
  * the plan already did.
  */
+import { checkedString, viewOf } from './compile-runtime';
 import { DEFAULT_MAX_DEPTH } from './options';
 import type { DiscriminantSchema, Schema } from './types';
 
@@ -165,8 +166,14 @@ class BuilderWriter {
     const source =
       `"use strict";\nlet b, v, i, o, a;\n${this.#functions.join('\n')}\n` +
       `return function build(body, values, start, at) { b = body; v = values; i = start; a = at === undefined ? 0 : at; const r = ${root}; b = undefined; v = undefined; return r; };`;
-    const factory = new Function('k', 'hyper', 'uhyper', source) as (k: unknown[], h: typeof hyper, u: typeof uhyper) => DecodePlan['build'];
-    return factory(this.#constants, hyper, uhyper);
+    const factory = new Function('k', 'hyper', 'uhyper', 'str', 'view', source) as (
+      k: unknown[],
+      h: typeof hyper,
+      u: typeof uhyper,
+      str: typeof checkedString,
+      view: typeof viewOf,
+    ) => DecodePlan['build'];
+    return factory(this.#constants, hyper, uhyper, checkedString, viewOf);
   }
 
   #constant(x: unknown): string {
@@ -205,11 +212,11 @@ class BuilderWriter {
       case 'enum':
         return `${this.#constant(s.names)}.get(v[i++])`;
       case 'string':
-        return '(o = a + v[i++], b.toString("utf8", o, o + v[i++]))';
+        return '(o = a + v[i++], str(b, o, o + v[i++]))';
       case 'opaque':
-        return '(o = a + v[i++], b.subarray(o, o + v[i++]))';
+        return '(o = a + v[i++], view(b, o, o + v[i++]))';
       case 'fixedOpaque':
-        return `(o = a + v[i++], b.subarray(o, o + ${s.length}))`;
+        return `(o = a + v[i++], view(b, o, o + ${s.length}))`;
       case 'optional':
         return `(v[i++] === 1 ? ${this.#expr(s.element)} : null)`;
       case 'struct':

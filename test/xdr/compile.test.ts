@@ -206,6 +206,14 @@ describe('compiled codecs in detail', () => {
     expect(compiledEncoder(xdr.struct({ a: xdr.int() }))).not.toBe(e);
   });
 
+  test('the codecs of a recursive schema\'s inner self node are cached too', () => {
+    let self: Schema | undefined;
+    xdr.recursive((s) => ((self = s), xdr.struct({ v: xdr.int(), next: xdr.optional(s) })));
+    const e = compiledEncoder(self!);
+    expect(compiledEncoder(self!)).toBe(e);
+    expect(compiledDecoder(self!)).toBe(compiledDecoder(self!));
+  });
+
   test('size and write encode in place at an offset, padding included, in a dirty buffer', () => {
     const e = compiledEncoder(Domain);
     const value = { name: 'abcde', uuid: Buffer.alloc(16, 0x11), id: 7 };
@@ -266,6 +274,23 @@ describe('compiled codecs in detail', () => {
     expect(v.o.buffer).toBe(bytes.buffer);
     bytes[4] = 0x11;
     expect(v.o.toString('hex')).toBe('11bb');
+    // Genuine Buffers, as Buffer.from makes them: deepStrictEqual compares prototypes.
+    expect(Object.getPrototypeOf(v.o)).toBe(Buffer.prototype);
+    expect(Object.getPrototypeOf(v.f)).toBe(Buffer.prototype);
+  });
+
+  test('an encoding is a Buffer of its own, small (made whole) or large (from the pool)', () => {
+    const S = xdr.array(xdr.int());
+    for (const n of [0, 1, 15, 16, 17, 200]) {
+      const bytes = xdr.encode(S, Array.from({ length: n }, (_, i) => i));
+      expect(Object.getPrototypeOf(bytes)).toBe(Buffer.prototype);
+      expect(bytes.length).toBe(4 + 4 * n);
+      expect(bytes.equals(encodeInterpreted(S, Array.from({ length: n }, (_, i) => i)))).toBe(true);
+      // Writing into one encoding leaves another made just after it alone.
+      const other = xdr.encode(S, [7]);
+      bytes.fill(0xff);
+      expect(other.toString('hex')).toBe('0000000100000007');
+    }
   });
 
   test('a value that changes between the passes is encoded as the reference reads it, never with stale bytes', () => {
