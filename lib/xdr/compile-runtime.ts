@@ -305,11 +305,10 @@ export function writeHyper(buf: Uint8Array, pos: number, x: bigint): void {
 /**
  * The constructor Node makes every Buffer with (a Uint8Array subclass whose
  * prototype is Buffer.prototype), reached through `Buffer[Symbol.species]`,
- * which is how `subarray` finds it too. Called directly it makes views and
- * small buffers 15-40 % faster than `subarray` and `allocUnsafe`, which
- * reach it through argument checks and the species look-up (measured on
- * this project's machine, Node 20). Should a Node not expose it so, the
- * public calls do the work.
+ * which is how `subarray` finds it too. Called directly it skips the
+ * argument checks and the species look-up of `subarray` and `allocUnsafe`
+ * (bench/RESULTS.md, "the GET_INFO arguments codec"). Should a Node not
+ * expose it so, the public calls do the work.
  */
 type BufferConstructor = new (bufferOrLength: ArrayBuffer | number, byteOffset?: number, length?: number) => Buffer;
 const species: unknown = (Buffer as unknown as { [Symbol.species]?: unknown })[Symbol.species];

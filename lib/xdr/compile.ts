@@ -15,6 +15,7 @@
  * through the reference codec: `compiled` is false on its codec objects.
  */
 import { FAIL } from './compile-runtime';
+// Imported: the global `Buffer` is a getter, read on every `instanceof Buffer`.
 import { Buffer } from 'node:buffer';
 import { generateDecoder } from './compile-decode';
 import type { DecoderCode } from './compile-decode';

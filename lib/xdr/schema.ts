@@ -53,7 +53,7 @@ function isArm(x: unknown): x is ArmSchema {
 /**
  * The key of the slot where compile.ts keeps a schema's generated encoder
  * and decoder. The schema itself is frozen; the slot object is not. A
- * property load finds them several nanoseconds sooner than a WeakMap.
+ * property load finds them sooner than a WeakMap look-up.
  */
 export const CODEC_SLOT: unique symbol = Symbol('xdrd.codecs');
 
