@@ -111,6 +111,9 @@ export class CallRegistry {
    * one call at a time would otherwise make a new one per call.
    */
   readonly #byClient = new Map<number, CallList>();
+  /** The list #track() used last (a batch's calls come in runs from one client), until abandon() drops it. */
+  #lastClient: Connection | undefined = undefined;
+  #lastList: CallList | undefined = undefined;
   /**
    * The last clock read of this batch: set by beginBatch(), then by each
    * call's end. The calls of a batch run back to back, so a call's start is
@@ -203,6 +206,10 @@ export class CallRegistry {
    * without waiting for handlers that may never finish.
    */
   abandon(client: Connection): void {
+    if (client === this.#lastClient) {
+      this.#lastClient = undefined;
+      this.#lastList = undefined;
+    }
     const list = this.#byClient.get(client.id);
     if (list === undefined) return;
     this.#byClient.delete(client.id);
@@ -220,11 +227,13 @@ export class CallRegistry {
 
   #track(call: InFlight): void {
     const client = call.ctx.client;
-    let list = this.#byClient.get(client.id);
+    let list = client === this.#lastClient ? this.#lastList : this.#byClient.get(client.id);
     if (list === undefined) {
       list = new CallList();
       this.#byClient.set(client.id, list);
     }
+    this.#lastClient = client;
+    this.#lastList = list;
     list.add(call);
     client.callStarted();
   }

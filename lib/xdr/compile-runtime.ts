@@ -322,6 +322,28 @@ export const viewOf: (buf: Buffer, start: number, end: number) => Buffer =
     : (buf, start, end) => buf.subarray(start, end);
 
 /**
+ * Makes viewOf's views of one Buffer after another, reading the Buffer's
+ * `buffer` (a call into V8's C++ runtime, not inlined) only when the Buffer
+ * changes. For decode plans: the server builds the calls of a batch from
+ * one Buffer of bodies. Each maker holds the last Buffer it viewed until it
+ * views another (the views it made hold the same memory anyway).
+ */
+export function makeViewer(): (buf: Buffer, start: number, end: number) => Buffer {
+  if (FastBuffer === undefined) return viewOf;
+  let last: Buffer | undefined;
+  let memory: ArrayBuffer | undefined;
+  let base = 0;
+  return (buf, start, end) => {
+    if (buf !== last) {
+      memory = buf.buffer as ArrayBuffer;
+      base = buf.byteOffset;
+      last = buf;
+    }
+    return new FastBuffer(memory!, base + start, end - start);
+  };
+}
+
+/**
  * Most bytes a new Buffer may have to be made whole (not as a view of
  * Node's shared pool, as `allocUnsafe` would). Up to V8's limit of 64 bytes
  * a typed array keeps its bytes inside the object, and is faster to make

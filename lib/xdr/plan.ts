@@ -10,7 +10,7 @@
  * makes exactly the value `decode()` would have made. It checks nothing;
  * the plan already did.
  */
-import { checkedString, viewOf } from './compile-runtime';
+import { checkedString, makeViewer, viewOf } from './compile-runtime';
 import { DEFAULT_MAX_DEPTH } from './options';
 import type { DiscriminantSchema, Schema } from './types';
 
@@ -173,7 +173,7 @@ class BuilderWriter {
       str: typeof checkedString,
       view: typeof viewOf,
     ) => DecodePlan['build'];
-    return factory(this.#constants, hyper, uhyper, checkedString, viewOf);
+    return factory(this.#constants, hyper, uhyper, checkedString, makeViewer());
   }
 
   #constant(x: unknown): string {

@@ -3,8 +3,15 @@
 // taken is given back: after a server stops, all four return to where they
 // started.
 //
-// Threads: any; plain atomics, read only for reporting (nothing is handed
-// across threads through them).
+// Threads: any. Each thread counts into a shard of its own (a token made on
+// one thread and dropped on another adds on the first and subtracts on the
+// second), so the threads that pass calls along never write one shared
+// cache line: with a single global counter, every construction and
+// destruction of a message was a locked add contended by the loop thread,
+// the workers and the JS thread. ReadLiveCounts() sums the shards, and what
+// exited threads left, under the shard list's own mutex, a leaf that
+// nothing else is taken under. Only for reporting: nothing is handed
+// across threads through these counts.
 #pragma once
 
 #include <atomic>
@@ -19,11 +26,16 @@ struct LiveCounts {
   int64_t threads;   // xdrd threads running (loop, workers, the addon's closer)
 };
 
+// The sum over all threads. Exact once the threads that touched the
+// objects counted have finished what they were doing (joined, or handed
+// the objects over under a lock the reader then takes).
 LiveCounts ReadLiveCounts();
 
 namespace live_detail {
 enum Kind { kClient, kJob, kMessage, kThread, kKinds };
-extern std::atomic<int64_t> g_counts[kKinds];
+// The calling thread's counters (its shard; after the thread's shard is
+// gone, in its exit, the shared counters that exited threads fold into).
+std::atomic<int64_t>* ThisThreadCounts() noexcept;
 }  // namespace live_detail
 
 // A member that counts its owner: +1 when constructed or copied, -1 when
@@ -35,10 +47,10 @@ extern std::atomic<int64_t> g_counts[kKinds];
 template <live_detail::Kind K>
 class LiveToken {
  public:
-  LiveToken() noexcept { live_detail::g_counts[K].fetch_add(1, std::memory_order_relaxed); }
+  LiveToken() noexcept { live_detail::ThisThreadCounts()[K].fetch_add(1, std::memory_order_relaxed); }
   LiveToken(const LiveToken&) noexcept : LiveToken() {}
   LiveToken& operator=(const LiveToken&) noexcept { return *this; }
-  ~LiveToken() { live_detail::g_counts[K].fetch_sub(1, std::memory_order_relaxed); }
+  ~LiveToken() { live_detail::ThisThreadCounts()[K].fetch_sub(1, std::memory_order_relaxed); }
 };
 
 }  // namespace xdrd

@@ -112,7 +112,10 @@ void Call::Deliver(std::vector<uint8_t> frame) {
   answered_ = true;
   Command item;
   item.client = std::move(client_);
-  item.call = state_;
+  // Moved, not shared: the answer needs the state no more, and a copy is one
+  // more atomic increment (and decrement) on a count the worker and the
+  // loop thread also touch.
+  item.call = std::move(state_);
   item.frame = std::move(frame);
   Send(item);
 }

@@ -70,7 +70,8 @@ class Call {
   // True once the server has given up on this call (a shutdown deadline
   // passed) and answered it itself: a long handler should stop, and
   // whatever it answers now is dropped.
-  // (A moved-from shell has no state and was never given up on.)
+  // (A moved-from shell has no state and was never given up on; nor, once
+  // answered, is the Call: its answer took the state along.)
   bool cancelled() const { return state_ && state_->cancelled.load(std::memory_order_acquire); }
 
  private:

@@ -459,6 +459,11 @@ void Connection::HandleFrameLocked(const Header& h, size_t payload_offset, std::
       if (*framed_us == 0) *framed_us = MonotonicUs();
       job.message.received_us = *framed_us;
       job.handler = handler;
+      // Made here, on the loop thread, which also drops the last reference
+      // once the reply is written: the allocation and the free stay on one
+      // thread (a worker making it cost a malloc there and a free across
+      // threads per call).
+      job.state = MakeRef<CallState>(h);
       CountLocked(CallPhase::kRead, +1);
       calls->push_back(std::move(job));
       return;
@@ -532,7 +537,7 @@ bool Connection::QueueCallsLocked(uint32_t n) {
   return open;
 }
 
-RefPtr<CallState> Connection::ClaimCallLocked(const Header& h) {
+RefPtr<CallState> Connection::ClaimCallLocked(RefPtr<CallState> state) {
   AssertHeld(mu);
   if (closing_locked()) {
     CountLocked(CallPhase::kWaiting, -1);
@@ -540,7 +545,6 @@ RefPtr<CallState> Connection::ClaimCallLocked(const Header& h) {
   }
   CountLocked(CallPhase::kDispatching, +1);  // into the new phase first
   CountLocked(CallPhase::kWaiting, -1);
-  RefPtr<CallState> state = MakeRef<CallState>(h);
   in_flight_.push_back(state);
   return state;
 }

@@ -119,9 +119,10 @@ class Connection : public RefCounted<Connection> {
   // Moves `n` framed calls (READ) into the FIFO (WAIT_DISPATCH); false, and
   // they are forgotten, if it is closing.
   bool QueueCallsLocked(uint32_t n);
-  // A worker takes a call of its from the FIFO: DISPATCHING, and tracked
-  // for the shutdown deadline. Null if it is closing (the call is dropped).
-  RefPtr<CallState> ClaimCallLocked(const Header& h);
+  // A worker takes a call of its from the FIFO: DISPATCHING, and `state`
+  // (the job's) tracked for the shutdown deadline. Returns it, or null if
+  // the client is closing (the call is dropped).
+  RefPtr<CallState> ClaimCallLocked(RefPtr<CallState> state);
   // A queued call is answered by the server at a shutdown deadline.
   bool CancelQueuedCallLocked(const Header& h, const RpcError& error);
   // The handler's answer to `call` (a reply or error frame).

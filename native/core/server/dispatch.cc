@@ -112,7 +112,7 @@ void Dispatcher::WorkerMain(int index) {
     CounterSet::Sub(counters_.jobs_queued, run.size());
     for (Job& job : run) {
       std::lock_guard<RankedMutex> client_lock(job.client->mu);
-      states.push_back(job.client->ClaimCallLocked(job.message.header));
+      states.push_back(job.client->ClaimCallLocked(std::move(job.state)));
     }
     // Work is left, and it may wait behind this run: pass the baton on.
     WakeWorkerLocked();

@@ -15,6 +15,9 @@ struct Job {
   ConnectionRef client;  // a reference of its own (THREADING.md, "References")
   Message message;
   const ProgramTable::Entry* handler = nullptr;
+  // What the call's handler and the client's in-flight list will share,
+  // made by the loop thread with the job (connection.cc, HandleFrameLocked).
+  RefPtr<CallState> state;
   LiveToken<live_detail::kJob> live;
 };
 static_assert(std::is_nothrow_move_constructible_v<Job>, "a Job must move without throwing (live_counts.h)");
