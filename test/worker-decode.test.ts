@@ -158,3 +158,24 @@ test('a count of 2^32 - 1 elements in a 20-byte body is refused before anything 
   await until(() => liveCounts().messages === 0);
   expect(server.stats()).toMatchObject({ argsRefused: 1, jsCalls: 0 });
 });
+
+test('the decoded values of one batch never show through in the next, whatever their sizes', async () => {
+  // The addon reuses one array for the values of a batch's typed calls
+  // (native/addon/server_wrap.cc, values_area_ref_): a batch with fewer
+  // values than the last leaves old numbers past its own, and a batch with
+  // more than the array holds gets a new one. One call per batch here
+  // (each awaited), with value counts up, down, and past the array's size.
+  const P = defineProgram({
+    number: 0x20000105,
+    version: 1,
+    procedures: { sum: { id: 1, args: xdr.array(xdr.int()), result: xdr.struct({ n: xdr.uint(), sum: xdr.hyper() }) } },
+  });
+  const server = track(new Server());
+  server.handle(P, { sum: (list) => ({ n: list.length, sum: BigInt(list.reduce((a, b) => a + b, 0)) }) });
+  const client = await connect(await server.listen({ path: socketPath() }));
+  for (const n of [3000, 1, 0, 5000, 2, 100_000, 7, 4096, 4097]) {
+    const list = Array.from({ length: n }, (_, i) => (i % 2 === 0 ? i : -i) ^ n);
+    const want = list.reduce((a, b) => a + b, 0);
+    expect(await client.call(P.procedures.sum, list)).toEqual({ n, sum: BigInt(want) });
+  }
+});

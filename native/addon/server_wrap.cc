@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +25,11 @@ namespace xdrd::addon {
 namespace {
 
 char g_closed_tag;
+
+// The reused values array of TakeBatch: made with room for at least this
+// many numbers, and kept only up to the larger size (4 MiB of doubles).
+constexpr size_t kValuesAreaMin = 4096;
+constexpr size_t kValuesAreaMax = 512 * 1024;
 
 // A length word and a header: the smallest frame there is.
 constexpr double kSmallestFrame = 28;
@@ -456,7 +462,14 @@ Napi::Value ServerWrap::TakeBatch(const Napi::CallbackInfo& info) {
         return bodies.Data();
       },
       [&](size_t count) {
-        values = Napi::Float64Array::New(env, count);
+        if (!values_area_ref_.IsEmpty()) {
+          values = values_area_ref_.Value();
+          if (values.ElementLength() >= count) return values.Data();
+        }
+        // The first typed batch, or a larger one than before: a new array,
+        // kept for later batches unless it is unusually large.
+        values = Napi::Float64Array::New(env, std::max<size_t>(count, kValuesAreaMin));
+        if (count <= kValuesAreaMax) values_area_ref_ = Napi::Persistent(values);
         return values.Data();
       },
       &lent_);

@@ -114,6 +114,12 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::FunctionReference on_native_;
   Napi::Reference<Napi::Uint32Array> batch_area_ref_;
   Napi::Reference<Napi::Uint32Array> result_area_ref_;
+  // The decoded values of a batch's typed calls, reused from batch to batch:
+  // JS only reads numbers out of it while it builds the batch's arguments
+  // (strings and opaque data are views of the bodies, which are not reused),
+  // so one array serves every batch that fits, and a batch costs no
+  // ArrayBuffer of its own. Empty until the first typed call.
+  Napi::Reference<Napi::Float64Array> values_area_ref_;
   uint32_t* batch_area_ = nullptr;
   uint32_t* result_area_ = nullptr;
   // JS-thread scratch of TakeBatch and Complete, reused from call to call.

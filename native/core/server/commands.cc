@@ -57,12 +57,17 @@ void CommandQueue::WakeLocked() {
 
 namespace {
 thread_local CommandQueue::PushBatch* t_push_batch = nullptr;
+// The vector a thread's batches collect into. It is empty between batches
+// but keeps its capacity, and it changes places with the queue's own when
+// that is empty (the loop thread's TakeAll swaps likewise), so in a steady
+// flow of batches no vector is allocated and no command moved under mu_.
+thread_local std::vector<Command> t_batch_items;
 }  // namespace
 
-CommandQueue::PushBatch::PushBatch(size_t expected) {
+CommandQueue::PushBatch::PushBatch(size_t expected) : items_(t_batch_items) {
   if (t_push_batch != nullptr) std::abort();  // not nestable: a bug in the caller
+  items_.reserve(expected);  // before the batch is in force: this may throw
   t_push_batch = this;
-  items_.reserve(expected);
 }
 
 CommandQueue::PushBatch::~PushBatch() {
@@ -71,8 +76,12 @@ CommandQueue::PushBatch::~PushBatch() {
   {
     std::lock_guard<RankedMutex> lock(queue_->mu_);
     if (!queue_->closed_) {
-      for (Command& c : items_) queue_->items_.push_back(std::move(c));
-      items_.clear();
+      if (queue_->items_.empty()) {
+        queue_->items_.swap(items_);
+      } else {
+        for (Command& c : items_) queue_->items_.push_back(std::move(c));
+        items_.clear();
+      }
       queue_->WakeLocked();
     }
   }

@@ -96,7 +96,7 @@ class CommandQueue : public RefCounted<CommandQueue> {
    private:
     friend class CommandQueue;
     RefPtr<CommandQueue> queue_;  // the first queue pushed to; kept alive until the end
-    std::vector<Command> items_;
+    std::vector<Command>& items_;  // this thread's (commands.cc), empty between batches
   };
   // The same for a listener; false (the socket stays the caller's) once closed.
   bool PushListener(ListenerRequest& request);
