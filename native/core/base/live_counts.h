@@ -38,8 +38,12 @@ enum Kind { kClient, kJob, kMessage, kThread, kKinds };
 std::atomic<int64_t>* ThisThreadCounts() noexcept;
 }  // namespace live_detail
 
-// A member that counts its owner: +1 when constructed or copied, -1 when
-// destroyed. A moved-from owner still counts until it is destroyed.
+// A member that counts its owner: +1 when constructed or copied from a
+// counted owner, -1 when a counted owner is destroyed. Moving hands the
+// count over: the moved-from owner (a shell whose contents went along)
+// stops counting, and no counter is touched. A call's messages and
+// commands move several times on their way between threads; each move used
+// to cost two locked adds.
 // Every member is noexcept on purpose: an owner's implicit move constructor
 // is noexcept only if its members' are, and std::vector copies (instead of
 // moving) elements whose move may throw when it grows. A Job or Command
@@ -47,10 +51,33 @@ std::atomic<int64_t>* ThisThreadCounts() noexcept;
 template <live_detail::Kind K>
 class LiveToken {
  public:
-  LiveToken() noexcept { live_detail::ThisThreadCounts()[K].fetch_add(1, std::memory_order_relaxed); }
-  LiveToken(const LiveToken&) noexcept : LiveToken() {}
-  LiveToken& operator=(const LiveToken&) noexcept { return *this; }
-  ~LiveToken() { live_detail::ThisThreadCounts()[K].fetch_sub(1, std::memory_order_relaxed); }
+  LiveToken() noexcept { Add(1); }
+  LiveToken(const LiveToken& other) noexcept : counted_(other.counted_) {
+    if (counted_) Add(1);
+  }
+  LiveToken(LiveToken&& other) noexcept : counted_(other.counted_) { other.counted_ = false; }
+  LiveToken& operator=(const LiveToken& other) noexcept {
+    if (counted_ != other.counted_) Add(other.counted_ ? 1 : -1);
+    counted_ = other.counted_;
+    return *this;
+  }
+  LiveToken& operator=(LiveToken&& other) noexcept {
+    if (this != &other) {
+      if (counted_) Add(-1);  // what this owner held is gone
+      counted_ = other.counted_;
+      other.counted_ = false;
+    }
+    return *this;
+  }
+  ~LiveToken() {
+    if (counted_) Add(-1);
+  }
+
+ private:
+  static void Add(int64_t n) noexcept {
+    live_detail::ThisThreadCounts()[K].fetch_add(n, std::memory_order_relaxed);
+  }
+  bool counted_ = true;
 };
 
 }  // namespace xdrd
