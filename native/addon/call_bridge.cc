@@ -8,6 +8,7 @@
 #include <optional>
 #include <utility>
 
+#include "core/server/dispatch.h"
 #include "core/wire/wire.h"
 #include "core/wire/xdr.h"
 
@@ -83,8 +84,8 @@ void CallBridge::Post(uint32_t handler, Call call, ArgsPlan* args) {
 #ifdef XDRD_PLANT_LEAK
   PlantedLeak();
 #endif
-  // Decoded into this worker's own scratch, then appended to the shared
-  // array under mu_ (a few doubles per call).
+  // Decoded into this worker's own scratch, then appended to the run's (or
+  // the shared) array (a few doubles per call).
   thread_local std::vector<double> values;
   values.clear();
   if (values.capacity() > kKeepValues) std::vector<double>().swap(values);  // after a huge call
@@ -98,31 +99,73 @@ void CallBridge::Post(uint32_t handler, Call call, ArgsPlan* args) {
       return;
     }
   }
+  RunBuffer& run = ThisWorkersRun();
+  if (run.owner == this || (run.owner == nullptr && RunEnd::Defer(&CallBridge::FlushRun, this))) {
+    // Inside a worker's run: queued with the run's other calls at its end.
+    run.owner = this;
+    run.calls.push_back(Pending{handler, std::move(call), run.values.size(), values.size()});
+    run.values.insert(run.values.end(), values.begin(), values.end());
+  } else {
+    // Not on a worker's run (or the run's buffer serves another bridge):
+    // queued now.
+    std::vector<Pending> one;
+    one.push_back(Pending{handler, std::move(call), 0, values.size()});
+    Enqueue(one, values);
+  }
+#ifdef XDRD_PLANT_RACE
+  // With no lock held, so no lock orders one worker's write before
+  // another's, nor before the JS thread's read (helgrind must see it).
+  g_planted_race_counter = g_planted_race_counter + 1;
+#endif
+}
+
+CallBridge::RunBuffer& CallBridge::ThisWorkersRun() {
+  thread_local RunBuffer run;
+  return run;
+}
+
+void CallBridge::FlushRun(void* bridge) {
+  RunBuffer& run = ThisWorkersRun();
+  run.owner = nullptr;
+  static_cast<CallBridge*>(bridge)->Enqueue(run.calls, run.values);
+  if (run.values.capacity() > kKeepValues) std::vector<double>().swap(run.values);  // after a huge run
+}
+
+void CallBridge::Enqueue(std::vector<Pending>& calls, std::vector<double>& values) {
+  if (calls.empty()) return;
   bool accepted = false;
   napi_threadsafe_function wake = nullptr;
   {
     std::lock_guard<RankedMutex> lock(mu_);
     if (tsfn_ != nullptr) {
       accepted = true;
-      pending_.push_back(Pending{handler, std::move(call), pending_values_.size(), values.size()});
-      pending_values_.insert(pending_values_.end(), values.begin(), values.end());
+      if (pending_.empty() && pending_values_.empty()) {
+        // O(1) under the lock; the caller gets the queue's empty vectors
+        // (with their room) back.
+        pending_.swap(calls);
+        pending_values_.swap(values);
+      } else {
+        const size_t base = pending_values_.size();
+        for (Pending& p : calls) {
+          p.values_at += base;
+          pending_.push_back(std::move(p));
+        }
+        pending_values_.insert(pending_values_.end(), values.begin(), values.end());
+      }
       if (!wake_pending_) {
         wake_pending_ = true;
         wake = tsfn_;
       }
     }
   }
+  // No JS side any more: the calls are still ours; answered outside mu_.
   if (!accepted) {
-    // No JS side any more: `call` is still ours; answer it outside mu_.
-    call.ReplyError(ShuttingDownError());
-    return;
+    for (Pending& p : calls) p.call.ReplyError(ShuttingDownError());
   }
+  // Moved-from shells, or the refused calls, go with no lock held.
+  calls.clear();
+  values.clear();
   if (wake != nullptr) Wake(wake);
-#ifdef XDRD_PLANT_RACE
-  // After the bridge lock, so no lock orders one worker's write before
-  // another's, nor before the JS thread's read (helgrind must see it).
-  g_planted_race_counter = g_planted_race_counter + 1;
-#endif
 }
 
 void CallBridge::PostNotices(const std::vector<ClientNotice>& notices) {

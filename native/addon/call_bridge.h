@@ -3,7 +3,10 @@
 //
 // Threads
 //   workers     Post(): queue a call; wake the JS thread only when the queue
-//               goes from empty to non-empty. Never waits for JS.
+//               goes from empty to non-empty. Never waits for JS. Inside a
+//               worker's run the calls wait in the worker's own buffer and
+//               are queued together when the run ends (RunEnd, dispatch.h):
+//               one lock and at most one wake-up per run, not per call.
 //   loop thread PostNotices(), PostLog(): client arrivals and departures and
 //               log records, queued and woken for the same way.
 //   JS thread   TakeBatch(), Complete(), RefuseAll(), Attach(), stats.
@@ -204,6 +207,21 @@ class CallBridge : public RefCounted<CallBridge> {
     size_t values_at;
     size_t values_count;
   };
+
+  // A worker's calls of its current run, not yet queued (Post, FlushRun).
+  struct RunBuffer {
+    CallBridge* owner = nullptr;  // the bridge they are for, while any are
+    std::vector<Pending> calls;
+    std::vector<double> values;  // their decoded arguments, values_at counting from 0 here
+  };
+  static RunBuffer& ThisWorkersRun();
+  // RunEnd work (core/server/dispatch.h), on the worker: queues the run's
+  // calls in one locked step, and wakes JS once.
+  static void FlushRun(void* bridge);
+  // Queues `calls` (values_at counting in `values`) under mu_ and wakes JS
+  // if no wake-up is on its way. Without a JS side they are answered with
+  // the shutdown error. Either way `calls` and `values` are left empty.
+  void Enqueue(std::vector<Pending>& calls, std::vector<double>& values);
 
   void Wake(napi_threadsafe_function tsfn);
   // Checks one result record and answers its call; false (with *error) if

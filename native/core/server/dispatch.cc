@@ -16,7 +16,25 @@ namespace {
 // The dispatcher whose worker the current thread is, if any.
 thread_local const Dispatcher* t_worker_of = nullptr;
 
+// RunEnd: whether this worker is inside a run, and what it was asked to do
+// at its end (a handful at most: one per bridge a run's handlers post to).
+struct RunEndWork {
+  void (*fn)(void*);
+  void* arg;
+};
+thread_local bool t_in_run = false;
+thread_local std::vector<RunEndWork> t_run_end;
+
 }  // namespace
+
+bool RunEnd::Defer(void (*fn)(void*), void* arg) {
+  if (!t_in_run) return false;
+  for (const RunEndWork& w : t_run_end) {
+    if (w.fn == fn && w.arg == arg) return true;
+  }
+  t_run_end.push_back(RunEndWork{fn, arg});
+  return true;
+}
 
 Dispatcher::Dispatcher(Server* server, RankedMutex& server_mu, CounterSet& counters,
                        RefPtr<CommandQueue> commands, uint32_t max_message_bytes)
@@ -117,9 +135,14 @@ void Dispatcher::WorkerMain(int index) {
     // Work is left, and it may wait behind this run: pass the baton on.
     WakeWorkerLocked();
     lock.unlock();
+    t_in_run = true;
     for (size_t i = 0; i < run.size(); ++i) {
       if (states[i]) RunJob(run[i], std::move(states[i]));
     }
+    t_in_run = false;
+    // What the run's handlers put off (RunEnd), still with no lock held.
+    for (const RunEndWork& w : t_run_end) w.fn(w.arg);
+    t_run_end.clear();
     // The jobs, and their client references, go here with no lock held.
     run.clear();
     states.clear();

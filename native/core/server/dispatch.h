@@ -25,6 +25,21 @@ namespace xdrd {
 
 class Server;
 
+// What a handler may put off until its worker has run every job of the
+// current run (a run: the quick jobs a worker took in one go). The addon's
+// bridge hands a run's calls to the JS thread in one locked step this way,
+// instead of one per call. Worker threads only; `fn` runs on the same
+// worker, after the run's last job, with no lock held, before the worker
+// takes more jobs or sleeps.
+class RunEnd {
+ public:
+  // On a worker, inside a run: arranges fn(arg) once after the run (asking
+  // again with the same pair changes nothing) and returns true. On any
+  // other thread returns false: the caller does the work now. `fn` must
+  // not throw.
+  static bool Defer(void (*fn)(void*), void* arg);
+};
+
 class Dispatcher {
  public:
   // The most quick calls one worker takes at once (HandlerTraits).
