@@ -11,11 +11,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
+#include <mutex>
 #include <thread>
 
 #include "check.h"
+#include "server/dispatch.h"
 #include "rpc_client.h"
 #include "server_fixture.h"
 #include "test_util.h"
@@ -348,6 +351,60 @@ XT_TEST(quick_calls_run_in_runs_and_pass_a_blocked_slow_call) {
   clients.clear();
   slow.Close();
   XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// RunEnd (dispatch.h): what a quick handler puts off runs on its worker once,
+// after the run's last job, and answers given there reach their clients.
+// The handler here holds its calls and the run's end answers them all, the
+// way the addon's bridge hands a worker's run to JS in one step.
+namespace {
+thread_local std::vector<Call> t_held_calls;
+std::mutex g_run_end_mu;
+std::vector<size_t> g_run_end_sizes;  // [g_run_end_mu] the calls answered by each run's end
+std::atomic<int> g_defer_refused{0};
+
+void AnswerHeldCalls(void*) {
+  std::vector<Call> calls = std::move(t_held_calls);
+  t_held_calls.clear();  // a moved-from vector is valid but unspecified
+  {
+    std::lock_guard<std::mutex> lock(g_run_end_mu);
+    g_run_end_sizes.push_back(calls.size());
+  }
+  for (Call& call : calls) call.Reply(call.body(), call.body_size());
+}
+}  // namespace
+
+XT_TEST(run_end_work_runs_once_after_the_last_job_of_a_run) {
+  XT_CHECK(!RunEnd::Defer(&AnswerHeldCalls, nullptr));  // not a worker: do it now
+  constexpr uint32_t kHeldProgram = 0x20000004;
+  TestServer t;
+  XT_REQUIRE(t.server->HandleProgram(kHeldProgram, 1, [](Call call) {
+    t_held_calls.push_back(std::move(call));
+    // Asked twice: the work still runs once per run (a second run of it
+    // would find no calls and record an empty run).
+    for (int i = 0; i < 2; ++i) {
+      if (!RunEnd::Defer(&AnswerHeldCalls, nullptr)) g_defer_refused.fetch_add(1);
+    }
+  }, HandlerTraits{/*quick=*/true}));
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  const int kClients = xt::UnderValgrind() ? 2 : 4;
+  const uint32_t kCalls = xt::UnderValgrind() ? 30 : 200;
+  std::vector<RpcClient> clients;
+  for (int i = 0; i < kClients; ++i) clients.push_back(RpcClient::Unix(t.UnixPath()));
+  const Bytes burst = Burst(kHeldProgram, 1, SpreadProc, kCalls);
+  for (auto& c : clients) XT_REQUIRE(c.Send(burst));
+  for (auto& c : clients) ExpectEachSerialAnsweredOnce(c, kHeldProgram, 1, SpreadProc, kCalls);
+  clients.clear();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+  XT_CHECK_EQ(g_defer_refused.load(), 0);
+  std::lock_guard<std::mutex> lock(g_run_end_mu);
+  size_t answered = 0;
+  for (size_t n : g_run_end_sizes) {
+    XT_CHECK(n >= 1);
+    answered += n;
+  }
+  XT_CHECK_EQ(answered, static_cast<size_t>(kClients) * kCalls);
 }
 
 XT_TEST(handler_that_never_answers_gets_an_internal_error) {
