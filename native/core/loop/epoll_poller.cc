@@ -35,6 +35,8 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <system_error>
 #include <utility>
 
@@ -110,7 +112,10 @@ class EpollPoller final : public Poller {
     if (!epfd_.valid()) throw std::system_error(errno, std::generic_category(), "epoll");
   }
 
-  bool SetInterestLocked(WatchId id, int fd, short events, std::vector<WatchId>* invalid) override {
+  bool SupportsEdge() const override { return true; }
+
+  bool SetInterestLocked(WatchId id, int fd, short events, bool edge, std::vector<WatchId>* invalid,
+                         PollerCounts* counts) override {
     if (fd < 0) return false;  // poll() ignores a negative fd: such a watch is never ready
     if (static_cast<size_t>(fd) >= fds_.size()) {
       if (events == 0) return false;
@@ -123,14 +128,21 @@ class EpollPoller final : public Poller {
       if (it == r.watches.end()) return false;
       r.watches.erase(it);
     } else if (it == r.watches.end()) {
+      // One registration serves every watch of a number, and an
+      // edge-triggered one cannot also be level-triggered for another.
+      if (!r.watches.empty() && (edge || r.edge)) {
+        std::fprintf(stderr, "xdrd: an edge-triggered watch must be the only watch on fd %d\n", fd);
+        std::abort();
+      }
       r.watches.emplace_back(id, events);
+      r.edge = edge;
       added = true;
     } else if (it->second == events) {
       return false;
     } else {
       it->second = events;
     }
-    return Apply(fd, r, added, invalid);
+    return Apply(fd, r, added, invalid, counts);
   }
 
   int PrepareLocked(int timeout_ms, PollerCounts*) override { return always_ready_.empty() ? timeout_ms : 0; }
@@ -161,7 +173,7 @@ class EpollPoller final : public Poller {
       const short revents = FromEpoll(ev.events);
       for (const auto& w : fds_[fd].watches) {
         ++counts->watches_scanned;
-        ready->push_back({w.first, revents});
+        ready->push_back({w.first, revents, fds_[fd].edge});
       }
     }
     for (size_t i = 0; i < always_ready_.size();) {
@@ -195,12 +207,13 @@ class EpollPoller final : public Poller {
     uint32_t generation = 0;                         // of the current kernel registration
     uint32_t kernel_events = 0;                      // what the kernel was given
     State state = State::kNone;
+    bool edge = false;  // registered edge-triggered (then its only watch asked for it)
   };
 
   // Brings the kernel in line with r.watches after one of them was added
   // (`added`: then the last one), changed or removed. Returns true when a
   // sleeping wait must be woken.
-  bool Apply(int fd, FdReg& r, bool added, std::vector<WatchId>* invalid) {
+  bool Apply(int fd, FdReg& r, bool added, std::vector<WatchId>* invalid, PollerCounts* counts) {
     switch (r.state) {
       case State::kNone:
         break;
@@ -211,8 +224,10 @@ class EpollPoller final : public Poller {
       case State::kKernel: {
         if (r.watches.empty()) {
           // Fails only if the file is already gone (closed without removal).
+          ++counts->interest_syscalls;
           if (Ctl(epfd_.get(), EPOLL_CTL_DEL, fd, 0, 0) != 0) stale_suspect_ = true;
           r.state = State::kNone;
+          r.edge = false;
           return false;
         }
         const uint32_t want = Union(r);
@@ -220,6 +235,7 @@ class EpollPoller final : public Poller {
         // unchanged: the number may name a different file than the one
         // registered, and only MOD tells.
         if (want == r.kernel_events && !added) return false;
+        ++counts->interest_syscalls;
         if (Ctl(epfd_.get(), EPOLL_CTL_MOD, fd, want, Tag(fd, r.generation)) == 0) {
           r.kernel_events = want;
           return false;
@@ -236,21 +252,25 @@ class EpollPoller final : public Poller {
         break;
       }
     }
-    if (r.watches.empty()) return false;
-    return Add(epfd_.get(), fd, r, invalid);
+    if (r.watches.empty()) {
+      r.edge = false;
+      return false;
+    }
+    return Add(epfd_.get(), fd, r, invalid, counts);
   }
 
   // Registers r (state kNone, watches not empty) with `epfd` under a new
   // generation. Returns true when a sleeping wait must be woken.
-  bool Add(int epfd, int fd, FdReg& r, std::vector<WatchId>* invalid) {
+  bool Add(int epfd, int fd, FdReg& r, std::vector<WatchId>* invalid, PollerCounts* counts) {
     const uint32_t want = Union(r);
     ++r.generation;
     // EEXIST: the kernel still holds this very file under this number, from
     // a registration we gave up on (the fd was closed while a duplicate kept
     // the file open, and the number was made to name that file again). Take
     // it over.
+    ++counts->interest_syscalls;
     if (Ctl(epfd, EPOLL_CTL_ADD, fd, want, Tag(fd, r.generation)) == 0 ||
-        (errno == EEXIST && Ctl(epfd, EPOLL_CTL_MOD, fd, want, Tag(fd, r.generation)) == 0)) {
+        (errno == EEXIST && (++counts->interest_syscalls, Ctl(epfd, EPOLL_CTL_MOD, fd, want, Tag(fd, r.generation)) == 0))) {
       r.state = State::kKernel;
       r.kernel_events = want;
       return false;
@@ -266,8 +286,10 @@ class EpollPoller final : public Poller {
     return false;
   }
 
+  // What the kernel is given for r. Edge-triggered, a rise is reported once:
+  // the watch's owner remembers it (event_loop.h, WatchMode::kEdge).
   static uint32_t Union(const FdReg& r) {
-    uint32_t want = 0;
+    uint32_t want = r.edge ? EPOLLET : 0;
     for (const auto& w : r.watches) want |= ToEpoll(w.second);
     return want;
   }
@@ -276,6 +298,7 @@ class EpollPoller final : public Poller {
     for (const auto& w : r.watches) invalid->push_back(w.first);
     r.watches.clear();
     r.state = State::kNone;
+    r.edge = false;
   }
 
   // The kernel reported a registration we consider gone, after an
@@ -293,7 +316,7 @@ class EpollPoller final : public Poller {
       if (r.state != State::kKernel) continue;
       counts->watches_scanned += r.watches.size();
       r.state = State::kNone;
-      Add(fresh.get(), static_cast<int>(fd), r, invalid);
+      Add(fresh.get(), static_cast<int>(fd), r, invalid, counts);
     }
     epfd_ = std::move(fresh);
     stale_suspect_ = false;

@@ -34,6 +34,7 @@ EventLoop::EventLoop(EventBackend backend)
     : backend_(backend), wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   if (!wake_fd_.valid()) throw std::system_error(errno, std::generic_category(), "eventfd");
   poller_ = backend == EventBackend::kPoll ? MakePollPoller(wake_fd_.get()) : MakeEpollPoller(wake_fd_.get());
+  edge_capable_ = poller_->SupportsEdge();
 }
 
 EventLoop::~EventLoop() {
@@ -58,10 +59,11 @@ EventLoop::~EventLoop() {
 
 // ---- Watches ----------------------------------------------------------------
 
-EventLoop::Id EventLoop::AddWatch(int fd, short events, WatchCallback cb, FreeCallback on_free) {
+EventLoop::Id EventLoop::AddWatch(int fd, short events, WatchCallback cb, FreeCallback on_free, WatchMode mode) {
   std::lock_guard<RankedMutex> lock(mu_);
   Id id = next_id_++;
-  auto it = watches_.emplace(id, Watch{fd, events, false, false, false, std::move(cb), std::move(on_free)}).first;
+  const bool edge = mode == WatchMode::kEdge && poller_->SupportsEdge();
+  auto it = watches_.emplace(id, Watch{fd, events, edge, false, false, false, std::move(cb), std::move(on_free)}).first;
   ++live_watches_;
   SyncWatchLocked(id, it->second);
   return id;
@@ -100,9 +102,13 @@ bool EventLoop::RemoveWatch(Id id) {
 // Tells the backend what the watch wants now, and takes in what the backend
 // found invalid on the way.
 void EventLoop::SyncWatchLocked(Id id, const Watch& w) {
-  const short effective = w.removed || w.invalid ? 0 : w.events;
+  // An edge watch asks the kernel for every rise, whatever its events say
+  // now: the same registration for as long as it lives, so changing its
+  // events costs no system call.
+  const short asked = w.edge ? kEdgeWatchEvents : w.events;
+  const short effective = w.removed || w.invalid ? 0 : asked;
   ++interest_changes_;
-  const bool needs_wake = poller_->SetInterestLocked(id, w.fd, effective, &invalid_);
+  const bool needs_wake = poller_->SetInterestLocked(id, w.fd, effective, w.edge, &invalid_, &counts_);
   MarkInvalidLocked();
   if (needs_wake) WakeIfPollingLocked();
 }
@@ -282,6 +288,7 @@ EventLoop::Stats EventLoop::stats() const {
   s.rebuilds = counts_.rebuilds;
   s.wakeups = wakeups_;
   s.interest_changes = interest_changes_;
+  s.interest_syscalls = counts_.interest_syscalls;
   return s;
 }
 
@@ -452,6 +459,12 @@ int EventLoop::DispatchWatches() {
         if (!w.nval_pending) continue;  // re-armed by UpdateWatch since, or already told
         w.nval_pending = false;
         revents = POLLNVAL;
+      } else if (ready.edge) {
+        // A rise is reported once: delivered whatever the watch asks for
+        // now, or its owner would never learn of it.
+        if (w.invalid || !w.edge) continue;
+        revents = static_cast<short>(ready.revents & (kEdgeWatchEvents | POLLERR | POLLHUP));
+        if (revents == 0) continue;
       } else {
         if (w.invalid || w.events == 0) continue;
         revents = static_cast<short>(ready.revents & (w.events | POLLERR | POLLHUP));

@@ -1,5 +1,5 @@
-// event_loop.h — the event loop of the loop thread: level-triggered fd
-// watches and timers over a backend (epoll by default, poll() as the
+// event_loop.h — the event loop of the loop thread: fd watches (level-
+// triggered, or edge-triggered where the backend can: WatchMode) and timers over a backend (epoll by default, poll() as the
 // reference; event_backend.h).
 //
 // Threads
@@ -26,7 +26,8 @@
 // Cost
 //   Adding, changing and removing a watch or a timer is O(log n) or better
 //   and reaches the backend at once (epoll_ctl, or marking the poll() array
-//   for a rebuild). A turn on epoll costs the ready descriptors and the due
+//   for a rebuild); changing the events of an edge watch on epoll reaches
+//   nothing (its registration asks for every rise). A turn on epoll costs the ready descriptors and the due
 //   timers, whatever the number of watches; on poll() every enabled watch.
 //
 // A watch whose fd is closed without RemoveWatch
@@ -87,8 +88,25 @@ class EventLoop {
     uint64_t watches_scanned = 0;  // watch entries visited to find and dispatch ready ones or to rebuild a set
     uint64_t rebuilds = 0;         // whole-set rebuilds (poll(): its array after a change)
     uint64_t wakeups = 0;          // writes to the wake-up eventfd (Wake(), or a change a sleeping wait must see)
-    uint64_t interest_changes = 0; // watches added, changed or removed (on epoll, an epoll_ctl each)
+    uint64_t interest_changes = 0; // watches added, changed or removed
+    uint64_t interest_syscalls = 0; // of those, the ones that cost a system call (epoll_ctl; none on poll())
   };
+
+  // How a watch is told of readiness.
+  //  kLevel: at every turn while its fd is ready for what the watch asks
+  //          (as poll() reports it).
+  //  kEdge:  where the backend can (epoll), when readiness rises: a rise is
+  //          reported once, at the next turn, whatever events the watch asks
+  //          for at that moment (among POLLIN, POLLOUT, POLLRDHUP, with
+  //          POLLERR and POLLHUP), and not again until the next rise. Its
+  //          owner must remember a rise it cannot act on yet, and treat its
+  //          fd as ready until a read or write comes back short or with
+  //          EAGAIN. Changing its events then costs no system call. The
+  //          watch must be the only one on its fd (the process aborts
+  //          otherwise). Where the backend cannot (poll()), it is served as
+  //          kLevel: so the owner keeps its events right too, and the code
+  //          that copes with edges copes with levels.
+  enum class WatchMode : uint8_t { kLevel, kEdge };
 
   // Throws std::system_error if the wake-up eventfd or the backend cannot
   // be created.
@@ -98,11 +116,14 @@ class EventLoop {
   EventLoop& operator=(const EventLoop&) = delete;
 
   EventBackend backend() const { return backend_; }
+  // Whether a WatchMode::kEdge watch is served edge-triggered here.
+  bool edge_capable() const { return edge_capable_; }
 
   // Watches an fd for `events` (POLLIN, POLLOUT, POLLRDHUP; 0 = disabled for
   // now). The same fd may be watched more than once. A negative fd is never
   // ready (as poll() ignores it).
-  Id AddWatch(int fd, short events, WatchCallback cb, FreeCallback on_free = nullptr);
+  Id AddWatch(int fd, short events, WatchCallback cb, FreeCallback on_free = nullptr,
+              WatchMode mode = WatchMode::kLevel);
   // Returns false if the watch does not exist or is already removed.
   bool UpdateWatch(Id id, short events);
   bool RemoveWatch(Id id);
@@ -143,9 +164,13 @@ class EventLoop {
   using Clock = std::chrono::steady_clock;
   static constexpr size_t kNotInHeap = ~size_t{0};
 
+  // What an edge watch asks the kernel for, whatever its events.
+  static constexpr short kEdgeWatchEvents = POLLIN | POLLOUT | POLLRDHUP;
+
   struct Watch {
     int fd;
     short events;
+    bool edge;                  // served edge-triggered (asked for, and the backend can)
     bool removed = false;
     bool invalid = false;       // its fd was found closed: disabled until UpdateWatch
     bool nval_pending = false;  // invalid, and its POLLNVAL not delivered yet
@@ -193,6 +218,7 @@ class EventLoop {
   const EventBackend backend_;
   UniqueFd wake_fd_;                // set in the constructor; only written and read after
   std::unique_ptr<Poller> poller_;  // [mu_]; its Wait() runs on the loop thread unlocked
+  bool edge_capable_ = false;       // set in the constructor; only read after
 
   mutable RankedMutex mu_{LockRank::kLeaf, "event loop"};
   // Every member below is guarded by mu_ except the loop thread's scratch.

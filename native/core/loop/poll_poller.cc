@@ -19,7 +19,11 @@ class PollPoller final : public Poller {
  public:
   explicit PollPoller(int wake_fd) : wake_fd_(wake_fd) {}
 
-  bool SetInterestLocked(WatchId id, int fd, short events, std::vector<WatchId>*) override {
+  // poll() has no edges: an edge watch is served level-triggered, as the
+  // loop's contract allows.
+  bool SupportsEdge() const override { return false; }
+
+  bool SetInterestLocked(WatchId id, int fd, short events, bool, std::vector<WatchId>*, PollerCounts*) override {
     if (events == 0) {
       if (interest_.erase(id) == 0) return false;
     } else {

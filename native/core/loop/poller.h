@@ -22,10 +22,12 @@ using WatchId = int64_t;
 
 // A watch the wait found ready. `revents` is what the kernel reported for
 // its fd, in poll()'s bits; the loop masks it with what the watch asks for
-// when it dispatches.
+// when it dispatches, unless `edge`: then it is a rise the kernel reports
+// once (an edge-triggered registration), and it is delivered whole.
 struct ReadyWatch {
   WatchId id;
   short revents;
+  bool edge = false;
 };
 
 // Work counts the loop keeps per loop (EventLoop::Stats), added to by the
@@ -34,6 +36,7 @@ struct PollerCounts {
   uint64_t ready_events = 0;     // readiness reports taken from the kernel (the wake-up fd not counted)
   uint64_t watches_scanned = 0;  // watch entries visited to find and fan out ready ones, or to rebuild a set
   uint64_t rebuilds = 0;         // whole-set rebuilds (poll: its array; epoll: its interest list)
+  uint64_t interest_syscalls = 0; // system calls made to change the kernel's interest list (epoll_ctl)
 };
 
 class Poller {
@@ -41,12 +44,18 @@ class Poller {
   virtual ~Poller() = default;
 
   // Watch `id` on `fd` now wants `events` (poll() bits); 0 means none: the
-  // watch is removed or disabled, and the backend forgets it. Watches the
-  // backend finds it cannot serve (their fd is closed) are forgotten and
-  // appended to *invalid; the loop reports POLLNVAL to them. Returns true
-  // when a Wait() already sleeping would not see the change, so the loop
-  // must wake it.
-  virtual bool SetInterestLocked(WatchId id, int fd, short events, std::vector<WatchId>* invalid) = 0;
+  // watch is removed or disabled, and the backend forgets it. `edge` (only
+  // where SupportsEdge()): register it edge-triggered; such a watch must be
+  // the only one on its fd, and asks for the same events for as long as it
+  // is registered. Watches the backend finds it cannot serve (their fd is
+  // closed) are forgotten and appended to *invalid; the loop reports
+  // POLLNVAL to them. Returns true when a Wait() already sleeping would not
+  // see the change, so the loop must wake it.
+  virtual bool SetInterestLocked(WatchId id, int fd, short events, bool edge, std::vector<WatchId>* invalid,
+                                 PollerCounts* counts) = 0;
+
+  // Whether SetInterestLocked can register a watch edge-triggered.
+  virtual bool SupportsEdge() const = 0;
 
   // Loop thread, before Wait(): brings what Wait() reads up to date and
   // returns the timeout to wait with (the given one, or 0 when something is

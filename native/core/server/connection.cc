@@ -105,8 +105,12 @@ void Connection::AttachLocked(EventLoop::WatchCallback on_event, EventLoop::Time
   SetPause(kAwaitingAuth, awaiting_auth);
   short want = WantedEventsLocked();
   Ref();  // the watch's reference, dropped by its free function
-  watch_ = host_.loop.AddWatch(fd_, want, std::move(on_event), [this] { Unref(); });
+  // Edge-triggered where the backend can: pausing and resuming the reading
+  // of a client at its request budget, which a busy client does every few
+  // calls, then costs no epoll_ctl (in_ready_ remembers the rise).
+  watch_ = host_.loop.AddWatch(fd_, want, std::move(on_event), [this] { Unref(); }, EventLoop::WatchMode::kEdge);
   watched_events_ = want;
+  watch_is_edge_ = host_.loop.edge_capable();
   on_timer_ = std::move(on_timer);  // registered when first armed (ScheduleTimerLocked)
   last_rx_ms_ = MonotonicMs();
 }
@@ -125,13 +129,21 @@ bool Connection::TakeStarveTicketLocked() {
   return true;
 }
 
-void Connection::ResumeLocked() {
+bool Connection::TakeRepumpTicketLocked() {
+  AssertHeld(mu);
+  const bool taken = repump_ticket_;
+  repump_ticket_ = false;
+  return taken && !closing_locked();
+}
+
+bool Connection::ResumeLocked() {
   AssertHeld(mu);
   starve_ticket_taken_ = false;
-  if (!paused(kStarved)) return;
+  if (!paused(kStarved)) return false;
   SetPause(kStarved, false);
   CounterSet::Sub(host_.counters.clients_starved);
   SyncWatchLocked();
+  return in_ready_ && !closing_locked();
 }
 
 bool Connection::TearDownLocked() {
@@ -213,7 +225,10 @@ Connection::ReadStatus Connection::ReadLocked(size_t budget) {
     if (tail != nullptr) splitter_.CommitTail(into_tail);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return ReadStatus::kOk;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        in_ready_ = false;
+        return ReadStatus::kOk;
+      }
       return ReadStatus::kIoError;
     }
     // fd passing is not supported: whatever descriptors came along are
@@ -236,9 +251,16 @@ Connection::ReadStatus Connection::ReadLocked(size_t budget) {
     CounterSet::Add(host_.counters.bytes_read, static_cast<uint64_t>(n));
     taken += static_cast<size_t>(n);
     if (!splitter_.Feed(scratch.data(), static_cast<size_t>(n) - into_tail)) return ReadStatus::kProtocol;
-    if (static_cast<size_t>(n) < capacity) return ReadStatus::kOk;  // drained
+    // Drained: a stream socket gives all it holds, up to the room offered,
+    // and bytes arriving after this are a new rise, reported by the watch.
+    // Not after a hang-up, though: its rise is reported once, maybe before
+    // these last bytes were read, and only the next read sees the end.
+    if (static_cast<size_t>(n) < capacity && !hung_up_) {
+      in_ready_ = false;
+      return ReadStatus::kOk;
+    }
   }
-  return ReadStatus::kOk;
+  return ReadStatus::kOk;  // the budget ran out first: in_ready_ stays
 }
 
 int Connection::WriteLocked() {
@@ -316,6 +338,7 @@ short Connection::WantedEventsLocked() const {
 }
 
 void Connection::SyncWatchLocked() {
+  if (watch_is_edge_) return;  // it is told of every rise, whatever it asks for
   short want = WantedEventsLocked();
   if (want == watched_events_) return;
   host_.loop.UpdateWatch(watch_, want);  // from a worker this wakes the loop, which writes
@@ -347,14 +370,16 @@ void Connection::PumpLocked(bool readable, std::vector<Job>* calls) {
   if (closing_locked()) return;
   const ServerOptions& options = host_.options;
   const uint64_t read_before = bytes_read_;
+  if (readable) in_ready_ = true;
   FlushLocked();
   TakeFramesLocked(calls);
   int64_t headroom = static_cast<int64_t>(options.max_buffered_bytes) - CounterSet::Signed(host_.counters.buffered_bytes);
-  const bool may_read = readable && !closing_locked() && !paused(kThrottled) && !paused(kAwaitingAuth) &&
+  const bool may_read = in_ready_ && !closing_locked() && !paused(kThrottled) && !paused(kAwaitingAuth) &&
                         lifecycle_ != Lifecycle::kClosingAfterWrites;
   if (may_read && headroom <= 0 && !paused(kStarved)) {
     SetPause(kStarved, true);  // the server lists it (TakeStarveTicketLocked) and resumes it
     CounterSet::Add(host_.counters.clients_starved);
+    CloseIfGoneWhileUnreadLocked();  // its hang-up, if already reported, will not be again
   }
   if (may_read && !paused(kStarved)) {
     // Never more than the room left (give or take one read chunk).
@@ -362,7 +387,11 @@ void Connection::PumpLocked(bool readable, std::vector<Job>* calls) {
     ReadStatus status = ReadLocked(budget);
     TakeFramesLocked(calls);
     switch (status) {
-      case ReadStatus::kOk: break;
+      case ReadStatus::kOk:
+        // Bytes may be left (the budget ran out): read on at the next pump,
+        // with no rise reported for them.
+        if (in_ready_) repump_ticket_ = true;
+        break;
       case ReadStatus::kEof: MarkClosingLocked(CloseReason::kEof); break;
       case ReadStatus::kIoError: MarkClosingLocked(CloseReason::kIoError); break;
       case ReadStatus::kProtocol:

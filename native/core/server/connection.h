@@ -101,8 +101,14 @@ class Connection : public RefCounted<Connection> {
   bool TakeReapTicketLocked();
   // True exactly once per starvation: the caller lists it to be resumed.
   bool TakeStarveTicketLocked();
-  // Reads it again after starvation (the buffers have drained).
-  void ResumeLocked();
+  // True once after a pump that left its socket possibly unread (the read
+  // budget ran out) with nothing pausing it: the caller lists it to be
+  // pumped again before the loop sleeps. On epoll its watch is
+  // edge-triggered, and no further rise would be reported for those bytes.
+  bool TakeRepumpTicketLocked();
+  // Reads it again after starvation (the buffers have drained). True when
+  // its socket may hold unread bytes: the caller lists it to be pumped.
+  bool ResumeLocked();
   // Reaping: removes the watch and timer, closes the socket, gives back its
   // buffers' share of the server's sum. Returns whether it still awaited
   // authorization.
@@ -177,6 +183,9 @@ class Connection : public RefCounted<Connection> {
   void CheckClocksLocked(int64_t now);
   void ScheduleTimerLocked(int64_t now);
   void UpdateClocksLocked(uint64_t read_before);
+  // A client that hung up is closed if it is not being read (starved or
+  // awaiting authorization): what it sent last would never be read.
+  void CloseIfGoneWhileUnreadLocked();
   void SyncWatchLocked();
   short WantedEventsLocked() const;
   void CloseSocketLocked();
@@ -191,6 +200,14 @@ class Connection : public RefCounted<Connection> {
   uint8_t pause_ = 0;             // PauseReason bits
   bool reap_ticket_taken_ = false;
   bool starve_ticket_taken_ = false;
+  bool repump_ticket_ = false;    // TakeRepumpTicketLocked
+  // Its socket may hold bytes not read yet: the watch reported it readable
+  // (on epoll: a rise, reported once) and no read since came back short.
+  // Kept while reading is paused, so unpausing reads without a new report.
+  bool in_ready_ = false;
+  // The watch reported a hang-up (POLLRDHUP, POLLHUP or POLLERR); kept, as
+  // on epoll it is reported once.
+  bool hung_up_ = false;
   bool torn_down_ = false;        // reaped: its counts left the server's gauges
   bool counted_undrained_ = false;  // in host_.undrained_connections
   CloseReason close_reason_ = CloseReason::kNone;
@@ -212,6 +229,7 @@ class Connection : public RefCounted<Connection> {
 
   EventLoop::Id watch_ = 0;
   short watched_events_ = 0;      // what the watch was last set to
+  bool watch_is_edge_ = false;    // served edge-triggered: its events need no upkeep
   // The one timer: keepalive and the partial-frame timeout (monotonic ms).
   EventLoop::Id timer_ = 0;       // 0: not registered yet (ScheduleTimerLocked)
   EventLoop::TimerCallback on_timer_;  // its callback, until it is registered

@@ -30,8 +30,15 @@ void Connection::OnHangupLocked(short revents) {
   // Only a starved client or one awaiting authorization is watched for
   // POLLRDHUP: it is gone, and what it sent last will never be read. Close
   // it, so what it holds is freed (and poll() does not spin on its hang-up).
-  if ((revents & (POLLRDHUP | POLLHUP | POLLERR)) && (paused(kStarved) || paused(kAwaitingAuth)))
-    MarkClosingLocked(CloseReason::kEof);
+  // On epoll the hang-up is a rise reported once, maybe while the client
+  // is still read: remembered, for when it starves later (PumpLocked).
+  if (revents & (POLLRDHUP | POLLHUP | POLLERR)) hung_up_ = true;
+  CloseIfGoneWhileUnreadLocked();
+}
+
+void Connection::CloseIfGoneWhileUnreadLocked() {
+  AssertHeld(mu);
+  if (hung_up_ && (paused(kStarved) || paused(kAwaitingAuth))) MarkClosingLocked(CloseReason::kEof);
 }
 
 // Anything received counts as life for keepalive (libvirt resets on a whole

@@ -395,11 +395,15 @@ void Server::ServiceClient(Connection& c, short revents, bool timer_fired) {
 void Server::UnlockAndSettle(Connection& c, std::vector<Job>* calls, bool authorized) {
   const bool reap = c.TakeReapTicketLocked();
   const bool list_starved = c.TakeStarveTicketLocked();
+  const bool repump = c.TakeRepumpTicketLocked();
   c.mu.unlock();
-  if (reap || list_starved || authorized || !calls->empty()) {
+  if (reap || list_starved || repump || authorized || !calls->empty()) {
     std::lock_guard<RankedMutex> lock(mu_);
     if (reap) to_reap_.push_back(&c);
     if (list_starved) starved_ids_.push_back(c.id());
+    // We are the loop thread: the wake only keeps its next wait from
+    // sleeping, so the list is pumped first.
+    if (repump && ListForPumpLocked(c)) loop_.Wake();
     if (!calls->empty()) dispatcher_.QueueLocked(c, calls);
     if (authorized) {
       --unauthenticated_;
@@ -449,8 +453,14 @@ void Server::ResumeStarvedLocked() {
     auto it = clients_.find(id);
     if (it == clients_.end()) continue;
     Connection& c = *it->second;
-    std::lock_guard<RankedMutex> client_lock(c.mu);
-    c.ResumeLocked();
+    bool pump;
+    {
+      std::lock_guard<RankedMutex> client_lock(c.mu);
+      pump = c.ResumeLocked();
+    }
+    // Its socket was readable when it starved (an edge watch is told of no
+    // new rise for those bytes): pumped before the loop sleeps.
+    if (pump && ListForPumpLocked(c)) loop_.Wake();
   }
   starved_ids_.clear();
 }

@@ -136,6 +136,7 @@ class Server {
   void ResolveCommandsLocked(std::vector<Command>* commands);  // loop thread, server lock
   void ApplyFromWorker(Command& item);          // worker, no lock
   size_t PumpListedClients(std::unique_lock<RankedMutex>& lock);  // loop thread, server lock
+  bool ListForPumpLocked(Connection& c);  // any server thread, server lock
 
   // shutdown.cc; loop thread, server lock.
   bool DrainedLocked();

@@ -85,12 +85,7 @@ void Server::ApplyFromWorker(Command& item) {
   // Listed before the client lock is taken and the server lock dropped: the
   // loop thread, which takes the list under the server lock, then waits for
   // the client lock until this command is applied.
-  bool wake = false;
-  if (!c.listed_for_pump) {
-    c.listed_for_pump = true;
-    wake = to_pump_.empty();  // else whoever listed the first one woke it
-    to_pump_.push_back(item.client);
-  }
+  const bool wake = ListForPumpLocked(c);
   c.mu.lock();
   mu_.unlock();
   bool authorized = ApplyCommandLocked(c, item);
@@ -109,6 +104,18 @@ void Server::ApplyFromWorker(Command& item) {
   }
   if (wake || reap) loop_.Wake();  // it pumps and reaps between turns
   item.client.reset();  // with no lock held: it may be the last reference
+}
+
+// Any server thread, server lock: lists `c` for the loop thread to pump
+// before its next wait. True when the caller must wake the loop: the list
+// was empty (else whoever listed the first one woke it).
+bool Server::ListForPumpLocked(Connection& c) {
+  AssertHeld(mu_);
+  if (c.listed_for_pump) return false;
+  c.listed_for_pump = true;
+  const bool first = to_pump_.empty();
+  to_pump_.push_back(ConnectionRef::Share(&c));
+  return first;
 }
 
 // Loop thread, server lock held on entry and on return (dropped inside):
