@@ -7,6 +7,8 @@
  *
  * Usage: node bench/compare.js --base DIR [--rounds N] [--duration S]
  *          [--only latency,throughput,echo64k,echo1m,getinfo,getinfo1,list]
+ *          [--max-requests N]   (xdrd's and the core's maxRequestsPerClient;
+ *                                default 16, the headline; 5 is xdrd's default)
  *
  * The typed workloads (getinfo, getinfo1, list: bench/typed-program.js) run
  * xdrd with typed handlers (xdrd-server.js --typed) before and after, and
@@ -43,7 +45,7 @@ const WORKLOADS = {
 };
 
 function parseArgs(argv) {
-  const o = { base: null, rounds: 3, duration: 1.5, only: Object.keys(WORKLOADS) };
+  const o = { base: null, rounds: 3, duration: 1.5, only: Object.keys(WORKLOADS), maxRequests: 16 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[++i];
@@ -51,8 +53,9 @@ function parseArgs(argv) {
     else if (a === '--rounds') o.rounds = Number(v);
     else if (a === '--duration') o.duration = Number(v);
     else if (a === '--only') o.only = v.split(',');
+    else if (a === '--max-requests') o.maxRequests = Number(v);
     else {
-      console.error(`compare: unknown option ${a}\nusage: node bench/compare.js --base DIR [--rounds N] [--duration S] [--only ${Object.keys(WORKLOADS).join(',')}]`);
+      console.error(`compare: unknown option ${a}\nusage: node bench/compare.js --base DIR [--rounds N] [--duration S] [--only ${Object.keys(WORKLOADS).join(',')}] [--max-requests N]`);
       process.exit(2);
     }
   }
@@ -62,23 +65,25 @@ function parseArgs(argv) {
   }
   for (const w of o.only) if (!WORKLOADS[w]) (console.error(`compare: unknown workload ${w}`), process.exit(2));
   if (!(o.rounds >= 1) || !(o.duration > 0)) (console.error('compare: bad --rounds or --duration'), process.exit(2));
+  if (!Number.isInteger(o.maxRequests) || o.maxRequests < 1) (console.error('compare: bad --max-requests'), process.exit(2));
   return o;
 }
 
-function servers(base, typedWorkload) {
+function servers(base, typedWorkload, maxRequests) {
   const node = process.execPath;
+  const max = String(maxRequests);
   if (typedWorkload) {
     return {
-      'xdrd before': { cmd: node, args: [path.join(base, 'bench', 'xdrd-server.js'), '--max-requests', '16', '--typed'], env: { XDRD_ADDON: path.join(base, 'build', 'Release', 'xdrd.node') } },
-      'xdrd after': { cmd: node, args: [path.join(ROOT, 'bench', 'xdrd-server.js'), '--max-requests', '16', '--typed'], env: {} },
+      'xdrd before': { cmd: node, args: [path.join(base, 'bench', 'xdrd-server.js'), '--max-requests', max, '--typed'], env: { XDRD_ADDON: path.join(base, 'build', 'Release', 'xdrd.node') } },
+      'xdrd after': { cmd: node, args: [path.join(ROOT, 'bench', 'xdrd-server.js'), '--max-requests', max, '--typed'], env: {} },
       plain: { cmd: node, args: [path.join(ROOT, 'bench', 'plain-server.js'), '--codec', 'xdr'], env: {} },
     };
   }
   const list = {
-    'xdrd before': { cmd: node, args: [path.join(base, 'bench', 'xdrd-server.js'), '--max-requests', '16'], env: { XDRD_ADDON: path.join(base, 'build', 'Release', 'xdrd.node') } },
-    'xdrd after': { cmd: node, args: [path.join(ROOT, 'bench', 'xdrd-server.js'), '--max-requests', '16'], env: {} },
-    'core before': { cmd: path.join(base, 'build-native', 'bench', 'core-server'), args: ['--max-requests', '16'], env: {} },
-    'core after': { cmd: path.join(ROOT, 'build-native', 'bench', 'core-server'), args: ['--max-requests', '16'], env: {} },
+    'xdrd before': { cmd: node, args: [path.join(base, 'bench', 'xdrd-server.js'), '--max-requests', max], env: { XDRD_ADDON: path.join(base, 'build', 'Release', 'xdrd.node') } },
+    'xdrd after': { cmd: node, args: [path.join(ROOT, 'bench', 'xdrd-server.js'), '--max-requests', max], env: {} },
+    'core before': { cmd: path.join(base, 'build-native', 'bench', 'core-server'), args: ['--max-requests', max], env: {} },
+    'core after': { cmd: path.join(ROOT, 'build-native', 'bench', 'core-server'), args: ['--max-requests', max], env: {} },
     plain: { cmd: node, args: [path.join(ROOT, 'bench', 'plain-server.js')], env: {} },
   };
   const missing = Object.values(list).flatMap((s) => [s.cmd, ...s.args.slice(0, 1), ...Object.values(s.env)]).filter((f) => f.startsWith('/') && !fs.existsSync(f));
@@ -118,11 +123,11 @@ const median = (xs) => {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  servers(opts.base, false);  // checks both checkouts are built
-  console.log(`compare: before = ${opts.base}, after = ${ROOT}; ${opts.rounds} interleaved rounds × ${opts.duration} s, medians`);
+  servers(opts.base, false, opts.maxRequests);  // checks both checkouts are built
+  console.log(`compare: before = ${opts.base}, after = ${ROOT}; ${opts.rounds} interleaved rounds × ${opts.duration} s, medians; maxRequestsPerClient ${opts.maxRequests}`);
   for (const id of opts.only) {
     const w = WORKLOADS[id];
-    const list = servers(opts.base, w.typed === true);
+    const list = servers(opts.base, w.typed === true, opts.maxRequests);
     const names = Object.keys(list);
     const got = Object.fromEntries(names.map((n) => [n, []]));
     for (let r = 0; r < opts.rounds; r++) {

@@ -185,6 +185,108 @@ LOOP_TEST(hangup_is_reported_without_asking) {
   XT_CHECK(seen & POLLHUP);
 }
 
+// An edge watch is told of a rise once on epoll, and not again while the
+// fd stays ready; new data is a new rise. poll() has no edges: there it is
+// told at every turn, as a level watch (the contract its owner codes for).
+LOOP_TEST(edge_watch_is_told_of_a_rise_once) {
+  EventLoop loop(backend);
+  XT_CHECK_EQ(loop.edge_capable(), backend == EventBackend::kEpoll);
+  SocketPair s;
+  int calls = 0;
+  short seen = 0;
+  loop.AddWatch(s.a, POLLIN, [&](Id, int, short revents) { ++calls, seen = revents; }, nullptr,
+                EventLoop::WatchMode::kEdge);
+  // Nothing to read yet. epoll reports the registration's first state once:
+  // writable, which the watch is told of although it asks only for POLLIN.
+  XT_CHECK_EQ(loop.RunOnce(0), backend == EventBackend::kEpoll ? 1 : 0);
+  XT_CHECK_EQ(loop.RunOnce(0), 0);
+  calls = 0;
+  WriteByte(s.b);
+  XT_CHECK_EQ(loop.RunOnce(1000), 1);
+  XT_CHECK_EQ(calls, 1);
+  XT_CHECK(seen & POLLIN);
+  // Not read: still readable.
+  XT_CHECK_EQ(PollReports(s.a, POLLIN), POLLIN);
+  XT_CHECK_EQ(loop.RunOnce(0), backend == EventBackend::kEpoll ? 0 : 1);
+  const int before = calls;
+  WriteByte(s.b);  // a new rise
+  XT_CHECK_EQ(loop.RunOnce(1000), 1);
+  XT_CHECK_EQ(calls, before + 1);
+}
+
+// On epoll a rise reaches an edge watch whatever events it asks for at that
+// moment: its owner must learn of bytes it may not read yet, as no second
+// report comes. On poll() the watch is masked as a level watch.
+LOOP_TEST(edge_watch_is_told_of_rises_it_does_not_ask_for) {
+  EventLoop loop(backend);
+  SocketPair s;
+  int calls = 0;
+  short seen = 0;
+  Id id = loop.AddWatch(s.a, POLLIN, [&](Id, int, short revents) { ++calls, seen = revents; }, nullptr,
+                        EventLoop::WatchMode::kEdge);
+  loop.RunOnce(0);  // takes POLLOUT's first rise, if any
+  XT_CHECK(loop.UpdateWatch(id, 0));
+  calls = 0;
+  seen = 0;
+  WriteByte(s.b);
+  if (backend == EventBackend::kEpoll) {
+    XT_CHECK_EQ(loop.RunOnce(1000), 1);
+    XT_CHECK_EQ(calls, 1);
+    XT_CHECK(seen & POLLIN);
+  } else {
+    XT_CHECK_EQ(loop.RunOnce(0), 0);
+    XT_CHECK_EQ(calls, 0);
+  }
+}
+
+// Changing an edge watch's events costs no system call on epoll (its
+// registration asks for every rise); a level watch's costs one epoll_ctl
+// each. poll() keeps its interest in its own array and never makes one.
+LOOP_TEST(edge_watch_changes_cost_no_system_call) {
+  EventLoop loop(backend);
+  SocketPair edge_pair, level_pair;
+  Id edge = loop.AddWatch(edge_pair.a, POLLIN, [](Id, int, short) {}, nullptr, EventLoop::WatchMode::kEdge);
+  Id level = loop.AddWatch(level_pair.a, POLLIN, [](Id, int, short) {});
+  const bool epoll = backend == EventBackend::kEpoll;
+  XT_CHECK_EQ(loop.stats().interest_syscalls, epoll ? 2u : 0u);  // the two adds
+  uint64_t before = loop.stats().interest_syscalls;
+  for (int i = 0; i < 10; ++i) {
+    XT_CHECK(loop.UpdateWatch(edge, i % 2 ? POLLIN : static_cast<short>(POLLIN | POLLOUT)));
+    XT_CHECK(loop.UpdateWatch(edge, 0));
+  }
+  XT_CHECK_EQ(loop.stats().interest_syscalls - before, 0u);
+  before = loop.stats().interest_syscalls;
+  for (int i = 0; i < 10; ++i) {
+    XT_CHECK(loop.UpdateWatch(level, 0));
+    XT_CHECK(loop.UpdateWatch(level, POLLIN));
+  }
+  XT_CHECK_EQ(loop.stats().interest_syscalls - before, epoll ? 20u : 0u);
+  XT_CHECK(loop.RemoveWatch(edge));
+  XT_CHECK(loop.RemoveWatch(level));
+  loop.RunOnce(0);
+}
+
+// The peer's hang-up reaches an edge watch once, with POLLRDHUP, whatever
+// it asks for.
+LOOP_TEST(edge_watch_is_told_of_a_hangup) {
+  EventLoop loop(backend);
+  SocketPair s;
+  short seen = 0;
+  Id id = loop.AddWatch(s.a, POLLIN | POLLRDHUP, [&](Id, int, short revents) { seen = revents; }, nullptr,
+                        EventLoop::WatchMode::kEdge);
+  loop.RunOnce(0);
+  seen = 0;
+  close(s.b);
+  s.b = -1;
+  XT_CHECK_EQ(loop.RunOnce(1000), 1);
+  XT_CHECK(seen & POLLRDHUP);
+  XT_CHECK(seen & POLLIN);  // the end of the stream reads as readable
+  if (backend == EventBackend::kEpoll) {
+    XT_CHECK(loop.UpdateWatch(id, 0));
+    XT_CHECK_EQ(loop.RunOnce(0), 0);  // told once
+  }
+}
+
 LOOP_TEST(callback_removes_its_own_watch) {
   EventLoop loop(backend);
   xt::Pipe p;

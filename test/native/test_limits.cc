@@ -181,6 +181,70 @@ XT_TEST(error_replies_release_their_slots) {
   XT_CHECK(t.ShutDownAndCheckNothingLeft());
 }
 
+// A client at its request budget stops being read, and starts again as
+// slots free: on epoll its watch is edge-triggered, so that costs no
+// epoll_ctl at all (level-triggered it cost two per pause, and a pipelining
+// client pauses every few calls). Every call is still answered once.
+XT_TEST(throttling_a_client_costs_no_watch_changes_on_epoll) {
+  ServerOptions options = TestServer::DefaultOptions();
+  options.max_requests_per_client = 1;  // pauses after every call
+  options.event_backend = EventBackend::kEpoll;
+  TestServer t(options);
+  XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+  XT_REQUIRE(t.server->Start());
+  RpcClient c = RpcClient::Unix(t.UnixPath());
+  XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 0, Bytes{1, 2, 3, 4})));
+  XT_REQUIRE(c.ReadFrame().has_value());
+  const uint64_t before = t.server->LoopStats().interest_syscalls;
+  // Rounds of two calls sent together: the second waits for the first's
+  // slot each time, so the client is paused and resumed once a round.
+  constexpr uint32_t kRounds = 100;
+  std::map<uint32_t, int> answered;
+  for (uint32_t round = 0; round < kRounds; ++round) {
+    Bytes batch = CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 2 * round + 1, Bytes{1, 2, 3, 4});
+    Bytes second = CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 2 * round + 2, Bytes{1, 2, 3, 4});
+    batch.insert(batch.end(), second.begin(), second.end());
+    XT_REQUIRE(c.Send(batch));
+    for (int i = 0; i < 2; ++i) {
+      auto f = c.ReadFrame();
+      XT_REQUIRE(f.has_value());
+      XT_CHECK_EQ(HeaderOf(*f).status, static_cast<uint32_t>(kStatusOk));
+      XT_CHECK_BYTES(Bytes(f->begin() + 28, f->end()), (Bytes{1, 2, 3, 4}));  // the echo, after the 28-byte header
+      ++answered[HeaderOf(*f).serial];
+    }
+  }
+  XT_CHECK_EQ(answered.size(), static_cast<size_t>(2 * kRounds));
+  for (auto& [serial, n] : answered) XT_CHECK_EQ(n, 1);
+  XT_CHECK_EQ(t.server->LoopStats().interest_syscalls - before, 0u);
+  c.Close();
+  XT_CHECK(t.ShutDownAndCheckNothingLeft());
+}
+
+// A read that stops at the read budget with bytes left goes on at the next
+// pump, although no new readiness is reported for those bytes (on epoll
+// the watch is edge-triggered). One large call sent in one write, and
+// nothing after it, is read whole and answered, on both backends.
+XT_TEST(a_read_stopped_by_its_budget_goes_on_without_a_new_report) {
+  for (EventBackend backend : {EventBackend::kEpoll, EventBackend::kPoll}) {
+    ServerOptions options = TestServer::DefaultOptions();
+    options.read_budget_bytes = 1024;
+    options.event_backend = backend;
+    TestServer t(options);
+    XT_REQUIRE(t.server->ListenUnix(t.UnixPath()).ok());
+    XT_REQUIRE(t.server->Start());
+    RpcClient c = RpcClient::Unix(t.UnixPath());
+    const Bytes body(100 * 1024, 0x5a);  // a hundred budgets
+    XT_REQUIRE(c.Send(CallFrame(kTestProgram, kTestVersion, xt::kProcEcho, 7, body)));
+    auto f = c.ReadFrame();
+    XT_REQUIRE(f.has_value());
+    XT_CHECK_EQ(HeaderOf(*f).serial, 7u);
+    XT_CHECK_EQ(HeaderOf(*f).status, static_cast<uint32_t>(kStatusOk));
+    XT_CHECK(Bytes(f->begin() + 28, f->end()) == body);  // the echo, after the 28-byte header
+    c.Close();
+    XT_CHECK(t.ShutDownAndCheckNothingLeft());
+  }
+}
+
 namespace {
 
 Bytes KeepaliveArgs(uint32_t interval_ms, uint32_t count) {
