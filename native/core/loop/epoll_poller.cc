@@ -22,6 +22,11 @@
 //    with EPERM, where poll() reports them always readable and writable.
 //    Such registrations are kept out of the kernel and reported ready every
 //    turn, as poll() would.
+//  - An edge watch (WatchMode::kEdge) is registered with EPOLLET for every
+//    event it could want, once: the loop gives the same events whatever
+//    the watch asks for, so its changes stop here without an epoll_ctl. Its
+//    reports are marked `edge`, for the loop to deliver unmasked. It must
+//    be alone on its fd: one registration cannot be both.
 //  - A change made by epoll_ctl reaches an epoll_wait already sleeping in
 //    another thread (the kernel checks readiness on ADD and MOD and wakes
 //    the waiter), so interest changes need no wake-up of the loop.
