@@ -22,9 +22,9 @@
 //    with EPERM, where poll() reports them always readable and writable.
 //    Such registrations are kept out of the kernel and reported ready every
 //    turn, as poll() would.
-//  - An edge watch (WatchMode::kEdge) is registered with EPOLLET for every
-//    event it could want, once: the loop gives the same events whatever
-//    the watch asks for, so its changes stop here without an epoll_ctl. Its
+//  - An edge watch (WatchMode::kEdge) is registered with EPOLLET for input
+//    and hang-up whatever the watch asks for (the loop gives the same
+//    events), so only adding or dropping POLLOUT reaches epoll_ctl. Its
 //    reports are marked `edge`, for the loop to deliver unmasked. It must
 //    be alone on its fd: one registration cannot be both.
 //  - A change made by epoll_ctl reaches an epoll_wait already sleeping in
@@ -294,7 +294,7 @@ class EpollPoller final : public Poller {
   // What the kernel is given for r. Edge-triggered, a rise is reported once:
   // the watch's owner remembers it (event_loop.h, WatchMode::kEdge).
   static uint32_t Union(const FdReg& r) {
-    uint32_t want = r.edge ? EPOLLET : 0;
+    uint32_t want = r.edge ? static_cast<uint32_t>(EPOLLET) : 0u;
     for (const auto& w : r.watches) want |= ToEpoll(w.second);
     return want;
   }

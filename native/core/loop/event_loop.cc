@@ -102,10 +102,13 @@ bool EventLoop::RemoveWatch(Id id) {
 // Tells the backend what the watch wants now, and takes in what the backend
 // found invalid on the way.
 void EventLoop::SyncWatchLocked(Id id, const Watch& w) {
-  // An edge watch asks the kernel for every rise, whatever its events say
-  // now: the same registration for as long as it lives, so changing its
-  // events costs no system call.
-  const short asked = w.edge ? kEdgeWatchEvents : w.events;
+  // An edge watch asks the kernel for every rise of input and hang-up,
+  // whatever its events say now, so pausing and resuming its reading costs
+  // no system call. POLLOUT only while it asks for it: a writable socket
+  // rises each time its peer reads (unix sockets wake the writer), and
+  // telling the watch of that after every reply it sent would cost a
+  // callback per reply; a watch wants POLLOUT only while a write is stuck.
+  const short asked = w.edge ? static_cast<short>(kEdgeWatchEvents | (w.events & POLLOUT)) : w.events;
   const short effective = w.removed || w.invalid ? 0 : asked;
   ++interest_changes_;
   const bool needs_wake = poller_->SetInterestLocked(id, w.fd, effective, w.edge, &invalid_, &counts_);
@@ -463,7 +466,7 @@ int EventLoop::DispatchWatches() {
         // A rise is reported once: delivered whatever the watch asks for
         // now, or its owner would never learn of it.
         if (w.invalid || !w.edge) continue;
-        revents = static_cast<short>(ready.revents & (kEdgeWatchEvents | POLLERR | POLLHUP));
+        revents = static_cast<short>(ready.revents & (kEdgeWatchEvents | POLLOUT | POLLERR | POLLHUP));
         if (revents == 0) continue;
       } else {
         if (w.invalid || w.events == 0) continue;

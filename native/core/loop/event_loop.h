@@ -96,13 +96,14 @@ class EventLoop {
   //  kLevel: at every turn while its fd is ready for what the watch asks
   //          (as poll() reports it).
   //  kEdge:  where the backend can (epoll), when readiness rises: a rise is
-  //          reported once, at the next turn, whatever events the watch asks
-  //          for at that moment (among POLLIN, POLLOUT, POLLRDHUP, with
-  //          POLLERR and POLLHUP), and not again until the next rise. Its
-  //          owner must remember a rise it cannot act on yet, and treat its
-  //          fd as ready until a read or write comes back short or with
-  //          EAGAIN. Changing its events then costs no system call. The
-  //          watch must be the only one on its fd (the process aborts
+  //          reported once, at the next turn, and not again until the next
+  //          rise. Rises of POLLIN and POLLRDHUP (with POLLERR and POLLHUP)
+  //          are reported whatever events the watch asks for at that moment;
+  //          POLLOUT only while it asks for it. Its owner must remember a
+  //          rise it cannot act on yet, and treat its fd as ready until a
+  //          read or write comes back short or with EAGAIN. Changing its
+  //          events costs no system call unless POLLOUT is added or dropped.
+  //          The watch must be the only one on its fd (the process aborts
   //          otherwise). Where the backend cannot (poll()), it is served as
   //          kLevel: so the owner keeps its events right too, and the code
   //          that copes with edges copes with levels.
@@ -164,8 +165,9 @@ class EventLoop {
   using Clock = std::chrono::steady_clock;
   static constexpr size_t kNotInHeap = ~size_t{0};
 
-  // What an edge watch asks the kernel for, whatever its events.
-  static constexpr short kEdgeWatchEvents = POLLIN | POLLOUT | POLLRDHUP;
+  // What an edge watch asks the kernel for, whatever its events (POLLOUT
+  // too while its events ask for it).
+  static constexpr short kEdgeWatchEvents = POLLIN | POLLRDHUP;
 
   struct Watch {
     int fd;

@@ -338,9 +338,14 @@ short Connection::WantedEventsLocked() const {
 }
 
 void Connection::SyncWatchLocked() {
-  if (watch_is_edge_) return;  // it is told of every rise, whatever it asks for
   short want = WantedEventsLocked();
   if (want == watched_events_) return;
+  // Edge-triggered, it is told of input and hang-ups whatever it asks for:
+  // only POLLOUT (a write that could not finish) is worth telling the loop.
+  if (watch_is_edge_ && ((want ^ watched_events_) & POLLOUT) == 0) {
+    watched_events_ = want;
+    return;
+  }
   host_.loop.UpdateWatch(watch_, want);  // from a worker this wakes the loop, which writes
   watched_events_ = want;
 }

@@ -229,7 +229,7 @@ class Connection : public RefCounted<Connection> {
 
   EventLoop::Id watch_ = 0;
   short watched_events_ = 0;      // what the watch was last set to
-  bool watch_is_edge_ = false;    // served edge-triggered: its events need no upkeep
+  bool watch_is_edge_ = false;    // served edge-triggered: only its POLLOUT needs upkeep
   // The one timer: keepalive and the partial-frame timeout (monotonic ms).
   EventLoop::Id timer_ = 0;       // 0: not registered yet (ScheduleTimerLocked)
   EventLoop::TimerCallback on_timer_;  // its callback, until it is registered
