@@ -346,7 +346,7 @@ void Connection::SyncWatchLocked() {
     watched_events_ = want;
     return;
   }
-  host_.loop.UpdateWatch(watch_, want);  // from a worker this wakes the loop, which writes
+  host_.loop.UpdateWatch(watch_, want);
   watched_events_ = want;
 }
 
