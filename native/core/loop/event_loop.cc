@@ -62,7 +62,7 @@ EventLoop::~EventLoop() {
 EventLoop::Id EventLoop::AddWatch(int fd, short events, WatchCallback cb, FreeCallback on_free, WatchMode mode) {
   std::lock_guard<RankedMutex> lock(mu_);
   Id id = next_id_++;
-  const bool edge = mode == WatchMode::kEdge && poller_->SupportsEdge();
+  const bool edge = mode == WatchMode::kEdge && edge_capable_;
   auto it = watches_.emplace(id, Watch{fd, events, edge, false, false, false, std::move(cb), std::move(on_free)}).first;
   ++live_watches_;
   SyncWatchLocked(id, it->second);

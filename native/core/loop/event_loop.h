@@ -1,6 +1,7 @@
 // event_loop.h — the event loop of the loop thread: fd watches (level-
-// triggered, or edge-triggered where the backend can: WatchMode) and timers over a backend (epoll by default, poll() as the
-// reference; event_backend.h).
+// triggered, or edge-triggered where the backend can: WatchMode) and timers
+// over a backend (epoll by default, poll() as the reference;
+// event_backend.h).
 //
 // Threads
 //   RunOnce()                 one thread at a time: the loop thread.
@@ -26,9 +27,10 @@
 // Cost
 //   Adding, changing and removing a watch or a timer is O(log n) or better
 //   and reaches the backend at once (epoll_ctl, or marking the poll() array
-//   for a rebuild); changing the events of an edge watch on epoll reaches
-//   nothing (its registration asks for every rise). A turn on epoll costs the ready descriptors and the due
-//   timers, whatever the number of watches; on poll() every enabled watch.
+//   for a rebuild); on epoll, changing an edge watch's events reaches the
+//   kernel only when POLLOUT is added or dropped (see WatchMode). A turn on
+//   epoll costs the ready descriptors and the due timers, whatever the
+//   number of watches; on poll() every enabled watch.
 //
 // A watch whose fd is closed without RemoveWatch
 //   (a caller bug; remove the watch first.) When the loop finds out, the

@@ -46,8 +46,7 @@ class Poller {
   // Watch `id` on `fd` now wants `events` (poll() bits); 0 means none: the
   // watch is removed or disabled, and the backend forgets it. `edge` (only
   // where SupportsEdge()): register it edge-triggered; such a watch must be
-  // the only one on its fd, and asks for the same events for as long as it
-  // is registered. Watches the backend finds it cannot serve (their fd is
+  // the only one on its fd. Watches the backend finds it cannot serve (their fd is
   // closed) are forgotten and appended to *invalid; the loop reports
   // POLLNVAL to them. Returns true when a Wait() already sleeping would not
   // see the change, so the loop must wake it.
